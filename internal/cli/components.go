@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+
+	"flotilla.dev/flotilla/internal/etcd"
+	"flotilla.dev/flotilla/internal/hub"
+	"flotilla.dev/flotilla/internal/localcluster"
+	"flotilla.dev/flotilla/internal/up"
+	"flotilla.dev/flotilla/internal/version"
+)
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print Flotilla's version and the Kubernetes version it embeds",
+		Args:  cobra.NoArgs,
+		Run: func(c *cobra.Command, _ []string) {
+			fmt.Fprintf(c.OutOrStdout(), "flotilla %s\nkubernetes %s\n", version.Flotilla, version.Kubernetes())
+		},
+	}
+}
+
+func newUpCmd() *cobra.Command {
+	cfg := up.Config{DataDir: ".flotilla", Clusters: 2, Nodes: 2}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start a hub and local clusters on this machine (Ctrl-C stops them)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg.Out = c.OutOrStdout()
+			return up.Run(signalContext(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the hub and clusters' state")
+	cmd.Flags().IntVar(&cfg.Clusters, "clusters", cfg.Clusters, "number of local clusters")
+	cmd.Flags().IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "simulated nodes per local cluster")
+	return cmd
+}
+
+func newHubCmd() *cobra.Command {
+	var cfg hub.Config
+	var etcdServers string
+	cmd := &cobra.Command{
+		Use:   "hub",
+		Short: "Run the hub: Flotilla's API and controllers",
+		Long: `Run the hub. By default it embeds etcd and kube-apiserver and keeps its state in
+--data-dir, writing DATA_DIR/admin.kubeconfig. With --etcd-servers it stores its
+state in an external etcd cluster; with --kubeconfig it installs Flotilla's API into
+an existing cluster and runs only the controllers there.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if etcdServers != "" {
+				cfg.EtcdServers = strings.Split(etcdServers, ",")
+			}
+			if cfg.Kubeconfig != "" && cfg.EtcdServers != nil {
+				return fmt.Errorf("--kubeconfig and --etcd-servers exclude each other: the host cluster brings its own storage")
+			}
+			logToFile(filepath.Join(cfg.DataDir, "logs", "hub.log"))
+			cfg.OnReady = func() {
+				if cfg.Kubeconfig != "" {
+					fmt.Fprintf(c.OutOrStdout(), "Flotilla hub ready on the cluster of %s\n", cfg.Kubeconfig)
+					return
+				}
+				fmt.Fprintf(c.OutOrStdout(), "Flotilla hub ready; kubeconfig: %s\n", filepath.Join(cfg.DataDir, "admin.kubeconfig"))
+			}
+			return hub.Run(signalContext(), cfg)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.DataDir, "data-dir", ".flotilla/hub", "directory for the hub's state")
+	cmd.Flags().IntVar(&cfg.Port, "port", 0, "apiserver port on 127.0.0.1 (default: the last one used, else a free one)")
+	cmd.Flags().StringVar(&etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster")
+	cmd.Flags().StringVar(&cfg.Kubeconfig, "kubeconfig", "", "run on this existing cluster instead of an embedded apiserver")
+	return cmd
+}
+
+func newLocalClusterCmd() *cobra.Command {
+	cfg := localcluster.NewConfig()
+	cmd := &cobra.Command{
+		Use:   "localcluster",
+		Short: "Run one local Kubernetes cluster with simulated nodes",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if cfg.DataDir == "" {
+				cfg.DataDir = filepath.Join(".flotilla", "clusters", cfg.Name)
+			}
+			logToFile(filepath.Join(cfg.DataDir, "logs", "localcluster.log"))
+			cfg.OnReady = func() {
+				fmt.Fprintf(c.OutOrStdout(), "local cluster %s ready; kubeconfig: %s\n", cfg.Name, filepath.Join(cfg.DataDir, "kubeconfig"))
+			}
+			return localcluster.Run(signalContext(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", cfg.Name, "cluster name")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the cluster's state (default .flotilla/clusters/NAME)")
+	f.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "number of simulated nodes")
+	f.IntVar(&cfg.Port, "port", 0, "apiserver port on 127.0.0.1 (default: the last one used, else a free one)")
+	f.Var(quantityFlag{&cfg.NodeCPU}, "node-cpu", "CPU capacity of each simulated node")
+	f.Var(quantityFlag{&cfg.NodeMemory}, "node-memory", "memory capacity of each simulated node")
+	return cmd
+}
+
+// newEtcdCmd runs one member of an etcd cluster, for a hub on --etcd-servers.
+func newEtcdCmd() *cobra.Command {
+	var cfg etcd.Config
+	cmd := &cobra.Command{
+		Use:    "etcd",
+		Short:  "Run one etcd member (for a highly available hub)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx := signalContext()
+			m, err := etcd.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-m.Err():
+				return err
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Name, "name", "default", "member name")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "member data directory")
+	f.StringVar(&cfg.ClientURL, "listen-client-url", "http://127.0.0.1:2379", "client URL")
+	f.StringVar(&cfg.PeerURL, "listen-peer-url", "http://127.0.0.1:2380", "peer URL")
+	f.StringVar(&cfg.InitialCluster, "initial-cluster", "", "all members as name=peerURL,...")
+	f.StringVar(&cfg.LogFile, "log-file", "", "where etcd logs")
+	_ = cmd.MarkFlagRequired("data-dir")
+	return cmd
+}
+
+// upstreamCmds run Kubernetes components that local clusters start as child
+// processes of this binary; they keep their upstream flags.
+func upstreamCmds() []*cobra.Command {
+	wrap := func(name string, newCmd func() *cobra.Command) *cobra.Command {
+		return &cobra.Command{
+			Use:                name,
+			Hidden:             true,
+			DisableFlagParsing: true,
+			RunE: func(_ *cobra.Command, args []string) error {
+				c := newCmd()
+				c.SetArgs(args)
+				return c.Execute()
+			},
+		}
+	}
+	return []*cobra.Command{
+		wrap("kube-controller-manager", kcm.NewControllerManagerCommand),
+		wrap("kube-scheduler", func() *cobra.Command { return scheduler.NewSchedulerCommand() }),
+	}
+}

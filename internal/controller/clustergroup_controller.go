@@ -1,0 +1,58 @@
+package controller
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// groupIndex indexes Clusters by spec.group.
+const groupIndex = "spec.group"
+
+// ClusterGroupReconciler keeps each group's member count and Ready condition.
+type ClusterGroupReconciler struct {
+	Client client.Client
+}
+
+// SetupWithManager registers the reconciler and the Cluster→group index.
+func (r *ClusterGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fv1.Cluster{}, groupIndex, func(o client.Object) []string {
+		return []string{o.(*fv1.Cluster).Spec.Group}
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fv1.ClusterGroup{}).
+		Watches(&fv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*fv1.Cluster).Spec.Group}}}
+		})).
+		Complete(r)
+}
+
+// Reconcile counts the group's clusters.
+func (r *ClusterGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var g fv1.ClusterGroup
+	if err := r.Client.Get(ctx, req.NamespacedName, &g); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var members fv1.ClusterList
+	if err := r.Client.List(ctx, &members, client.MatchingFields{groupIndex: g.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	before := g.DeepCopy()
+	g.Status.Clusters = int32(len(members.Items))
+	g.Status.ObservedGeneration = g.Generation
+	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{
+		Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Reconciled",
+		Message: "group membership is up to date", ObservedGeneration: g.Generation,
+	})
+	return ctrl.Result{}, r.Client.Status().Patch(ctx, &g, client.MergeFrom(before))
+}

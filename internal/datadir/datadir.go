@@ -1,0 +1,150 @@
+// Package datadir manages the directory a Flotilla process keeps its state in:
+// an exclusive lock so two processes never share it, the ports it serves on
+// (kept so kubeconfigs stay valid across restarts), and a ready marker that
+// parent processes and tests wait for.
+package datadir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// Dir is an open, locked data directory.
+type Dir struct {
+	Path string
+	lock *os.File
+}
+
+// Open creates path if needed, checks that it is writable and locks it.
+func Open(path string) (*Dir, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir %s cannot be created: %v; choose another with --data-dir", abs, unwrapPath(err))
+	}
+	probe, err := os.CreateTemp(abs, ".probe-")
+	if err != nil {
+		return nil, fmt.Errorf("data dir %s is not writable: %v; choose another with --data-dir", abs, unwrapPath(err))
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	f, err := os.OpenFile(filepath.Join(abs, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		pid, _ := os.ReadFile(filepath.Join(abs, "lock"))
+		holder := ""
+		if p := strings.TrimSpace(string(pid)); p != "" {
+			holder = " (pid " + p + ")"
+		}
+		return nil, fmt.Errorf("data dir %s is in use by another flotilla process%s; stop it first or use another --data-dir", abs, holder)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	d := &Dir{Path: abs, lock: f}
+	os.Remove(d.readyFile())
+	return d, nil
+}
+
+// Join returns a path inside the directory.
+func (d *Dir) Join(elem ...string) string {
+	return filepath.Join(append([]string{d.Path}, elem...)...)
+}
+
+// Sub creates and returns a subdirectory.
+func (d *Dir) Sub(name string) (string, error) {
+	p := d.Join(name)
+	return p, os.MkdirAll(p, 0o700)
+}
+
+// Port returns the port to serve name on: requested if set, else the port
+// used last time, else a free one. The choice is recorded, and the port is
+// checked to be free now.
+func (d *Dir) Port(name string, requested int) (int, error) {
+	ports := map[string]int{}
+	file := d.Join("ports.json")
+	if data, err := os.ReadFile(file); err == nil {
+		if err := json.Unmarshal(data, &ports); err != nil {
+			return 0, fmt.Errorf("%s is corrupt (%v); delete it to pick new ports", file, err)
+		}
+	}
+	port := requested
+	if port == 0 {
+		port = ports[name]
+	}
+	if port == 0 {
+		p, err := FreePort()
+		if err != nil {
+			return 0, err
+		}
+		port = p
+	} else if err := checkFree(port); err != nil {
+		hint := "stop what uses it"
+		if name == "apiserver" {
+			hint += " or choose another with --port"
+		}
+		return 0, fmt.Errorf("port %d (%s) is in use on 127.0.0.1; %s", port, name, hint)
+	}
+	if ports[name] != port {
+		ports[name] = port
+		data, _ := json.MarshalIndent(ports, "", "  ")
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			return 0, err
+		}
+	}
+	return port, nil
+}
+
+// MarkReady records that the process serves.
+func (d *Dir) MarkReady() error {
+	return os.WriteFile(d.readyFile(), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+}
+
+// Close clears the ready marker and releases the lock.
+func (d *Dir) Close() {
+	os.Remove(d.readyFile())
+	d.lock.Close()
+}
+
+func (d *Dir) readyFile() string { return ReadyFile(d.Path) }
+
+// ReadyFile is the marker a process in dir writes once it serves.
+func ReadyFile(dir string) string { return filepath.Join(dir, "ready") }
+
+// FreePort asks the kernel for a free port on 127.0.0.1.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func checkFree(port int) error {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

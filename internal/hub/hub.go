@@ -1,0 +1,239 @@
+// Package hub runs Flotilla's control plane: Flotilla's API served as
+// CustomResourceDefinitions by a kube-apiserver (embedded with etcd by default,
+// on an external etcd cluster, or an existing cluster used as host) and the
+// hub's controllers in a leader-elected controller-runtime manager.
+package hub
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/controller"
+	"flotilla.dev/flotilla/internal/datadir"
+	"flotilla.dev/flotilla/internal/etcd"
+	"flotilla.dev/flotilla/internal/kubeapi"
+	"flotilla.dev/flotilla/internal/kubeconfig"
+)
+
+// SystemNamespace holds the hub's own objects (leader election, credentials).
+const SystemNamespace = "flotilla-system"
+
+// Config describes a hub.
+type Config struct {
+	// DataDir keeps the hub's state: etcd data, certificates, admin.kubeconfig.
+	DataDir string
+	// Port of the embedded apiserver; 0 reuses the last one or picks a free port.
+	Port int
+	// EtcdServers, when set, replaces the embedded etcd with an external cluster.
+	EtcdServers []string
+	// Kubeconfig, when set, runs only CRDs and controllers on that cluster.
+	Kubeconfig string
+	// OnReady, if set, is called once the component serves.
+	OnReady func()
+}
+
+// Scheme knows Flotilla's and Kubernetes' built-in types.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = fv1.AddToScheme(s)
+	return s
+}
+
+// Run runs the hub until ctx ends.
+func Run(ctx context.Context, c Config) error {
+	dir, err := datadir.Open(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var cfg *rest.Config
+	apiErr := make(<-chan error)
+	if c.Kubeconfig != "" {
+		if cfg, err = kubeconfig.Load(c.Kubeconfig); err != nil {
+			return fmt.Errorf("%v; point --kubeconfig at a working kubeconfig of the host cluster", err)
+		}
+		if err := checkReachable(ctx, cfg); err != nil {
+			return fmt.Errorf("host cluster in %s cannot be reached: %v", c.Kubeconfig, err)
+		}
+	} else {
+		api, stop, err := startControlPlane(ctx, dir, c)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg, apiErr = api.Admin, api.Err()
+	}
+
+	if err := InstallCRDs(ctx, cfg); err != nil {
+		return err
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return err
+	}
+	if err := bootstrap(ctx, cl); err != nil {
+		return err
+	}
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        Scheme(),
+		LeaderElection:                true,
+		LeaderElectionID:              "flotilla-hub",
+		LeaderElectionNamespace:       SystemNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:        "0",
+	})
+	if err != nil {
+		return err
+	}
+	if err := controller.SetupAll(mgr); err != nil {
+		return err
+	}
+	mgrErr := make(chan error, 1)
+	go func() { mgrErr <- mgr.Start(ctx) }()
+
+	if err := dir.MarkReady(); err != nil {
+		return err
+	}
+	if c.OnReady != nil {
+		c.OnReady()
+	}
+	klog.InfoS("hub ready", "dataDir", dir.Path)
+	select {
+	case <-ctx.Done():
+		cancel()
+		<-mgrErr
+		return nil
+	case err := <-mgrErr:
+		return fmt.Errorf("controller manager stopped: %v", err)
+	case err := <-apiErr:
+		return fmt.Errorf("kube-apiserver stopped: %v", err)
+	}
+}
+
+// startControlPlane starts etcd (unless external) and kube-apiserver, and
+// writes admin.kubeconfig. stop shuts etcd down after the apiserver.
+func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeapi.Server, func(), error) {
+	pkiDir, err := dir.Sub("pki")
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := dir.Sub("logs"); err != nil {
+		return nil, nil, err
+	}
+	port, err := dir.Port("apiserver", c.Port)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := func() {}
+	servers := c.EtcdServers
+	if len(servers) == 0 {
+		clientPort, err := dir.Port("etcd-client", 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		peerPort, err := dir.Port("etcd-peer", 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		member, err := etcd.Start(ctx, etcd.Config{
+			Name:      "hub",
+			DataDir:   dir.Join("etcd"),
+			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", clientPort),
+			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", peerPort),
+			LogFile:   dir.Join("logs", "etcd.log"),
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		stop = member.Close
+		servers = []string{fmt.Sprintf("http://127.0.0.1:%d", clientPort)}
+	} else if err := checkEtcd(ctx, servers); err != nil {
+		return nil, nil, err
+	}
+	api, err := kubeapi.Start(ctx, kubeapi.Config{
+		PKIDir:      pkiDir,
+		Port:        port,
+		EtcdServers: servers,
+		EtcdPrefix:  "/flotilla/registry",
+		// The hub serves many watchers (controllers, agents, dashboards).
+		WatchCache: true,
+	})
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	admin, err := api.CA.Client(pkiDir, "admin", "flotilla-admin", "system:masters")
+	if err == nil {
+		err = kubeconfig.Write(dir.Join("admin.kubeconfig"), "flotilla-hub", api.URL, api.CA.CertPEM(), admin.CertFile, admin.KeyFile)
+	}
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return api, stop, nil
+}
+
+// checkEtcd fails fast when no quorum of the external etcd can be reached;
+// the apiserver itself would retry silently for minutes.
+func checkEtcd(ctx context.Context, servers []string) error {
+	cli, err := clientv3.New(clientv3.Config{Endpoints: servers, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return fmt.Errorf("cannot reach etcd at %s: %v; check --etcd-servers and that etcd runs", strings.Join(servers, ","), err)
+	}
+	defer cli.Close()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := cli.Get(cctx, "/flotilla/health-probe"); err != nil {
+		return fmt.Errorf("cannot reach etcd at %s: %v; check --etcd-servers and that etcd runs", strings.Join(servers, ","), err)
+	}
+	return nil
+}
+
+func checkReachable(ctx context.Context, cfg *rest.Config) error {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = 10 * time.Second
+	cl, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return err
+	}
+	var ns corev1.NamespaceList
+	return cl.List(ctx, &ns, client.Limit(1))
+}
+
+// bootstrap creates what must always exist: the system namespace, the
+// default cluster group and the default workspace.
+func bootstrap(ctx context.Context, cl client.Client) error {
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}},
+		&fv1.ClusterGroup{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.ClusterGroupSpec{Description: "Clusters that name no other group"}},
+		&fv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.WorkspaceSpec{Description: "Namespaces that name no other workspace"}},
+	}
+	for _, o := range objs {
+		if err := cl.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,179 @@
+// Package kubeapi runs a real kube-apiserver inside the current process, with
+// its own CA, TLS serving certificate, client-certificate authentication, RBAC
+// and an admin kubeconfig. Only one apiserver may run per process: it shares
+// the process-wide feature gates, metrics registry and klog settings.
+package kubeapi
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app"
+	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+
+	"flotilla.dev/flotilla/internal/pki"
+)
+
+// Config describes one apiserver.
+type Config struct {
+	// PKIDir keeps the CA, serving and client certificates across restarts.
+	PKIDir string
+	// Port is the secure port served on 127.0.0.1.
+	Port int
+	// EtcdServers are the etcd client URLs.
+	EtcdServers []string
+	// EtcdPrefix separates this apiserver's keys in a shared etcd.
+	EtcdPrefix string
+	// ServiceCIDR is the service cluster IP range.
+	ServiceCIDR string
+	// Authorization is the --authorization-mode value.
+	Authorization string
+	// DisableAdmission lists admission plugins to turn off.
+	DisableAdmission []string
+	// WatchCache keeps a watch cache per resource; faster lists, more memory.
+	WatchCache bool
+	// ExtraArgs are appended to the generated kube-apiserver flags.
+	ExtraArgs []string
+}
+
+// Server is a running apiserver.
+type Server struct {
+	// URL is the https address of the apiserver.
+	URL string
+	// CA signs the serving certificate and every client certificate the
+	// apiserver accepts.
+	CA *pki.CA
+	// Admin is a client config with cluster-admin rights (group system:masters).
+	Admin *rest.Config
+	err   chan error
+}
+
+// Err delivers the error that stopped the apiserver, or nil after a clean stop.
+func (s *Server) Err() <-chan error { return s.err }
+
+// Start starts the apiserver and waits until /readyz passes. It stops when ctx ends.
+func Start(ctx context.Context, c Config) (*Server, error) {
+	ca, err := pki.LoadOrCreateCA(c.PKIDir, "ca", "flotilla-ca")
+	if err != nil {
+		return nil, err
+	}
+	serving, err := ca.Serving(c.PKIDir, "apiserver", []string{"127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"})
+	if err != nil {
+		return nil, err
+	}
+	admin, err := ca.Client(c.PKIDir, "admin", "flotilla-admin", "system:masters")
+	if err != nil {
+		return nil, err
+	}
+	sa, err := pki.ServiceAccountKey(c.PKIDir)
+	if err != nil {
+		return nil, err
+	}
+
+	s := options.NewServerRunOptions()
+	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
+	for _, f := range s.Flags().FlagSets {
+		fs.AddFlagSet(f)
+	}
+	args := []string{
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(c.Port),
+		"--tls-cert-file=" + serving.CertFile,
+		"--tls-private-key-file=" + serving.KeyFile,
+		"--client-ca-file=" + ca.CertFile,
+		"--etcd-servers=" + strings.Join(c.EtcdServers, ","),
+		"--etcd-prefix=" + orDefault(c.EtcdPrefix, "/registry"),
+		"--service-cluster-ip-range=" + orDefault(c.ServiceCIDR, "10.96.0.0/16"),
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + sa.CertFile,
+		"--service-account-signing-key-file=" + sa.KeyFile,
+		"--authorization-mode=" + orDefault(c.Authorization, "RBAC"),
+		"--allow-privileged=true",
+		"--profiling=false",
+		"--enable-priority-and-fairness=false",
+		"--watch-cache=" + strconv.FormatBool(c.WatchCache),
+		"--shutdown-delay-duration=0s",
+		"--endpoint-reconciler-type=none",
+	}
+	if len(c.DisableAdmission) > 0 {
+		args = append(args, "--disable-admission-plugins="+strings.Join(c.DisableAdmission, ","))
+	}
+	args = append(args, c.ExtraArgs...)
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("kube-apiserver flags: %w", err)
+	}
+	if err := s.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		return nil, err
+	}
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		return nil, utilerrors.NewAggregate(errs)
+	}
+
+	srv := &Server{
+		URL: "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)),
+		CA:  ca,
+		err: make(chan error, 1),
+	}
+	srv.Admin = &rest.Config{
+		Host:            srv.URL,
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM(), CertFile: admin.CertFile, KeyFile: admin.KeyFile},
+		QPS:             200,
+		Burst:           400,
+	}
+	go func() { srv.err <- app.Run(ctx, completed) }()
+
+	if err := waitReady(ctx, srv); err != nil {
+		return nil, err
+	}
+	return srv, nil
+}
+
+// waitReady polls /readyz until it passes, the server fails, or a minute passes.
+func waitReady(ctx context.Context, s *Server) error {
+	cfg := rest.CopyConfig(s.Admin)
+	cfg.Timeout = 2 * time.Second
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	deadline := time.After(time.Minute)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		select {
+		case err := <-s.err:
+			s.err <- err
+			return fmt.Errorf("kube-apiserver stopped: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("kube-apiserver not ready after 1m: %v", last)
+		case <-tick.C:
+			_, last = cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+			if last == nil {
+				return nil
+			}
+		}
+	}
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,253 @@
+// Package localcluster runs a real Kubernetes control plane on this machine:
+// embedded etcd and kube-apiserver in this process, kube-controller-manager and
+// kube-scheduler as child processes of the same binary, and simulated nodes on
+// which scheduled pods become Running. It is what `flotilla up`, the local
+// provider and the tests attach as member clusters.
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+
+	"flotilla.dev/flotilla/internal/datadir"
+	"flotilla.dev/flotilla/internal/etcd"
+	"flotilla.dev/flotilla/internal/kubeapi"
+	"flotilla.dev/flotilla/internal/kubeconfig"
+	"flotilla.dev/flotilla/internal/procs"
+	"flotilla.dev/flotilla/internal/version"
+)
+
+// Controllers are the kube-controller-manager controllers a local cluster runs.
+// Node lifecycle is left out: simulated nodes need no eviction, and without it
+// the TaintNodesByCondition admission plugin is turned off too.
+var Controllers = []string{
+	"namespace-controller",
+	"garbage-collector-controller",
+	"serviceaccount-controller",
+	"serviceaccount-token-controller",
+	"root-ca-certificate-publisher-controller",
+	"deployment-controller",
+	"replicaset-controller",
+	"statefulset-controller",
+	"daemonset-controller",
+	"job-controller",
+	"cronjob-controller",
+	"endpointslice-controller",
+	"endpointslice-mirroring-controller",
+	"resourcequota-controller",
+	"pod-garbage-collector-controller",
+	"disruption-controller",
+	"certificatesigningrequest-signing-controller",
+	"certificatesigningrequest-approving-controller",
+	"certificatesigningrequest-cleaner-controller",
+	"clusterrole-aggregation-controller",
+	"ttl-after-finished-controller",
+}
+
+// Config describes a local cluster.
+type Config struct {
+	// Name of the cluster, used in its kubeconfig.
+	Name string
+	// DataDir keeps the cluster's state; a restart with the same dir keeps it.
+	DataDir string
+	// Nodes is the number of simulated nodes.
+	Nodes int
+	// Port of the apiserver; 0 reuses the last one or picks a free port.
+	Port int
+	// NodeCPU and NodeMemory are each simulated node's capacity.
+	NodeCPU, NodeMemory resource.Quantity
+	// OnReady, if set, is called once the component serves.
+	OnReady func()
+}
+
+// NewConfig returns a Config with defaults.
+func NewConfig() Config {
+	return Config{Name: "local", Nodes: 2, NodeCPU: resource.MustParse("4"), NodeMemory: resource.MustParse("16Gi")}
+}
+
+// Run runs the cluster until ctx ends. It writes DataDir/kubeconfig and
+// marks the data dir ready once nodes are Ready and controllers work.
+func Run(ctx context.Context, c Config) error {
+	if c.Nodes < 1 {
+		return fmt.Errorf("--nodes must be at least 1, got %d", c.Nodes)
+	}
+	dir, err := datadir.Open(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	logs, err := dir.Sub("logs")
+	if err != nil {
+		return err
+	}
+	pkiDir, err := dir.Sub("pki")
+	if err != nil {
+		return err
+	}
+	apiPort, err := dir.Port("apiserver", c.Port)
+	if err != nil {
+		return err
+	}
+	clientPort, err := dir.Port("etcd-client", 0)
+	if err != nil {
+		return err
+	}
+	peerPort, err := dir.Port("etcd-peer", 0)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	member, err := etcd.Start(ctx, etcd.Config{
+		Name:      c.Name,
+		DataDir:   dir.Join("etcd"),
+		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", clientPort),
+		PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", peerPort),
+		LogFile:   dir.Join("logs", "etcd.log"),
+	})
+	if err != nil {
+		return err
+	}
+	defer member.Close()
+
+	api, err := kubeapi.Start(ctx, kubeapi.Config{
+		PKIDir:           pkiDir,
+		Port:             apiPort,
+		EtcdServers:      []string{fmt.Sprintf("http://127.0.0.1:%d", clientPort)},
+		Authorization:    "RBAC",
+		DisableAdmission: []string{"TaintNodesByCondition"},
+		ServiceCIDR:      "10.96.0.0/16",
+	})
+	if err != nil {
+		return err
+	}
+	if err := writeKubeconfig(api, pkiDir, dir.Join("kubeconfig"), c.Name, "admin"); err != nil {
+		return err
+	}
+
+	kcm, sched, err := startControllers(api, pkiDir, logs, c.Name)
+	if err != nil {
+		return err
+	}
+	defer kcm.Stop(5 * time.Second)
+	defer sched.Stop(5 * time.Second)
+
+	cs, err := kubernetes.NewForConfig(api.Admin)
+	if err != nil {
+		return err
+	}
+	sim := newNodeSim(cs, c.Nodes, c.NodeCPU, c.NodeMemory, version.Kubernetes())
+	if err := sim.register(ctx); err != nil {
+		return err
+	}
+	sim.run(ctx)
+	if err := waitControllers(ctx, cs, kcm); err != nil {
+		return err
+	}
+	if err := dir.MarkReady(); err != nil {
+		return err
+	}
+	if c.OnReady != nil {
+		c.OnReady()
+	}
+	klog.InfoS("local cluster ready", "name", c.Name, "server", api.URL, "nodes", c.Nodes)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-api.Err():
+		return fmt.Errorf("kube-apiserver stopped: %v", err)
+	case err := <-member.Err():
+		return fmt.Errorf("etcd stopped: %v", err)
+	case <-kcm.Done():
+		return fmt.Errorf("kube-controller-manager exited: %v; see %s", kcm.Err(), dir.Join("logs", "kube-controller-manager.log"))
+	case <-sched.Done():
+		return fmt.Errorf("kube-scheduler exited: %v; see %s", sched.Err(), dir.Join("logs", "kube-scheduler.log"))
+	}
+}
+
+// startControllers starts kube-controller-manager and kube-scheduler as child
+// processes, each with its own client certificate.
+func startControllers(api *kubeapi.Server, pkiDir, logs, name string) (kcm, sched *procs.Proc, err error) {
+	self, err := procs.Self()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := writeKubeconfig(api, pkiDir, pkiDir+"/kube-controller-manager.kubeconfig", name, "kube-controller-manager"); err != nil {
+		return nil, nil, err
+	}
+	if err := writeKubeconfig(api, pkiDir, pkiDir+"/kube-scheduler.kubeconfig", name, "kube-scheduler"); err != nil {
+		return nil, nil, err
+	}
+	kcm, err = procs.Start("kube-controller-manager", self, []string{
+		"kube-controller-manager",
+		"--kubeconfig=" + pkiDir + "/kube-controller-manager.kubeconfig",
+		"--controllers=" + strings.Join(Controllers, ","),
+		"--secure-port=0",
+		"--leader-elect=false",
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file=" + pkiDir + "/sa.key",
+		"--root-ca-file=" + api.CA.CertFile,
+		"--cluster-signing-cert-file=" + api.CA.CertFile,
+		"--cluster-signing-key-file=" + api.CA.KeyFile,
+		"--cluster-name=" + name,
+		"--concurrent-gc-syncs=5",
+	}, logs+"/kube-controller-manager.log")
+	if err != nil {
+		return nil, nil, err
+	}
+	sched, err = procs.Start("kube-scheduler", self, []string{
+		"kube-scheduler",
+		"--kubeconfig=" + pkiDir + "/kube-scheduler.kubeconfig",
+		"--secure-port=0",
+		"--leader-elect=false",
+	}, logs+"/kube-scheduler.log")
+	if err != nil {
+		kcm.Stop(time.Second)
+		return nil, nil, err
+	}
+	return kcm, sched, nil
+}
+
+// writeKubeconfig issues a client certificate for component and writes a kubeconfig for it.
+func writeKubeconfig(api *kubeapi.Server, pkiDir, path, name, component string) error {
+	user, groups := "system:"+component, []string(nil)
+	if component == "admin" {
+		user, groups = "flotilla-admin", []string{"system:masters"}
+	}
+	pair, err := api.CA.Client(pkiDir, component, user, groups...)
+	if err != nil {
+		return err
+	}
+	return kubeconfig.Write(path, name, api.URL, api.CA.CertPEM(), pair.CertFile, pair.KeyFile)
+}
+
+// waitControllers waits until the controller manager has created the default
+// service account: proof that it runs and reaches the apiserver.
+func waitControllers(ctx context.Context, cs kubernetes.Interface, kcm *procs.Proc) error {
+	deadline := time.After(time.Minute)
+	for {
+		_, err := cs.CoreV1().ServiceAccounts(corev1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-kcm.Done():
+			return fmt.Errorf("kube-controller-manager exited: %v", kcm.Err())
+		case <-deadline:
+			return fmt.Errorf("controllers not working after 1m: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

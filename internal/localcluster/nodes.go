@@ -1,0 +1,239 @@
+package localcluster
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// SimulatedLabel marks the nodes a local cluster simulates.
+const SimulatedLabel = "flotilla.dev/simulated"
+
+// nodeSim plays the kubelet for a set of simulated nodes: it registers them
+// Ready with the configured capacity, starts the pods the scheduler binds to
+// them and finishes their graceful deletion. Containers do not run.
+type nodeSim struct {
+	cs      kubernetes.Interface
+	nodes   map[string]int // name -> index
+	cpu     resource.Quantity
+	memory  resource.Quantity
+	version string
+	queue   workqueue.TypedRateLimitingInterface[string]
+	pods    cache.Indexer
+}
+
+func newNodeSim(cs kubernetes.Interface, count int, cpu, memory resource.Quantity, version string) *nodeSim {
+	s := &nodeSim{cs: cs, nodes: map[string]int{}, cpu: cpu, memory: memory, version: version}
+	for i := 1; i <= count; i++ {
+		s.nodes[fmt.Sprintf("node-%d", i)] = i
+	}
+	return s
+}
+
+// register creates the nodes (or adopts them after a restart) and marks them Ready.
+func (s *nodeSim) register(ctx context.Context) error {
+	for name, i := range s.nodes {
+		node, err := s.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			node, err = s.cs.CoreV1().Nodes().Create(ctx, s.newNode(name, i), metav1.CreateOptions{})
+		}
+		if err != nil {
+			return fmt.Errorf("registering node %s: %w", name, err)
+		}
+		if err := s.heartbeat(ctx, node); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *nodeSim) newNode(name string, i int) *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name,
+			Labels: map[string]string{
+				corev1.LabelHostname:   name,
+				corev1.LabelOSStable:   "linux",
+				corev1.LabelArchStable: "amd64",
+				SimulatedLabel:         "true",
+			},
+		},
+		Spec: corev1.NodeSpec{PodCIDR: fmt.Sprintf("10.244.%d.0/24", i), PodCIDRs: []string{fmt.Sprintf("10.244.%d.0/24", i)}},
+	}
+}
+
+// heartbeat writes the node's status: capacity, addresses and Ready.
+func (s *nodeSim) heartbeat(ctx context.Context, node *corev1.Node) error {
+	now := metav1.Now()
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    s.cpu,
+		corev1.ResourceMemory: s.memory,
+		corev1.ResourcePods:   resource.MustParse("110"),
+	}
+	node = node.DeepCopy()
+	node.Status.Capacity, node.Status.Allocatable = res, res
+	node.Status.Phase = corev1.NodeRunning
+	node.Status.Addresses = []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("127.0.1.%d", s.nodes[node.Name])},
+		{Type: corev1.NodeHostName, Address: node.Name},
+	}
+	node.Status.NodeInfo = corev1.NodeSystemInfo{
+		KubeletVersion: s.version, OperatingSystem: "linux", Architecture: "amd64",
+		ContainerRuntimeVersion: "flotilla-sim://1", OSImage: "simulated", KernelVersion: "simulated",
+	}
+	cond := func(t corev1.NodeConditionType, st corev1.ConditionStatus, reason string) corev1.NodeCondition {
+		return corev1.NodeCondition{Type: t, Status: st, Reason: reason, LastHeartbeatTime: now, LastTransitionTime: now}
+	}
+	node.Status.Conditions = []corev1.NodeCondition{
+		cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady"),
+		cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory"),
+		cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure"),
+		cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID"),
+	}
+	_, err := s.cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+	if err != nil {
+		return fmt.Errorf("updating status of node %s: %w", node.Name, err)
+	}
+	return nil
+}
+
+// run starts bound pods and completes deletions until ctx ends.
+func (s *nodeSim) run(ctx context.Context) {
+	s.queue = workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
+	factory := informers.NewSharedInformerFactoryWithOptions(s.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.FieldSelector = fields.OneTermNotEqualSelector("spec.nodeName", "").String()
+	}))
+	inf := factory.Core().V1().Pods().Informer()
+	s.pods = inf.GetIndexer()
+	enqueue := func(obj any) {
+		if key, err := cache.MetaNamespaceKeyFunc(obj); err == nil {
+			s.queue.Add(key)
+		}
+	}
+	inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+	})
+	factory.Start(ctx.Done())
+	go func() {
+		<-ctx.Done()
+		s.queue.ShutDown()
+	}()
+	for range 4 {
+		go func() {
+			for s.next(ctx) {
+			}
+		}()
+	}
+	// Refresh node heartbeats so the nodes look alive to anyone reading them.
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for name := range s.nodes {
+					if n, err := s.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+						_ = s.heartbeat(ctx, n)
+					}
+				}
+			}
+		}
+	}()
+}
+
+func (s *nodeSim) next(ctx context.Context) bool {
+	key, quit := s.queue.Get()
+	if quit {
+		return false
+	}
+	defer s.queue.Done(key)
+	if err := s.syncPod(ctx, key); err != nil {
+		klog.V(2).InfoS("simulated kubelet: retrying pod", "pod", key, "err", err)
+		s.queue.AddRateLimited(key)
+		return true
+	}
+	s.queue.Forget(key)
+	return true
+}
+
+func (s *nodeSim) syncPod(ctx context.Context, key string) error {
+	obj, exists, err := s.pods.GetByKey(key)
+	if err != nil || !exists {
+		return err
+	}
+	pod := obj.(*corev1.Pod)
+	idx, ours := s.nodes[pod.Spec.NodeName]
+	if !ours {
+		return nil
+	}
+	if pod.DeletionTimestamp != nil {
+		// The kubelet confirms graceful deletion once containers stop; ours stop at once.
+		zero := int64(0)
+		err := s.cs.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: &zero,
+			Preconditions:      &metav1.Preconditions{UID: &pod.UID},
+		})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return nil
+		}
+		return err
+	}
+	if pod.Status.Phase != corev1.PodPending && pod.Status.Phase != "" {
+		return nil
+	}
+	_, err = s.cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, runningStatus(pod, idx), metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// runningStatus is the status a kubelet would report once every container of pod runs.
+func runningStatus(pod *corev1.Pod, nodeIndex int) *corev1.Pod {
+	now := metav1.Now()
+	h := fnv.New32a()
+	h.Write([]byte(pod.UID))
+	ip := fmt.Sprintf("10.244.%d.%d", nodeIndex, 2+h.Sum32()%250)
+	hostIP := fmt.Sprintf("127.0.1.%d", nodeIndex)
+	p := pod.DeepCopy()
+	p.Status.Phase = corev1.PodRunning
+	p.Status.HostIP, p.Status.HostIPs = hostIP, []corev1.HostIP{{IP: hostIP}}
+	p.Status.PodIP, p.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+	p.Status.StartTime = &now
+	p.Status.Conditions = nil
+	for _, t := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodReadyToStartContainers, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: t, Status: corev1.ConditionTrue, LastTransitionTime: now})
+	}
+	p.Status.InitContainerStatuses = nil
+	for _, c := range pod.Spec.InitContainers {
+		p.Status.InitContainerStatuses = append(p.Status.InitContainerStatuses, corev1.ContainerStatus{
+			Name: c.Name, Image: c.Image, ImageID: "sim://" + c.Image, Ready: true,
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Completed", StartedAt: now, FinishedAt: now}},
+		})
+	}
+	p.Status.ContainerStatuses = nil
+	started := true
+	for _, c := range pod.Spec.Containers {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
+			Name: c.Name, Image: c.Image, ImageID: "sim://" + c.Image, Ready: true, Started: &started,
+			ContainerID: "sim://" + string(pod.UID) + "/" + c.Name,
+			State:       corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		})
+	}
+	return p
+}

@@ -1,0 +1,234 @@
+// Package testenv starts real Flotilla processes for tests: a hub and local
+// clusters, each a child process of the flotilla binary on free ports, with
+// clients for each. Everything is stopped by PID on Stop, and children die
+// with the test process if it crashes.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"flotilla.dev/flotilla/internal/hub"
+	"flotilla.dev/flotilla/internal/kubeconfig"
+	"flotilla.dev/flotilla/internal/procs"
+)
+
+// Options say what to start.
+type Options struct {
+	// Clusters is the number of local clusters.
+	Clusters int
+	// Nodes per local cluster; default 2.
+	Nodes int
+	// NoHub skips the hub.
+	NoHub bool
+}
+
+// Env is a running set of processes.
+type Env struct {
+	// Dir holds every process's data dir; removed on Stop.
+	Dir      string
+	Hub      *Process
+	Clusters []*Process
+}
+
+// Process is one running hub or local cluster.
+type Process struct {
+	Name string
+	// Args are the flotilla arguments it was started with.
+	Args []string
+	// Dir is its data dir.
+	Dir string
+	// Kubeconfig is the admin kubeconfig it wrote.
+	Kubeconfig string
+	Config     *rest.Config
+	Clientset  kubernetes.Interface
+	Client     client.Client
+	proc       *procs.Proc
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary returns the flotilla binary under test: $FLOTILLA_BIN if set, else
+// one built once per test process.
+func Binary() (string, error) {
+	buildOnce.Do(func() {
+		if p := os.Getenv("FLOTILLA_BIN"); p != "" {
+			binPath, buildErr = filepath.Abs(p)
+			return
+		}
+		dir, err := os.MkdirTemp("", "flotilla-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "flotilla")
+		out, err := exec.Command("go", "build", "-o", binPath, "flotilla.dev/flotilla/cmd/flotilla").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building flotilla: %v\n%s", err, out)
+		}
+	})
+	return binPath, buildErr
+}
+
+// Start starts a hub and opts.Clusters local clusters in parallel and waits
+// until all are ready.
+func Start(opts Options) (*Env, error) {
+	if opts.Nodes == 0 {
+		opts.Nodes = 2
+	}
+	dir, err := os.MkdirTemp("", "flotilla-test-")
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{Dir: dir}
+	var all []*Process
+	if !opts.NoHub {
+		e.Hub = &Process{Name: "hub", Dir: filepath.Join(dir, "hub")}
+		e.Hub.Args = []string{"hub", "--data-dir", e.Hub.Dir}
+		e.Hub.Kubeconfig = filepath.Join(e.Hub.Dir, "admin.kubeconfig")
+		all = append(all, e.Hub)
+	}
+	for i := 1; i <= opts.Clusters; i++ {
+		name := "cluster-" + strconv.Itoa(i)
+		e.Clusters = append(e.Clusters, NewCluster(filepath.Join(dir, name), name, opts.Nodes))
+	}
+	all = append(all, e.Clusters...)
+	for _, p := range all {
+		if err := p.Start(); err != nil {
+			e.Stop()
+			return nil, err
+		}
+	}
+	for _, p := range all {
+		if err := p.Wait(); err != nil {
+			e.Stop()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// New starts an Env for one test and stops it when the test ends.
+func New(t testing.TB, opts Options) *Env {
+	t.Helper()
+	e, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Stop)
+	return e
+}
+
+// Stop stops every process by PID and removes the data dirs.
+func (e *Env) Stop() {
+	var wg sync.WaitGroup
+	for _, p := range append([]*Process{e.Hub}, e.Clusters...) {
+		if p == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Stop() }()
+	}
+	wg.Wait()
+	os.RemoveAll(e.Dir)
+}
+
+// NewCluster describes a local cluster in dir; Start runs it.
+func NewCluster(dir, name string, nodes int) *Process {
+	return &Process{
+		Name:       name,
+		Dir:        dir,
+		Args:       []string{"localcluster", "--name", name, "--data-dir", dir, "--nodes", strconv.Itoa(nodes)},
+		Kubeconfig: filepath.Join(dir, "kubeconfig"),
+	}
+}
+
+// NewProcess describes any flotilla command that marks dir ready; Start runs it.
+func NewProcess(name, dir, kubeconfigPath string, args ...string) *Process {
+	return &Process{Name: name, Dir: dir, Args: args, Kubeconfig: kubeconfigPath}
+}
+
+// Start starts the process without waiting.
+func (p *Process) Start() error {
+	bin, err := Binary()
+	if err != nil {
+		return err
+	}
+	p.proc, err = procs.Start(p.Name, bin, p.Args, p.Dir+".log")
+	return err
+}
+
+// Wait waits until the process is ready and builds its clients.
+func (p *Process) Wait() error {
+	if err := p.proc.WaitReady(p.Dir, 2*time.Minute); err != nil {
+		log, _ := os.ReadFile(p.Dir + ".log")
+		return fmt.Errorf("%v\n%s", err, tail(log, 2000))
+	}
+	cfg, err := kubeconfig.Load(p.Kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	p.Config = cfg
+	if p.Clientset, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	p.Client, err = client.New(cfg, client.Options{Scheme: hub.Scheme()})
+	return err
+}
+
+// Run starts the process and waits until it is ready.
+func (p *Process) Run() error {
+	if err := p.Start(); err != nil {
+		return err
+	}
+	return p.Wait()
+}
+
+// PID of the running process.
+func (p *Process) PID() int { return p.proc.PID() }
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.proc.Done() }
+
+// Stop stops the process (SIGTERM, then SIGKILL after 15 s).
+func (p *Process) Stop() {
+	if p.proc != nil {
+		p.proc.Stop(15 * time.Second)
+	}
+}
+
+// Kill kills the process at once, as a crash would.
+func (p *Process) Kill() {
+	if p.proc != nil {
+		p.proc.Signal(os.Kill)
+		<-p.proc.Done()
+	}
+}
+
+// Log returns what the process printed.
+func (p *Process) Log() string {
+	b, _ := os.ReadFile(p.Dir + ".log")
+	return string(b)
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
