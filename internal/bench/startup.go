@@ -39,7 +39,9 @@ func Startup(ctx context.Context, out io.Writer, runs int) error {
 		ready func(dir string) []string
 	}{
 		{"hub", func(d string) []string { return []string{"hub", "--data-dir", d} }, func(d string) []string { return []string{d} }},
-		{"localcluster (2 nodes)", func(d string) []string { return []string{"localcluster", "--name", "bench", "--data-dir", d, "--nodes", "2"} }, func(d string) []string { return []string{d} }},
+		{"localcluster (2 nodes)", func(d string) []string {
+			return []string{"localcluster", "--name", "bench", "--data-dir", d, "--nodes", "2"}
+		}, func(d string) []string { return []string{d} }},
 		{"up (hub + 2 clusters)", func(d string) []string { return []string{"up", "--data-dir", d, "--clusters", "2"} }, func(d string) []string {
 			return []string{filepath.Join(d, "hub"), filepath.Join(d, "clusters", "cluster-1"), filepath.Join(d, "clusters", "cluster-2")}
 		}},
