@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 
@@ -141,6 +142,9 @@ func newEtcdCmd() *cobra.Command {
 	return cmd
 }
 
+// upstreamFlags is the global flag set as Kubernetes packages left it.
+var upstreamFlags *pflag.FlagSet
+
 // upstreamCmds run Kubernetes components that local clusters start as child
 // processes of this binary; they keep their upstream flags.
 func upstreamCmds() []*cobra.Command {
@@ -150,6 +154,7 @@ func upstreamCmds() []*cobra.Command {
 			Hidden:             true,
 			DisableFlagParsing: true,
 			RunE: func(_ *cobra.Command, args []string) error {
+				pflag.CommandLine = upstreamFlags
 				c := newCmd()
 				c.SetArgs(args)
 				return c.Execute()

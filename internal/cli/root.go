@@ -21,7 +21,9 @@ import (
 // NewRoot returns the flotilla command with every subcommand.
 func NewRoot() *cobra.Command {
 	// Kubernetes packages register flags (--version and others) on the global
-	// flag set at init; Flotilla's commands declare their own.
+	// flag set at init; Flotilla's commands declare their own. The upstream
+	// components get the global set back.
+	upstreamFlags = pflag.CommandLine
 	pflag.CommandLine = pflag.NewFlagSet("flotilla", pflag.ContinueOnError)
 	root := &cobra.Command{
 		Use:           "flotilla",
@@ -68,7 +70,7 @@ func logToFile(file string) {
 	_ = fs.Set("logtostderr", "false")
 	_ = fs.Set("alsologtostderr", "false")
 	_ = fs.Set("stderrthreshold", "FATAL")
-	_ = fs.Set("skip_headers", "false")
+	_ = fs.Set("one_output", "true")
 	var out io.Writer = io.Discard
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err == nil {
 		if f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {

@@ -83,5 +83,12 @@ func Start(ctx context.Context, c Config) (*Member, error) {
 // Err reports a fatal error of the running member.
 func (m *Member) Err() <-chan error { return m.e.Err() }
 
-// Close stops the member gracefully.
-func (m *Member) Close() { m.e.Close() }
+// Close stops the member, waiting at most 3 s for clients to go.
+func (m *Member) Close() {
+	done := make(chan struct{})
+	go func() { m.e.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+	}
+}

@@ -81,6 +81,7 @@ func Run(ctx context.Context, c Config) error {
 			return err
 		}
 		defer stop()
+		defer api.Stop(4 * time.Second)
 		cfg, apiErr = api.Admin, api.Err()
 	}
 
@@ -122,8 +123,11 @@ func Run(ctx context.Context, c Config) error {
 	klog.InfoS("hub ready", "dataDir", dir.Path)
 	select {
 	case <-ctx.Done():
-		cancel()
-		<-mgrErr
+		// The manager first, so it can release its lease while the apiserver serves.
+		select {
+		case <-mgrErr:
+		case <-time.After(3 * time.Second):
+		}
 		return nil
 	case err := <-mgrErr:
 		return fmt.Errorf("controller manager stopped: %v", err)

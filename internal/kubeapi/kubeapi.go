@@ -54,12 +54,24 @@ type Server struct {
 	// Admin is a client config with cluster-admin rights (group system:masters).
 	Admin *rest.Config
 	err   chan error
+	stop  context.CancelFunc
 }
 
 // Err delivers the error that stopped the apiserver, or nil after a clean stop.
 func (s *Server) Err() <-chan error { return s.err }
 
-// Start starts the apiserver and waits until /readyz passes. It stops when ctx ends.
+// Stop stops the apiserver and waits for it at most timeout: it lets
+// in-flight requests finish, but long watches do not hold up the process.
+func (s *Server) Stop(timeout time.Duration) {
+	s.stop()
+	select {
+	case <-s.err:
+	case <-time.After(timeout):
+	}
+}
+
+// Start starts the apiserver and waits until /readyz passes; ctx bounds only
+// the wait. The apiserver runs until Stop.
 func Start(ctx context.Context, c Config) (*Server, error) {
 	ca, err := pki.LoadOrCreateCA(c.PKIDir, "ca", "flotilla-ca")
 	if err != nil {
@@ -133,9 +145,12 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 		QPS:             200,
 		Burst:           400,
 	}
-	go func() { srv.err <- app.Run(ctx, completed) }()
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	srv.stop = stop
+	go func() { srv.err <- app.Run(runCtx, completed) }()
 
 	if err := waitReady(ctx, srv); err != nil {
+		srv.Stop(5 * time.Second)
 		return nil, err
 	}
 	return srv, nil

@@ -130,6 +130,7 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	defer api.Stop(4 * time.Second)
 	if err := writeKubeconfig(api, pkiDir, dir.Join("kubeconfig"), c.Name, "admin"); err != nil {
 		return err
 	}
@@ -138,8 +139,7 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	defer kcm.Stop(5 * time.Second)
-	defer sched.Stop(5 * time.Second)
+	defer procs.StopAll(3*time.Second, kcm, sched)
 
 	cs, err := kubernetes.NewForConfig(api.Admin)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -80,6 +81,16 @@ func (p *Proc) Stop(grace time.Duration) {
 		p.cmd.Process.Kill()
 		<-p.done
 	}
+}
+
+// StopAll stops ps in parallel.
+func StopAll(grace time.Duration, ps ...*Proc) {
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Stop(grace) }()
+	}
+	wg.Wait()
 }
 
 // WaitReady waits until the process marks dir ready, exits, or timeout passes.

@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"flotilla.dev/flotilla/internal/hub"
 	"flotilla.dev/flotilla/internal/kubeconfig"
@@ -231,4 +233,9 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
+}
+
+func init() {
+	// Clients built here log through controller-runtime; tests read state, not logs.
+	ctrllog.SetLogger(logr.Discard())
 }

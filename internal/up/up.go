@@ -8,7 +8,6 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"flotilla.dev/flotilla/internal/datadir"
@@ -60,15 +59,8 @@ func Run(ctx context.Context, c Config) error {
 
 	start := time.Now()
 	var all []*procs.Proc
-	defer func() {
-		// Stop in parallel; each child stops its own children.
-		var wg sync.WaitGroup
-		for _, p := range all {
-			wg.Add(1)
-			go func() { defer wg.Done(); p.Stop(10 * time.Second) }()
-		}
-		wg.Wait()
-	}()
+	// Stop in parallel; each child stops its own children.
+	defer func() { procs.StopAll(10*time.Second, all...) }()
 	hub, err := procs.Start("hub", self, []string{"hub", "--data-dir", l.HubDir()}, filepath.Join(l.HubDir(), "logs", "hub.out"))
 	if err != nil {
 		return err
