@@ -16,7 +16,7 @@ import (
 
 type sample struct {
 	ready time.Duration
-	rss   int64
+	mem   procs.Memory
 }
 
 // Startup starts a hub, a local cluster (2 nodes) and `up` with 2 clusters,
@@ -46,7 +46,7 @@ func Startup(ctx context.Context, out io.Writer, runs int) error {
 			return []string{filepath.Join(d, "hub"), filepath.Join(d, "clusters", "cluster-1"), filepath.Join(d, "clusters", "cluster-2")}
 		}},
 	}
-	fmt.Fprintf(out, "%-24s %-6s %10s %10s %10s\n", "COMPONENT", "RUNS", "READY p50", "READY max", "RSS MiB")
+	fmt.Fprintf(out, "%-24s %-5s %10s %10s %9s %9s\n", "COMPONENT", "RUNS", "READY p50", "READY max", "PSS MiB", "RSS MiB")
 	for _, c := range cases {
 		var samples []sample
 		for i := range runs {
@@ -61,18 +61,19 @@ func Startup(ctx context.Context, out io.Writer, runs int) error {
 			samples = append(samples, s)
 		}
 		sort.Slice(samples, func(i, j int) bool { return samples[i].ready < samples[j].ready })
-		var maxRSS int64
+		var peak procs.Memory
 		for _, s := range samples {
-			maxRSS = max(maxRSS, s.rss)
+			peak.PSS, peak.RSS = max(peak.PSS, s.mem.PSS), max(peak.RSS, s.mem.RSS)
 		}
-		fmt.Fprintf(out, "%-24s %-6d %9.2fs %9.2fs %10.0f\n", c.name, runs,
-			samples[len(samples)/2].ready.Seconds(), samples[len(samples)-1].ready.Seconds(), float64(maxRSS)/(1<<20))
+		fmt.Fprintf(out, "%-24s %-5d %9.2fs %9.2fs %9.0f %9.0f\n", c.name, runs,
+			samples[len(samples)/2].ready.Seconds(), samples[len(samples)-1].ready.Seconds(),
+			float64(peak.PSS)/(1<<20), float64(peak.RSS)/(1<<20))
 	}
 	return nil
 }
 
 // measure starts one process, waits for every ready marker, lets it settle
-// for 3 s and reads the RSS of its whole process tree.
+// for 3 s and reads the memory of its whole process tree.
 func measure(self string, args, readyDirs []string) (sample, error) {
 	start := time.Now()
 	p, err := procs.Start(args[0], self, args, filepath.Join(readyDirs[0]+".bench.log"))
@@ -87,7 +88,7 @@ func measure(self string, args, readyDirs []string) (sample, error) {
 	}
 	s := sample{ready: time.Since(start)}
 	time.Sleep(3 * time.Second)
-	s.rss, err = procs.TreeRSS(p.PID())
+	s.mem, err = procs.TreeMemory(p.PID())
 	return s, err
 }
 

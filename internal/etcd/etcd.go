@@ -49,6 +49,8 @@ func Start(ctx context.Context, c Config) (*Member, error) {
 	cfg.InitialCluster = c.InitialCluster
 	if cfg.InitialCluster == "" {
 		cfg.InitialCluster = cfg.InitialClusterFromName(c.Name)
+		// A single member has no peer to wait for: elect itself at once.
+		cfg.TickMs, cfg.ElectionMs = 10, 100
 	}
 	cfg.InitialClusterToken = "flotilla"
 	cfg.LogLevel = "warn"

@@ -46,12 +46,17 @@ func InstallCRDs(ctx context.Context, cfg *rest.Config) error {
 		}
 		names = append(names, obj.Name)
 	}
+	// Established is not yet served: poll each resource's list path until it
+	// answers, without client-go's retry-after waits (a second each).
 	deadline := time.Now().Add(30 * time.Second)
 	for _, name := range names {
 		for {
 			c, err := cs.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
 			if err == nil && established(c) {
-				break
+				path := "/apis/" + c.Spec.Group + "/" + c.Spec.Versions[0].Name + "/" + c.Spec.Names.Plural
+				if _, err := cs.Discovery().RESTClient().Get().AbsPath(path).Param("limit", "1").MaxRetries(0).DoRaw(ctx); err == nil {
+					break
+				}
 			}
 			if time.Now().After(deadline) {
 				return fmt.Errorf("CRD %s not established after 30s", name)

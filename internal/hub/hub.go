@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -75,6 +76,9 @@ func Run(ctx context.Context, c Config) error {
 		if err := checkReachable(ctx, cfg); err != nil {
 			return fmt.Errorf("host cluster in %s cannot be reached: %v", c.Kubeconfig, err)
 		}
+		if err := InstallCRDs(ctx, cfg); err != nil {
+			return err
+		}
 	} else {
 		api, stop, err := startControlPlane(ctx, dir, c)
 		if err != nil {
@@ -83,18 +87,26 @@ func Run(ctx context.Context, c Config) error {
 		defer stop()
 		defer api.Stop(4 * time.Second)
 		cfg, apiErr = api.Admin, api.Err()
+		// Install CRDs while the apiserver finishes its post-start hooks: a new
+		// CRD takes seconds before it accepts its first write.
+		ready := make(chan error, 1)
+		go func() { ready <- api.WaitReady(ctx) }()
+		if err := InstallCRDs(ctx, cfg); err != nil {
+			return err
+		}
+		if err := <-ready; err != nil {
+			return err
+		}
 	}
-
-	if err := InstallCRDs(ctx, cfg); err != nil {
-		return err
-	}
-	cl, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	// A fixed mapper: discovery lags a freshly established CRD by seconds.
+	cl, err := client.New(cfg, client.Options{Scheme: Scheme(), Mapper: bootstrapMapper()})
 	if err != nil {
 		return err
 	}
 	if err := bootstrap(ctx, cl); err != nil {
 		return err
 	}
+	klog.InfoS("bootstrap objects exist")
 
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        Scheme(),
@@ -179,6 +191,7 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 	api, err := kubeapi.Start(ctx, kubeapi.Config{
 		PKIDir:      pkiDir,
 		Port:        port,
+		StartedPath: "/livez",
 		EtcdServers: servers,
 		EtcdPrefix:  "/flotilla/registry",
 		// The hub serves many watchers (controllers, agents, dashboards).
@@ -224,6 +237,15 @@ func checkReachable(ctx context.Context, cfg *rest.Config) error {
 	}
 	var ns corev1.NamespaceList
 	return cl.List(ctx, &ns, client.Limit(1))
+}
+
+func bootstrapMapper() meta.RESTMapper {
+	m := meta.NewDefaultRESTMapper(nil)
+	m.Add(corev1.SchemeGroupVersion.WithKind("Namespace"), meta.RESTScopeRoot)
+	for _, kind := range []string{"ClusterGroup", "Workspace"} {
+		m.Add(fv1.GroupVersion.WithKind(kind), meta.RESTScopeRoot)
+	}
+	return m
 }
 
 // bootstrap creates what must always exist: the system namespace, the

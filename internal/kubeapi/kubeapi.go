@@ -40,6 +40,10 @@ type Config struct {
 	DisableAdmission []string
 	// WatchCache keeps a watch cache per resource; faster lists, more memory.
 	WatchCache bool
+	// StartedPath is the health path Start waits for: /readyz (default), or
+	// /livez for callers that overlap their own setup with the rest of
+	// readiness and call WaitReady.
+	StartedPath string
 	// ExtraArgs are appended to the generated kube-apiserver flags.
 	ExtraArgs []string
 }
@@ -70,8 +74,8 @@ func (s *Server) Stop(timeout time.Duration) {
 	}
 }
 
-// Start starts the apiserver and waits until /readyz passes; ctx bounds only
-// the wait. The apiserver runs until Stop.
+// Start starts the apiserver and waits until StartedPath passes; ctx bounds
+// only the wait. The apiserver runs until Stop.
 func Start(ctx context.Context, c Config) (*Server, error) {
 	ca, err := pki.LoadOrCreateCA(c.PKIDir, "ca", "flotilla-ca")
 	if err != nil {
@@ -149,15 +153,21 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 	srv.stop = stop
 	go func() { srv.err <- app.Run(runCtx, completed) }()
 
-	if err := waitReady(ctx, srv); err != nil {
+	if err := srv.wait(ctx, c.StartedPath); err != nil {
 		srv.Stop(5 * time.Second)
 		return nil, err
 	}
 	return srv, nil
 }
 
-// waitReady polls /readyz until it passes, the server fails, or a minute passes.
-func waitReady(ctx context.Context, s *Server) error {
+// WaitReady waits until /readyz passes.
+func (s *Server) WaitReady(ctx context.Context) error { return s.wait(ctx, "/readyz") }
+
+// wait polls path until it passes, the server fails, or a minute passes.
+func (s *Server) wait(ctx context.Context, path string) error {
+	if path == "" {
+		path = "/readyz"
+	}
 	cfg := rest.CopyConfig(s.Admin)
 	cfg.Timeout = 2 * time.Second
 	cs, err := kubernetes.NewForConfig(cfg)
@@ -176,9 +186,9 @@ func waitReady(ctx context.Context, s *Server) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline:
-			return fmt.Errorf("kube-apiserver not ready after 1m: %v", last)
+			return fmt.Errorf("kube-apiserver %s failing after 1m: %v", path, last)
 		case <-tick.C:
-			_, last = cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+			_, last = cs.Discovery().RESTClient().Get().AbsPath(path).DoRaw(ctx)
 			if last == nil {
 				return nil
 			}

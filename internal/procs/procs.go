@@ -30,8 +30,9 @@ func Self() (string, error) {
 	return os.Executable()
 }
 
-// Start runs bin with args, appending its output to logFile.
-func Start(name, bin string, args []string, logFile string) (*Proc, error) {
+// Start runs bin with args, appending its output to logFile. env entries
+// (KEY=VALUE) are added to the parent's environment.
+func Start(name, bin string, args []string, logFile string, env ...string) (*Proc, error) {
 	if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
 		return nil, err
 	}
@@ -41,6 +42,9 @@ func Start(name, bin string, args []string, logFile string) (*Proc, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		log.Close()

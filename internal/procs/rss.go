@@ -8,34 +8,53 @@ import (
 	"strings"
 )
 
-// TreeRSS returns the resident memory of pid and all its descendants, in bytes.
-func TreeRSS(pid int) (int64, error) {
-	total, err := rss(pid)
+// Memory is the memory of a process tree. RSS counts pages shared between
+// processes (the flotilla binary's code) once per process; PSS divides them
+// among the sharers, so PSS sums to what the tree really uses.
+type Memory struct {
+	RSS, PSS int64 // bytes
+}
+
+// TreeMemory returns the memory of pid and all its descendants.
+func TreeMemory(pid int) (Memory, error) {
+	total, err := memory(pid)
 	if err != nil {
-		return 0, err
+		return total, err
 	}
 	for _, child := range children(pid) {
-		if n, err := TreeRSS(child); err == nil {
-			total += n
+		if m, err := TreeMemory(child); err == nil {
+			total.RSS += m.RSS
+			total.PSS += m.PSS
 		}
 	}
 	return total, nil
 }
 
-func rss(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+func memory(pid int) (Memory, error) {
+	var m Memory
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return 0, err
+		return m, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024, err
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 {
+			continue
+		}
+		kb, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch fields[0] {
+		case "Rss:":
+			m.RSS = kb * 1024
+		case "Pss:":
+			m.PSS = kb * 1024
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	return m, sc.Err()
 }
 
 func children(pid int) []int {
