@@ -10,6 +10,7 @@ import (
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 
+	"flotilla.dev/flotilla/internal/agent"
 	"flotilla.dev/flotilla/internal/etcd"
 	"flotilla.dev/flotilla/internal/hub"
 	"flotilla.dev/flotilla/internal/localcluster"
@@ -105,6 +106,29 @@ func newLocalClusterCmd() *cobra.Command {
 	f.IntVar(&cfg.Port, "port", 0, "apiserver port on 127.0.0.1 (default: the last one used, else a free one)")
 	f.Var(quantityFlag{&cfg.NodeCPU}, "node-cpu", "CPU capacity of each simulated node")
 	f.Var(quantityFlag{&cfg.NodeMemory}, "node-memory", "memory capacity of each simulated node")
+	return cmd
+}
+
+func newAgentCmd() *cobra.Command {
+	cfg := agent.NewConfig()
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the agent that connects a cluster to the hub (dials out only)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if cfg.DataDir == "" {
+				return fmt.Errorf("--data-dir is required: the agent keeps its key and identity there")
+			}
+			logToFile(filepath.Join(cfg.DataDir, "logs", "agent.log"))
+			return agent.Run(signalContext(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.ClusterKubeconfig, "cluster-kubeconfig", "", "kubeconfig of the member cluster (default: in-cluster)")
+	f.StringVar(&cfg.BootstrapKubeconfig, "bootstrap-kubeconfig", "", "kubeconfig with the single-use bootstrap credential from 'flotilla cluster attach'")
+	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the agent's key and identity")
+	f.DurationVar(&cfg.Interval, "heartbeat-interval", cfg.Interval, "time between heartbeats")
+	f.DurationVar(&cfg.CertTTL, "certificate-ttl", cfg.CertTTL, "lifetime asked for the agent's certificate (at least 10m); renewed at 80%")
 	return cmd
 }
 

@@ -39,8 +39,10 @@ func NewRoot() *cobra.Command {
 		newUpCmd(),
 		newHubCmd(),
 		newLocalClusterCmd(),
+		newAgentCmd(),
 		newBenchCmd(),
 		newEtcdCmd(),
+		newClusterGroupCmd(), newWorkspaceCmd(), newClusterCmd(),
 	)
 	root.AddCommand(upstreamCmds()...)
 	return root

@@ -2,33 +2,91 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/registration"
 )
 
-// ClusterReconciler gives every Cluster a truthful status before its agent
-// first reports: Health Unknown, and whether its group exists.
+// ClusterReconciler prepares the hub side of each attached cluster: its
+// namespace, its agent's RBAC and where to send heartbeats; it expires unused
+// bootstrap credentials and, on detach, removes everything once the agent has
+// cleaned up the cluster (or at once with force).
 type ClusterReconciler struct {
 	Client client.Client
+	// HubInfo is written to each cluster namespace for its agent.
+	HubInfo map[string]string
 }
 
 // SetupWithManager registers the reconciler.
 func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&fv1.Cluster{}).Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fv1.Cluster{}).
+		Watches(&fv1.ClusterGroup{}, handler.EnqueueRequestsFromMapFunc(r.groupMembers)).
+		Complete(r)
 }
 
-// Reconcile initialises the status of a new Cluster.
+func (r *ClusterReconciler) groupMembers(ctx context.Context, o client.Object) []reconcile.Request {
+	var list fv1.ClusterList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{groupIndex: o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, c := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
+	}
+	return reqs
+}
+
+// Reconcile brings one cluster's hub side to what it should be.
 func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var c fv1.Cluster
 	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if c.DeletionTimestamp != nil {
+		return r.detach(ctx, &c)
+	}
+	if controllerutil.AddFinalizer(&c, fv1.DetachFinalizer) {
+		if err := r.Client.Update(ctx, &c); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.ensureHubSide(ctx, &c); err != nil {
+		return ctrl.Result{}, err
+	}
 	before := c.DeepCopy()
+	requeue, err := r.expireTokens(ctx, &c)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	initStatus(&c)
+	if err := r.groupCondition(ctx, &c); err != nil {
+		return ctrl.Result{}, err
+	}
+	c.Status.Namespace = fv1.ClusterNamespace(c.Name)
+	c.Status.ObservedGeneration = c.Generation
+	if err := r.Client.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// initStatus reports Unknown until the agent first reports.
+func initStatus(c *fv1.Cluster) {
 	if c.Status.Health == "" {
 		c.Status.Health = fv1.HealthUnknown
 	}
@@ -38,16 +96,121 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			Reason: "AwaitingAgent", Message: "the cluster's agent has not reported yet",
 		})
 	}
-	var g fv1.ClusterGroup
-	ready := metav1.Condition{Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "GroupFound", ObservedGeneration: c.Generation}
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: c.Spec.Group}, &g); err != nil {
-		if client.IgnoreNotFound(err) != nil {
-			return ctrl.Result{}, err
+}
+
+func (r *ClusterReconciler) groupCondition(ctx context.Context, c *fv1.Cluster) error {
+	ready := metav1.Condition{Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "GroupFound", Message: "member of cluster group " + c.Spec.Group, ObservedGeneration: c.Generation}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: c.Spec.Group}, &fv1.ClusterGroup{}); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return err
 		}
 		ready.Status, ready.Reason = metav1.ConditionFalse, "GroupNotFound"
 		ready.Message = "cluster group " + c.Spec.Group + " does not exist; create it or move the cluster to another group"
 	}
 	meta.SetStatusCondition(&c.Status.Conditions, ready)
-	c.Status.ObservedGeneration = c.Generation
-	return ctrl.Result{}, r.Client.Status().Patch(ctx, &c, client.MergeFrom(before))
+	return nil
+}
+
+// ensureHubSide creates the cluster's namespace, its agent's least-privilege
+// RBAC and the hub-info ConfigMap.
+func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) error {
+	ns := fv1.ClusterNamespace(c.Name)
+	user := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: fv1.AgentUser(c.Name)}
+	labels := map[string]string{fv1.LabelCluster: c.Name}
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}},
+		&rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: ns, Labels: labels},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}},
+				{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create", "update", "patch", "delete"}},
+			},
+		},
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: ns, Labels: labels},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "flotilla-agent"},
+			Subjects:   []rbacv1.Subject{user},
+		},
+		&rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name), Labels: labels},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusters"}, ResourceNames: []string{c.Name}, Verbs: []string{"get", "list", "watch"}},
+				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusters/status"}, ResourceNames: []string{c.Name}, Verbs: []string{"get", "update", "patch"}},
+			},
+		},
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name), Labels: labels},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: fv1.AgentUser(c.Name)},
+			Subjects:   []rbacv1.Subject{user},
+		},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fv1.HubInfoConfigMap, Namespace: ns, Labels: labels}, Data: r.HubInfo},
+	}
+	for _, o := range objs {
+		if err := r.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
+		}
+	}
+	return nil
+}
+
+// expireTokens deletes expired bootstrap tokens of c and, if none was used,
+// says so in c's conditions. It returns when to look again.
+func (r *ClusterReconciler) expireTokens(ctx context.Context, c *fv1.Cluster) (time.Duration, error) {
+	var secrets corev1.SecretList
+	if err := r.Client.List(ctx, &secrets, client.InNamespace(metav1.NamespaceSystem), client.MatchingLabels{fv1.LabelCluster: c.Name}); err != nil {
+		return 0, err
+	}
+	var next time.Duration
+	for i := range secrets.Items {
+		s := &secrets.Items[i]
+		exp, err := time.Parse(time.RFC3339, string(s.Data["expiration"]))
+		if err != nil {
+			continue
+		}
+		if left := time.Until(exp); left > 0 {
+			if next == 0 || left < next {
+				next = left + time.Second
+			}
+			continue
+		}
+		if s.Labels[registration.LabelUsed] != "true" && !meta.IsStatusConditionTrue(c.Status.Conditions, fv1.ClusterConditionRegistered) {
+			meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
+				Type: fv1.ClusterConditionRegistered, Status: metav1.ConditionFalse, Reason: "BootstrapExpired",
+				Message: "the bootstrap credential expired at " + exp.Format(time.RFC3339) + " before an agent registered; detach with --force and attach again",
+			})
+		}
+		if err := r.Client.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
+			return 0, err
+		}
+	}
+	return next, nil
+}
+
+// detach finishes a cluster's removal once its agent has cleaned up, when it
+// never registered, or when forced.
+func (r *ClusterReconciler) detach(ctx context.Context, c *fv1.Cluster) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(c, fv1.DetachFinalizer) {
+		return ctrl.Result{}, nil
+	}
+	done := c.Annotations[fv1.AnnotationForceDetach] == "true" ||
+		meta.IsStatusConditionTrue(c.Status.Conditions, fv1.ClusterConditionDetached) ||
+		!meta.IsStatusConditionTrue(c.Status.Conditions, fv1.ClusterConditionRegistered)
+	if !done {
+		return ctrl.Result{}, nil // the agent's status update brings us back
+	}
+	labels := client.MatchingLabels{fv1.LabelCluster: c.Name}
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fv1.ClusterNamespace(c.Name)}},
+		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name)}},
+		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name)}},
+	} {
+		if err := r.Client.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.Client.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(metav1.NamespaceSystem), labels); err != nil {
+		return ctrl.Result{}, err
+	}
+	controllerutil.RemoveFinalizer(c, fv1.DetachFinalizer)
+	return ctrl.Result{}, r.Client.Update(ctx, c)
 }

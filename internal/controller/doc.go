@@ -5,11 +5,15 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
-// SetupAll registers every hub reconciler with mgr.
-func SetupAll(mgr ctrl.Manager) error {
+// SetupAll registers every hub reconciler with mgr;
+// hubInfo is written to every cluster namespace for its agent.
+func SetupAll(mgr ctrl.Manager, hubInfo map[string]string) error {
 	c := mgr.GetClient()
 	if err := (&ClusterGroupReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	return (&ClusterReconciler{Client: c}).SetupWithManager(mgr)
+	if err := (&CSRReconciler{Client: c}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return (&ClusterReconciler{Client: c, HubInfo: hubInfo}).SetupWithManager(mgr)
 }

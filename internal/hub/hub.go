@@ -13,14 +13,17 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -45,6 +48,10 @@ type Config struct {
 	EtcdServers []string
 	// Kubeconfig, when set, runs only CRDs and controllers on that cluster.
 	Kubeconfig string
+	// AgentAddress is the host agents reach the heartbeat endpoint at; default 127.0.0.1.
+	AgentAddress string
+	// AgentPort of the heartbeat endpoint; 0 reuses the last one or picks a free port.
+	AgentPort int
 	// OnReady, if set, is called once the component serves.
 	OnReady func()
 }
@@ -85,7 +92,6 @@ func Run(ctx context.Context, c Config) error {
 			return err
 		}
 		defer stop()
-		defer api.Stop(4 * time.Second)
 		cfg, apiErr = api.Admin, api.Err()
 		// Install CRDs while the apiserver finishes its post-start hooks: a new
 		// CRD takes seconds before it accepts its first write.
@@ -108,8 +114,16 @@ func Run(ctx context.Context, c Config) error {
 	}
 	klog.InfoS("bootstrap objects exist")
 
+	tracker, hubInfo, serveAgents, err := agentEndpoint(ctx, dir, c, cl)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                        Scheme(),
+		Scheme: Scheme(),
+		// The hub reads only its own bootstrap tokens, never every Secret.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Label: labels.SelectorFromSet(nil).Add(clusterLabelExists())},
+		}},
 		LeaderElection:                true,
 		LeaderElectionID:              "flotilla-hub",
 		LeaderElectionNamespace:       SystemNamespace,
@@ -120,11 +134,20 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	if err := controller.SetupAll(mgr); err != nil {
+	tracker.Client = mgr.GetClient()
+	if err := controller.SetupAll(mgr, hubInfo); err != nil {
+		return err
+	}
+	if err := mgr.Add(tracker); err != nil {
 		return err
 	}
 	mgrErr := make(chan error, 1)
 	go func() { mgrErr <- mgr.Start(ctx) }()
+	go func() {
+		if err := serveAgents(); err != nil {
+			mgrErr <- fmt.Errorf("agent endpoint: %v", err)
+		}
+	}()
 
 	if err := dir.MarkReady(); err != nil {
 		return err
@@ -148,8 +171,9 @@ func Run(ctx context.Context, c Config) error {
 	}
 }
 
-// startControlPlane starts etcd (unless external) and kube-apiserver, and
-// writes admin.kubeconfig. stop shuts etcd down after the apiserver.
+// startControlPlane starts etcd (unless external), kube-apiserver and the
+// hub's controller manager, and writes admin.kubeconfig. stop shuts them down
+// in reverse order.
 func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeapi.Server, func(), error) {
 	pkiDir, err := dir.Sub("pki")
 	if err != nil {
@@ -189,6 +213,7 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 		return nil, nil, err
 	}
 	api, err := kubeapi.Start(ctx, kubeapi.Config{
+		ExtraArgs:   []string{"--enable-bootstrap-token-auth=true"},
 		PKIDir:      pkiDir,
 		Port:        port,
 		StartedPath: "/livez",
@@ -201,15 +226,33 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 		stop()
 		return nil, nil, err
 	}
-	admin, err := api.CA.Client(pkiDir, "admin", "flotilla-admin", "system:masters")
-	if err == nil {
-		err = kubeconfig.Write(dir.Join("admin.kubeconfig"), "flotilla-hub", api.URL, api.CA.CertPEM(), admin.CertFile, admin.KeyFile)
-	}
-	if err != nil {
+	if err := api.WriteKubeconfig(dir.Join("admin.kubeconfig"), "flotilla-hub", "admin"); err != nil {
 		stop()
 		return nil, nil, err
 	}
+	// The hub's own controller manager: namespace deletion, garbage
+	// collection and signing of approved agent certificates.
+	kcm, err := api.StartControllerManager("flotilla-hub", dir.Join("logs", "kube-controller-manager.log"), hubControllers)
+	if err != nil {
+		api.Stop(time.Second)
+		stop()
+		return nil, nil, err
+	}
+	stopEtcd := stop
+	stop = func() {
+		kcm.Stop(3 * time.Second)
+		api.Stop(4 * time.Second)
+		stopEtcd()
+	}
 	return api, stop, nil
+}
+
+// hubControllers are the kube-controller-manager controllers the hub runs.
+var hubControllers = []string{
+	"namespace-controller",
+	"garbage-collector-controller",
+	"certificatesigningrequest-signing-controller",
+	"certificatesigningrequest-cleaner-controller",
 }
 
 // checkEtcd fails fast when no quorum of the external etcd can be reached;
@@ -242,6 +285,9 @@ func checkReachable(ctx context.Context, cfg *rest.Config) error {
 func bootstrapMapper() meta.RESTMapper {
 	m := meta.NewDefaultRESTMapper(nil)
 	m.Add(corev1.SchemeGroupVersion.WithKind("Namespace"), meta.RESTScopeRoot)
+	m.Add(corev1.SchemeGroupVersion.WithKind("ConfigMap"), meta.RESTScopeNamespace)
+	m.Add(rbacv1.SchemeGroupVersion.WithKind("ClusterRole"), meta.RESTScopeRoot)
+	m.Add(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), meta.RESTScopeRoot)
 	for _, kind := range []string{"ClusterGroup", "Workspace"} {
 		m.Add(fv1.GroupVersion.WithKind(kind), meta.RESTScopeRoot)
 	}
@@ -256,7 +302,7 @@ func bootstrap(ctx context.Context, cl client.Client) error {
 		&fv1.ClusterGroup{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.ClusterGroupSpec{Description: "Clusters that name no other group"}},
 		&fv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.WorkspaceSpec{Description: "Namespaces that name no other workspace"}},
 	}
-	for _, o := range objs {
+	for _, o := range append(objs, agentRBAC()...) {
 		if err := cl.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}

@@ -56,9 +56,10 @@ type Server struct {
 	// apiserver accepts.
 	CA *pki.CA
 	// Admin is a client config with cluster-admin rights (group system:masters).
-	Admin *rest.Config
-	err   chan error
-	stop  context.CancelFunc
+	Admin  *rest.Config
+	err    chan error
+	stop   context.CancelFunc
+	pkiDir string
 }
 
 // Err delivers the error that stopped the apiserver, or nil after a clean stop.
@@ -139,9 +140,10 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 	}
 
 	srv := &Server{
-		URL: "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)),
-		CA:  ca,
-		err: make(chan error, 1),
+		URL:    "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)),
+		CA:     ca,
+		err:    make(chan error, 1),
+		pkiDir: c.PKIDir,
 	}
 	srv.Admin = &rest.Config{
 		Host:            srv.URL,

@@ -8,7 +8,7 @@ package localcluster
 import (
 	"context"
 	"fmt"
-	"strings"
+	"path/filepath"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,7 +20,6 @@ import (
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
 	"flotilla.dev/flotilla/internal/kubeapi"
-	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/procs"
 	"flotilla.dev/flotilla/internal/version"
 )
@@ -125,18 +124,24 @@ func Run(ctx context.Context, c Config) error {
 		EtcdServers:      []string{fmt.Sprintf("http://127.0.0.1:%d", clientPort)},
 		Authorization:    "RBAC",
 		DisableAdmission: []string{"TaintNodesByCondition"},
-		ServiceCIDR:      "10.96.0.0/16",
+		// Lets a local cluster host a hub (flotilla hub --kubeconfig) that registers agents.
+		ExtraArgs:   []string{"--enable-bootstrap-token-auth=true"},
+		ServiceCIDR: "10.96.0.0/16",
 	})
 	if err != nil {
 		return err
 	}
 	defer api.Stop(4 * time.Second)
-	if err := writeKubeconfig(api, pkiDir, dir.Join("kubeconfig"), c.Name, "admin"); err != nil {
+	if err := api.WriteKubeconfig(dir.Join("kubeconfig"), c.Name, "admin"); err != nil {
 		return err
 	}
-
-	kcm, sched, err := startControllers(api, pkiDir, logs, c.Name)
+	kcm, err := api.StartControllerManager(c.Name, filepath.Join(logs, "kube-controller-manager.log"), Controllers)
 	if err != nil {
+		return err
+	}
+	sched, err := api.StartScheduler(c.Name, filepath.Join(logs, "kube-scheduler.log"))
+	if err != nil {
+		kcm.Stop(time.Second)
 		return err
 	}
 	defer procs.StopAll(3*time.Second, kcm, sched)
@@ -173,67 +178,6 @@ func Run(ctx context.Context, c Config) error {
 	case <-sched.Done():
 		return fmt.Errorf("kube-scheduler exited: %v; see %s", sched.Err(), dir.Join("logs", "kube-scheduler.log"))
 	}
-}
-
-// lowMemoryGC makes the controller processes collect garbage more often: a
-// local cluster's controllers are idle most of the time, and memory is what
-// limits how many clusters fit on one machine.
-const lowMemoryGC = "GOGC=30"
-
-// startControllers starts kube-controller-manager and kube-scheduler as child
-// processes, each with its own client certificate.
-func startControllers(api *kubeapi.Server, pkiDir, logs, name string) (kcm, sched *procs.Proc, err error) {
-	self, err := procs.Self()
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := writeKubeconfig(api, pkiDir, pkiDir+"/kube-controller-manager.kubeconfig", name, "kube-controller-manager"); err != nil {
-		return nil, nil, err
-	}
-	if err := writeKubeconfig(api, pkiDir, pkiDir+"/kube-scheduler.kubeconfig", name, "kube-scheduler"); err != nil {
-		return nil, nil, err
-	}
-	kcm, err = procs.Start("kube-controller-manager", self, []string{
-		"kube-controller-manager",
-		"--kubeconfig=" + pkiDir + "/kube-controller-manager.kubeconfig",
-		"--controllers=" + strings.Join(Controllers, ","),
-		"--secure-port=0",
-		"--leader-elect=false",
-		"--use-service-account-credentials=true",
-		"--service-account-private-key-file=" + pkiDir + "/sa.key",
-		"--root-ca-file=" + api.CA.CertFile,
-		"--cluster-signing-cert-file=" + api.CA.CertFile,
-		"--cluster-signing-key-file=" + api.CA.KeyFile,
-		"--cluster-name=" + name,
-		"--concurrent-gc-syncs=5",
-	}, logs+"/kube-controller-manager.log", lowMemoryGC)
-	if err != nil {
-		return nil, nil, err
-	}
-	sched, err = procs.Start("kube-scheduler", self, []string{
-		"kube-scheduler",
-		"--kubeconfig=" + pkiDir + "/kube-scheduler.kubeconfig",
-		"--secure-port=0",
-		"--leader-elect=false",
-	}, logs+"/kube-scheduler.log", lowMemoryGC)
-	if err != nil {
-		kcm.Stop(time.Second)
-		return nil, nil, err
-	}
-	return kcm, sched, nil
-}
-
-// writeKubeconfig issues a client certificate for component and writes a kubeconfig for it.
-func writeKubeconfig(api *kubeapi.Server, pkiDir, path, name, component string) error {
-	user, groups := "system:"+component, []string(nil)
-	if component == "admin" {
-		user, groups = "flotilla-admin", []string{"system:masters"}
-	}
-	pair, err := api.CA.Client(pkiDir, component, user, groups...)
-	if err != nil {
-		return err
-	}
-	return kubeconfig.Write(path, name, api.URL, api.CA.CertPEM(), pair.CertFile, pair.KeyFile)
 }
 
 // waitControllers waits until the controller manager has created the default

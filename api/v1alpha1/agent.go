@@ -1,0 +1,37 @@
+package v1alpha1
+
+// Names shared by the hub and the agents it registers.
+const (
+	// LabelCluster names the cluster an object on the hub belongs to.
+	LabelCluster = "flotilla.dev/cluster"
+	// AgentUserPrefix prefixes a registered agent's user name on the hub:
+	// flotilla:cluster:NAME.
+	AgentUserPrefix = "flotilla:cluster:"
+	// AgentGroup is the group of every registered agent.
+	AgentGroup = "flotilla:clusters"
+	// BootstrapGroup is the extra group of every bootstrap token Flotilla issues.
+	BootstrapGroup = "system:bootstrappers:flotilla"
+	// DetachFinalizer holds a Cluster until its agent has cleaned up.
+	DetachFinalizer = "flotilla.dev/detach"
+	// AnnotationForceDetach on a Cluster being deleted skips the agent's cleanup.
+	AnnotationForceDetach = "flotilla.dev/force-detach"
+	// HubInfoConfigMap in a cluster's hub namespace tells its agent where to
+	// send heartbeats.
+	HubInfoConfigMap = "hub-info"
+)
+
+// Cluster condition types set during registration and detach.
+const (
+	// ClusterConditionRegistered: an agent holds a signed identity for the cluster.
+	ClusterConditionRegistered = "Registered"
+	// ClusterConditionBootstrapRefused: the last registration attempt was refused.
+	ClusterConditionBootstrapRefused = "BootstrapRefused"
+	// ClusterConditionDetached: the agent removed what Flotilla created in the cluster.
+	ClusterConditionDetached = "Detached"
+)
+
+// ClusterNamespace is the hub namespace holding a cluster's desired state.
+func ClusterNamespace(cluster string) string { return "cluster-" + cluster }
+
+// AgentUser is the hub user name of a cluster's agent.
+func AgentUser(cluster string) string { return AgentUserPrefix + cluster }

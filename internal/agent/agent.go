@@ -1,0 +1,362 @@
+// Package agent is Flotilla's agent: it runs beside (or inside) a member
+// cluster and only ever dials out to the hub.
+//
+// Credential lifecycle: on first start the agent makes its own private key and
+// registers with a single-use bootstrap token by submitting a CSR; the hub
+// approves it for a pending attach of that cluster and the hub's signer issues
+// a client certificate for user flotilla:cluster:NAME, saved in the data dir.
+// Later starts reuse it. Before it expires (at 80 % of its life) the agent
+// requests a new one with its current identity and swaps it in without a gap.
+// Heartbeats start only once an identity is held.
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/keyutil"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/datadir"
+	"flotilla.dev/flotilla/internal/heartbeat"
+	"flotilla.dev/flotilla/internal/kubeconfig"
+	"flotilla.dev/flotilla/internal/version"
+)
+
+// Config describes an agent.
+type Config struct {
+	// ClusterKubeconfig reaches the member cluster; empty means in-cluster.
+	ClusterKubeconfig string
+	// BootstrapKubeconfig holds the single-use credential for first registration.
+	BootstrapKubeconfig string
+	// DataDir keeps the agent's key and signed identity.
+	DataDir string
+	// Interval between heartbeats.
+	Interval time.Duration
+	// CertTTL is the lifetime asked for the agent's certificate (min 10m).
+	CertTTL time.Duration
+}
+
+// NewConfig returns defaults.
+func NewConfig() Config {
+	return Config{Interval: heartbeat.DefaultInterval, CertTTL: 24 * time.Hour}
+}
+
+// agent is a running agent.
+type agent struct {
+	c       Config
+	dir     *datadir.Dir
+	cluster kubernetes.Interface
+
+	mu  sync.RWMutex
+	id  *identity
+	tls tls.Certificate
+}
+
+// Run runs the agent until ctx ends or the cluster is detached.
+func Run(ctx context.Context, c Config) error {
+	dir, err := datadir.Open(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	a := &agent{c: c, dir: dir}
+
+	clusterCfg, err := a.clusterConfig()
+	if err != nil {
+		return err
+	}
+	if a.cluster, err = kubernetes.NewForConfig(clusterCfg); err != nil {
+		return err
+	}
+	id, err := a.identity(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.use(id); err != nil {
+		return err
+	}
+	klog.InfoS("agent registered", "cluster", id.Cluster, "certificateExpires", id.NotAfter)
+	return a.loop(ctx)
+}
+
+func (a *agent) clusterConfig() (*rest.Config, error) {
+	if a.c.ClusterKubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("not running in a cluster and no --cluster-kubeconfig given: %v", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := kubeconfig.Load(a.c.ClusterKubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("%v; point --cluster-kubeconfig at the member cluster's kubeconfig", err)
+	}
+	cfg.Timeout = 10 * time.Second
+	return cfg, nil
+}
+
+func (a *agent) identityFile() string { return a.dir.Join("hub.kubeconfig") }
+
+// identity returns the saved identity, or registers with the bootstrap
+// credential, retrying with backoff while the hub is unreachable.
+func (a *agent) identity(ctx context.Context) (*identity, error) {
+	if id, ok := loadIdentity(a.identityFile()); ok {
+		return id, nil
+	}
+	if a.c.BootstrapKubeconfig == "" {
+		return nil, fmt.Errorf("no saved identity in %s and no --bootstrap-kubeconfig to register with", a.dir.Path)
+	}
+	cfg, cluster, err := bootstrapTarget(a.c.BootstrapKubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	key, err := a.key()
+	if err != nil {
+		return nil, err
+	}
+	var id *identity
+	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
+	err = wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+		var err error
+		id, err = requestIdentity(ctx, cfg, cluster, key, a.c.CertTTL)
+		var perm errPermanent
+		if errors.As(err, &perm) {
+			klog.ErrorS(err, "registration refused", "cluster", cluster)
+			return false, err
+		}
+		if err != nil {
+			klog.InfoS("hub not reachable for registration; retrying", "err", err)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return id, id.save(a.identityFile())
+}
+
+// key returns the agent's private key, made once and kept in the data dir.
+func (a *agent) key() (*ecdsa.PrivateKey, error) {
+	path := a.dir.Join("agent.key")
+	if k, err := keyutil.PrivateKeyFromFile(path); err == nil {
+		if s, ok := k.(*ecdsa.PrivateKey); ok {
+			return s, nil
+		}
+	}
+	k, err := newKey()
+	if err != nil {
+		return nil, err
+	}
+	pemBytes, err := keyutil.MarshalPrivateKeyToPEM(k)
+	if err != nil {
+		return nil, err
+	}
+	return k, os.WriteFile(path, pemBytes, 0o600)
+}
+
+// use switches to id for every later request.
+func (a *agent) use(id *identity) error {
+	cert, err := tls.X509KeyPair(id.CertPEM, id.KeyPEM)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.id, a.tls = id, cert
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *agent) current() *identity {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.id
+}
+
+// loop heartbeats until ctx ends or the hub asks the agent to detach.
+func (a *agent) loop(ctx context.Context) error {
+	hub, err := a.hubClient()
+	if err != nil {
+		return err
+	}
+	hc, url, err := a.heartbeatClient(ctx, hub)
+	if err != nil {
+		return err
+	}
+	ready := false
+	tick := time.NewTicker(a.c.Interval)
+	defer tick.Stop()
+	for {
+		if err := a.rotateIfDue(ctx); err != nil {
+			klog.ErrorS(err, "certificate rotation failed; will retry")
+		}
+		resp, err := a.beat(ctx, hc, url)
+		switch {
+		case err != nil:
+			klog.InfoS("heartbeat failed; will retry", "err", err)
+		case resp.Detach:
+			return a.detach(ctx)
+		case !ready:
+			ready = true
+			if err := a.dir.MarkReady(); err != nil {
+				return err
+			}
+			klog.InfoS("heartbeating", "hub", url, "interval", a.c.Interval)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *agent) hubClient() (client.Client, error) {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = fv1.AddToScheme(s)
+	id := a.current()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(id.CAData)
+	// Rotation swaps the certificate under a long-lived client.
+	cfg := &rest.Config{
+		Host:    id.Server,
+		Timeout: 15 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12,
+		}},
+	}
+	return client.New(cfg, client.Options{Scheme: s})
+}
+
+func (a *agent) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	c := a.tls
+	return &c, nil
+}
+
+// heartbeatClient reads where to send heartbeats from the cluster's hub
+// namespace, waiting for the hub to create it.
+func (a *agent) heartbeatClient(ctx context.Context, hub client.Client) (*http.Client, string, error) {
+	var cm corev1.ConfigMap
+	key := client.ObjectKey{Namespace: fv1.ClusterNamespace(a.current().Cluster), Name: fv1.HubInfoConfigMap}
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if err := hub.Get(ctx, key, &cm); err != nil {
+			klog.V(1).InfoS("waiting for hub info", "err", err)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(cm.Data["heartbeatCA"]))
+	hc := &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12,
+		}},
+	}
+	return hc, cm.Data["heartbeatURL"], nil
+}
+
+func (a *agent) beat(ctx context.Context, hc *http.Client, url string) (heartbeat.Response, error) {
+	r := inventory(ctx, a.cluster)
+	r.IntervalSeconds = int(a.c.Interval / time.Second)
+	r.AgentVersion = version.Flotilla
+	body, _ := json.Marshal(r)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return heartbeat.Response{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return heartbeat.Response{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return heartbeat.Response{}, fmt.Errorf("hub answered %s", resp.Status)
+	}
+	var out heartbeat.Response
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}
+
+// rotateIfDue renews the certificate once 80 % of its life has passed.
+func (a *agent) rotateIfDue(ctx context.Context) error {
+	id := a.current()
+	life := id.NotAfter.Sub(id.Issued)
+	if time.Now().Before(id.Issued.Add(life * 8 / 10)) {
+		return nil
+	}
+	key, err := newKey()
+	if err != nil {
+		return err
+	}
+	cfg := id.restConfig()
+	next, err := requestIdentity(ctx, cfg, id.Cluster, key, a.c.CertTTL)
+	if err != nil {
+		return err
+	}
+	if err := next.save(a.identityFile()); err != nil {
+		return err
+	}
+	klog.InfoS("certificate rotated", "expires", next.NotAfter)
+	return a.use(next)
+}
+
+// detach removes what Flotilla created in the cluster, reports it to the hub
+// and forgets the identity.
+func (a *agent) detach(ctx context.Context) error {
+	id := a.current()
+	klog.InfoS("detach requested; cleaning up", "cluster", id.Cluster)
+	if err := cleanupCluster(ctx, a.cluster); err != nil {
+		return fmt.Errorf("cleaning up the cluster: %w", err)
+	}
+	hub, err := a.hubClient()
+	if err != nil {
+		return err
+	}
+	var c fv1.Cluster
+	if err := hub.Get(ctx, client.ObjectKey{Name: id.Cluster}, &c); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	} else if err == nil {
+		before := c.DeepCopy()
+		meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
+			Type: fv1.ClusterConditionDetached, Status: metav1.ConditionTrue, Reason: "AgentCleanedUp",
+			Message: "the agent removed what Flotilla created in the cluster",
+		})
+		if err := hub.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	os.Remove(a.identityFile())
+	os.Remove(filepath.Join(a.dir.Path, "agent.key"))
+	klog.InfoS("detached", "cluster", id.Cluster)
+	return nil
+}

@@ -1,0 +1,194 @@
+package agent
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/util/keyutil"
+	"k8s.io/klog/v2"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// errPermanent marks failures a retry cannot fix.
+type errPermanent struct{ error }
+
+func (e errPermanent) Unwrap() error { return e.error }
+
+// identity is the agent's registered hub credential.
+type identity struct {
+	Cluster  string
+	Server   string
+	CAData   []byte
+	CertPEM  []byte
+	KeyPEM   []byte
+	NotAfter time.Time
+	Issued   time.Time
+}
+
+func (id *identity) restConfig() *rest.Config {
+	return &rest.Config{
+		Host:            id.Server,
+		TLSClientConfig: rest.TLSClientConfig{CAData: id.CAData, CertData: id.CertPEM, KeyData: id.KeyPEM},
+		Timeout:         15 * time.Second,
+	}
+}
+
+// save writes the identity as a kubeconfig, atomically.
+func (id *identity) save(path string) error {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["flotilla-hub"] = &clientcmdapi.Cluster{Server: id.Server, CertificateAuthorityData: id.CAData}
+	cfg.AuthInfos[fv1.AgentUser(id.Cluster)] = &clientcmdapi.AuthInfo{ClientCertificateData: id.CertPEM, ClientKeyData: id.KeyPEM}
+	cfg.Contexts[id.Cluster] = &clientcmdapi.Context{Cluster: "flotilla-hub", AuthInfo: fv1.AgentUser(id.Cluster)}
+	cfg.CurrentContext = id.Cluster
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// loadIdentity reads a saved identity; ok is false if there is none usable.
+func loadIdentity(path string) (*identity, bool) {
+	raw, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return nil, false
+	}
+	ctx := raw.Contexts[raw.CurrentContext]
+	if ctx == nil || raw.Clusters[ctx.Cluster] == nil || raw.AuthInfos[ctx.AuthInfo] == nil {
+		return nil, false
+	}
+	auth := raw.AuthInfos[ctx.AuthInfo]
+	cert, err := parseCert(auth.ClientCertificateData)
+	if err != nil || time.Now().After(cert.NotAfter) {
+		return nil, false
+	}
+	return &identity{
+		Cluster: raw.CurrentContext, Server: raw.Clusters[ctx.Cluster].Server, CAData: raw.Clusters[ctx.Cluster].CertificateAuthorityData,
+		CertPEM: auth.ClientCertificateData, KeyPEM: auth.ClientKeyData, NotAfter: cert.NotAfter, Issued: cert.NotBefore,
+	}, true
+}
+
+// bootstrapTarget reads the bootstrap kubeconfig: the hub, its CA, the
+// credential, and (as the context name) the cluster to register.
+func bootstrapTarget(path string) (*rest.Config, string, error) {
+	raw, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return nil, "", errPermanent{fmt.Errorf("bootstrap kubeconfig %s cannot be used: %v", path, err)}
+	}
+	cluster := raw.CurrentContext
+	if cluster == "" {
+		return nil, "", errPermanent{fmt.Errorf("bootstrap kubeconfig %s names no cluster (its current context must be the cluster name)", path)}
+	}
+	cfg, err := clientcmd.NewDefaultClientConfig(*raw, nil).ClientConfig()
+	if err != nil {
+		return nil, "", errPermanent{fmt.Errorf("bootstrap kubeconfig %s is not valid: %v", path, err)}
+	}
+	cfg.Timeout = 15 * time.Second
+	return cfg, cluster, nil
+}
+
+// requestIdentity obtains a signed certificate for cluster by creating a CSR
+// with cfg's credential (a bootstrap token, or the current identity when
+// rotating) and waiting for the hub to approve and sign it.
+func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key crypto.Signer, ttl time.Duration) (*identity, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: fv1.AgentUser(cluster), Organization: []string{fv1.AgentGroup}},
+	}, key)
+	if err != nil {
+		return nil, err
+	}
+	seconds := int32(ttl.Seconds())
+	csr, err := cs.CertificatesV1().CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "flotilla-agent-" + cluster + "-"},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request:           pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
+			SignerName:        certificatesv1.KubeAPIServerClientSignerName,
+			Usages:            []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
+			ExpirationSeconds: &seconds,
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		if apierrors.IsUnauthorized(err) {
+			return nil, errPermanent{fmt.Errorf("the hub rejected the bootstrap credential: it expired or is not valid; attach the cluster again for a new one")}
+		}
+		return nil, fmt.Errorf("submitting certificate request to the hub: %w", err)
+	}
+	klog.InfoS("submitted certificate request", "csr", csr.Name, "cluster", cluster)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		got, err := cs.CertificatesV1().CertificateSigningRequests().Get(ctx, csr.Name, metav1.GetOptions{})
+		if err != nil {
+			if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+				return nil, errPermanent{fmt.Errorf("the hub refused access while registering: %v", err)}
+			}
+			continue
+		}
+		for _, c := range got.Status.Conditions {
+			if c.Type == certificatesv1.CertificateDenied || c.Type == certificatesv1.CertificateFailed {
+				return nil, errPermanent{fmt.Errorf("the hub refused registration (%s): %s", c.Reason, c.Message)}
+			}
+		}
+		if len(got.Status.Certificate) == 0 {
+			continue
+		}
+		cert, err := parseCert(got.Status.Certificate)
+		if err != nil {
+			return nil, err
+		}
+		keyPEM, err := keyutil.MarshalPrivateKeyToPEM(key)
+		if err != nil {
+			return nil, err
+		}
+		return &identity{
+			Cluster: cluster, Server: cfg.Host, CAData: caData(cfg),
+			CertPEM: got.Status.Certificate, KeyPEM: keyPEM, NotAfter: cert.NotAfter, Issued: cert.NotBefore,
+		}, nil
+	}
+}
+
+func caData(cfg *rest.Config) []byte {
+	if len(cfg.CAData) > 0 {
+		return cfg.CAData
+	}
+	b, _ := os.ReadFile(cfg.CAFile)
+	return b
+}
+
+func newKey() (*ecdsa.PrivateKey, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }
+
+func parseCert(data []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no certificate in PEM data")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}

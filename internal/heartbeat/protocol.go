@@ -1,0 +1,50 @@
+// Package heartbeat is the hub↔agent liveness protocol. Agents POST a small
+// report over mutual TLS every interval; the hub keeps the last one of each
+// cluster in memory and writes a Cluster's status only when what it says
+// changes (or every RefreshEvery, to refresh lastHeartbeatTime). Liveness
+// thus costs no etcd write, which is what lets one hub serve 10,000 clusters:
+// heartbeats as Lease updates would need 1,000 writes/s at that size.
+package heartbeat
+
+import (
+	"time"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// Path is where the hub receives reports.
+const Path = "/v1/heartbeat"
+
+// DefaultInterval between heartbeats.
+const DefaultInterval = 10 * time.Second
+
+// MissedBeats after which a cluster is Disconnected.
+const MissedBeats = 3
+
+// RefreshEvery bounds how stale lastHeartbeatTime may be in a Cluster's status.
+const RefreshEvery = 5 * time.Minute
+
+// Report is what an agent says about its cluster.
+type Report struct {
+	// IntervalSeconds is how often the agent reports.
+	IntervalSeconds int `json:"intervalSeconds"`
+	// Reachable is false when the agent cannot reach its cluster's apiserver.
+	Reachable bool `json:"reachable"`
+	// Failing lists failing control-plane checks, as "component: message".
+	Failing           []string       `json:"failing,omitempty"`
+	KubernetesVersion string         `json:"kubernetesVersion,omitempty"`
+	Platform          string         `json:"platform,omitempty"`
+	AgentVersion      string         `json:"agentVersion,omitempty"`
+	Nodes             fv1.NodeCounts `json:"nodes"`
+	Capacity          fv1.Resources  `json:"capacity"`
+	Allocatable       fv1.Resources  `json:"allocatable"`
+	Namespaces        int32          `json:"namespaces"`
+	Pods              int32          `json:"pods"`
+	Error             string         `json:"error,omitempty"`
+}
+
+// Response is the hub's answer.
+type Response struct {
+	// Detach asks the agent to clean up its cluster and stop.
+	Detach bool `json:"detach,omitempty"`
+}

@@ -1,0 +1,191 @@
+package heartbeat
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// Tracker keeps the last observation of every cluster and writes Cluster
+// status when it changes. It reads Clusters from the manager's cache.
+type Tracker struct {
+	Client client.Client
+
+	mu      sync.Mutex
+	obs     map[string]Observation
+	written map[string]time.Time
+	started time.Time
+}
+
+// NewTracker returns a Tracker that reads and writes through c.
+func NewTracker(c client.Client) *Tracker {
+	return &Tracker{Client: c, obs: map[string]Observation{}, written: map[string]time.Time{}, started: time.Now()}
+}
+
+var errUnknownCluster = errors.New("cluster not attached")
+
+// Observe records a report from cluster's agent and writes its status at once
+// if it changed, so a new cluster turns Healthy on its first report.
+func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Response, error) {
+	var c fv1.Cluster
+	if err := t.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c); err != nil {
+		if apierrors.IsNotFound(err) {
+			return Response{}, errUnknownCluster
+		}
+		return Response{}, err
+	}
+	if c.DeletionTimestamp != nil {
+		return Response{Detach: true}, nil
+	}
+	t.mu.Lock()
+	t.obs[cluster] = Observation{Seen: time.Now(), Report: &r}
+	t.mu.Unlock()
+	return Response{}, t.sync(ctx, &c)
+}
+
+// Start re-evaluates every registered cluster each second until ctx ends,
+// which is how silent clusters become Disconnected. It is a manager Runnable.
+func (t *Tracker) Start(ctx context.Context) error {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		var list fv1.ClusterList
+		if err := t.Client.List(ctx, &list); err != nil {
+			continue
+		}
+		for i := range list.Items {
+			c := &list.Items[i]
+			if c.DeletionTimestamp != nil || !meta.IsStatusConditionTrue(c.Status.Conditions, fv1.ClusterConditionRegistered) {
+				continue
+			}
+			if err := t.sync(ctx, c); err != nil && !apierrors.IsConflict(err) {
+				log.FromContext(ctx).Error(err, "writing cluster health", "cluster", c.Name)
+			}
+		}
+		t.forgetDeleted(list.Items)
+	}
+}
+
+// sync writes c's status if the observation changes it or it is due for refresh.
+func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
+	t.mu.Lock()
+	o, ok := t.obs[c.Name]
+	if !ok {
+		// Not heard from since this hub started: count from the start.
+		o = Observation{Seen: t.started}
+		t.obs[c.Name] = o
+	}
+	last := t.written[c.Name]
+	t.mu.Unlock()
+
+	now := time.Now()
+	next := Status(now, o, c.Status)
+	if equality.Semantic.DeepEqual(next, c.Status) && (o.Report == nil || now.Sub(last) < RefreshEvery) {
+		return nil
+	}
+	if o.Report != nil {
+		seen := metav1.NewTime(o.Seen)
+		next.LastHeartbeatTime = &seen
+	}
+	before := c.DeepCopy()
+	c.Status = next
+	if err := t.Client.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.written[c.Name] = now
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *Tracker) forgetDeleted(clusters []fv1.Cluster) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name := range t.obs {
+		if !slices.ContainsFunc(clusters, func(c fv1.Cluster) bool { return c.Name == name }) {
+			delete(t.obs, name)
+			delete(t.written, name)
+		}
+	}
+}
+
+// ServeHTTP receives a report. The client certificate names the cluster; TLS
+// has already verified it against the hub's client CA.
+func (t *Tracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != Path {
+		http.NotFound(w, r)
+		return
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		http.Error(w, "a client certificate is required", http.StatusUnauthorized)
+		return
+	}
+	subject := r.TLS.PeerCertificates[0].Subject
+	cluster, ok := strings.CutPrefix(subject.CommonName, fv1.AgentUserPrefix)
+	if !ok || !slices.Contains(subject.Organization, fv1.AgentGroup) {
+		http.Error(w, "not an agent identity", http.StatusForbidden)
+		return
+	}
+	var rep Report
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&rep); err != nil {
+		http.Error(w, "bad report: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	resp, err := t.Observe(r.Context(), cluster, rep)
+	switch {
+	case errors.Is(err, errUnknownCluster):
+		http.Error(w, "cluster "+cluster+" is not attached to this hub", http.StatusNotFound)
+		return
+	case err != nil && !apierrors.IsConflict(err):
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(resp)
+}
+
+// Serve serves t on addr with mutual TLS until ctx ends.
+func Serve(ctx context.Context, l net.Listener, t *Tracker, cert tls.Certificate, clientCAs *x509.CertPool) error {
+	srv := &http.Server{
+		Handler:           t,
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+			ClientCAs:    clientCAs,
+			MinVersion:   tls.VersionTLS12,
+		},
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.ServeTLS(l, "", ""); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

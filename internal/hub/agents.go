@@ -1,0 +1,120 @@
+package hub
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/datadir"
+	"flotilla.dev/flotilla/internal/heartbeat"
+	"flotilla.dev/flotilla/internal/pki"
+)
+
+// Keys of the hub-info ConfigMap each agent reads from its cluster namespace.
+const (
+	HubInfoHeartbeatURL = "heartbeatURL"
+	HubInfoHeartbeatCA  = "heartbeatCA"
+)
+
+func clusterLabelExists() labels.Requirement {
+	r, _ := labels.NewRequirement(fv1.LabelCluster, selection.Exists, nil)
+	return *r
+}
+
+// agentEndpoint prepares the heartbeat endpoint: a TLS listener whose
+// certificate comes from a hub-owned CA, accepting client certificates signed
+// by the apiserver's client CA (agents' registered identities). It returns the
+// tracker, what agents must know to reach it, and a function that serves.
+func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Client) (*heartbeat.Tracker, map[string]string, func() error, error) {
+	clientCAs, err := apiserverClientCA(ctx, cl)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pkiDir, err := dir.Sub("pki")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ca, err := pki.LoadOrCreateCA(pkiDir, "heartbeat-ca", "flotilla-heartbeat-ca")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	host := c.AgentAddress
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	pair, err := ca.Serving(pkiDir, "heartbeat", []string{host, "127.0.0.1", "localhost"})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cert, err := tls.LoadX509KeyPair(pair.CertFile, pair.KeyFile)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	port, err := dir.Port("heartbeat", c.AgentPort)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(listenHost(host), strconv.Itoa(port)))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("agent endpoint: %v", err)
+	}
+	tracker := heartbeat.NewTracker(cl)
+	info := map[string]string{
+		HubInfoHeartbeatURL: "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + heartbeat.Path,
+		HubInfoHeartbeatCA:  string(ca.CertPEM()),
+	}
+	serve := func() error { return heartbeat.Serve(ctx, l, tracker, cert, clientCAs) }
+	return tracker, info, serve, nil
+}
+
+// listenHost listens on all interfaces when agents are told a non-loopback address.
+func listenHost(advertised string) string {
+	if ip := net.ParseIP(advertised); ip != nil && ip.IsLoopback() || advertised == "localhost" {
+		return advertised
+	}
+	return ""
+}
+
+// apiserverClientCA reads the CA the apiserver verifies client certificates
+// with, which also signs approved agent CSRs.
+func apiserverClientCA(ctx context.Context, cl client.Client) (*x509.CertPool, error) {
+	var cm corev1.ConfigMap
+	if err := cl.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: "extension-apiserver-authentication"}, &cm); err != nil {
+		return nil, fmt.Errorf("reading the apiserver's client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(cm.Data["client-ca-file"])) {
+		return nil, fmt.Errorf("the apiserver publishes no client CA; agents could not be verified")
+	}
+	return pool, nil
+}
+
+// agentRBAC lets bootstrap tokens and registered agents request certificates.
+func agentRBAC() []client.Object {
+	rule := []rbacv1.PolicyRule{{
+		APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"},
+		Verbs: []string{"create", "get", "list", "watch"},
+	}}
+	var objs []client.Object
+	for name, group := range map[string]string{"flotilla:bootstrapper": fv1.BootstrapGroup, "flotilla:agent": fv1.AgentGroup} {
+		objs = append(objs,
+			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rule},
+			&rbacv1.ClusterRoleBinding{
+				ObjectMeta: metav1.ObjectMeta{Name: name},
+				RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+				Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: group}},
+			})
+	}
+	return objs
+}

@@ -1,0 +1,87 @@
+// Package registration issues the single-use bootstrap credentials an agent
+// registers with, and renders the kubeconfig that carries one. Bootstrap
+// credentials are Kubernetes bootstrap tokens, so the hub's apiserver itself
+// authenticates them and rejects expired ones.
+package registration
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// Label and annotation on bootstrap token Secrets.
+const (
+	// LabelUsed marks a token an agent has registered with; a second use is refused.
+	LabelUsed = "flotilla.dev/bootstrap-used"
+)
+
+// Token is a bootstrap credential.
+type Token struct {
+	ID, Secret string
+	Expires    time.Time
+}
+
+// String is the bearer token.
+func (t Token) String() string { return t.ID + "." + t.Secret }
+
+// SecretName is the name of the token's Secret in kube-system.
+func (t Token) SecretName() string { return "bootstrap-token-" + t.ID }
+
+// IssueToken stores a new bootstrap token for cluster, valid for ttl.
+func IssueToken(ctx context.Context, cl client.Client, cluster string, ttl time.Duration) (Token, error) {
+	t := Token{ID: random(6), Secret: random(16), Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      t.SecretName(),
+			Namespace: metav1.NamespaceSystem,
+			Labels:    map[string]string{fv1.LabelCluster: cluster},
+		},
+		Type: corev1.SecretType("bootstrap.kubernetes.io/token"),
+		StringData: map[string]string{
+			"description":                    "Flotilla agent registration for cluster " + cluster,
+			"token-id":                       t.ID,
+			"token-secret":                   t.Secret,
+			"expiration":                     t.Expires.Format(time.RFC3339),
+			"usage-bootstrap-authentication": "true",
+			"auth-extra-groups":              fv1.BootstrapGroup,
+		},
+	}
+	if err := cl.Create(ctx, s); err != nil {
+		return Token{}, fmt.Errorf("storing bootstrap token: %w", err)
+	}
+	return t, nil
+}
+
+// BootstrapKubeconfig renders a kubeconfig for the hub at server that
+// authenticates with token. Its context is named after the cluster, which is
+// how the agent learns which cluster it registers.
+func BootstrapKubeconfig(server string, caPEM []byte, cluster string, token Token) ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["flotilla-hub"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
+	cfg.AuthInfos["bootstrap"] = &clientcmdapi.AuthInfo{Token: token.String()}
+	cfg.Contexts[cluster] = &clientcmdapi.Context{Cluster: "flotilla-hub", AuthInfo: "bootstrap"}
+	cfg.CurrentContext = cluster
+	return clientcmd.Write(*cfg)
+}
+
+const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+func random(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		k, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b)
+}
