@@ -38,6 +38,9 @@ func (l Layout) HubKubeconfig() string { return filepath.Join(l.HubDir(), "admin
 // ClusterName is the name of the i-th local cluster (from 1).
 func (l Layout) ClusterName(i int) string { return "cluster-" + strconv.Itoa(i) }
 
+// AgentDir is the data dir of the named cluster's agent.
+func (l Layout) AgentDir(name string) string { return filepath.Join(l.ClusterDir(name), "agent") }
+
 // ClusterDir is the data dir of the named local cluster.
 func (l Layout) ClusterDir(name string) string { return filepath.Join(l.Root, "clusters", name) }
 
@@ -82,6 +85,14 @@ func Run(ctx context.Context, c Config) error {
 			return fmt.Errorf("%v; see the logs in %s", err, filepath.Join(dirs[p], "logs"))
 		}
 	}
+	agents, err := attachAll(ctx, l, self, c.Clusters)
+	all = append(all, agents...)
+	if err != nil {
+		return err
+	}
+	for _, p := range agents {
+		dirs[p] = filepath.Join(l.ClusterDir(p.Name[len("agent-"):]), "agent")
+	}
 
 	fmt.Fprintf(c.Out, "Flotilla is up (%.1fs): hub and %d local cluster(s) under %s\n\n", time.Since(start).Seconds(), c.Clusters, l.Root)
 	fmt.Fprintf(c.Out, "  hub        %s\n", l.HubKubeconfig())
@@ -89,7 +100,7 @@ func Run(ctx context.Context, c Config) error {
 		name := l.ClusterName(i)
 		fmt.Fprintf(c.Out, "  %-10s %s\n", name, filepath.Join(l.ClusterDir(name), "kubeconfig"))
 	}
-	fmt.Fprintf(c.Out, "\nTry:\n  kubectl --kubeconfig %s get clustergroups,workspaces\n", l.HubKubeconfig())
+	fmt.Fprintf(c.Out, "\nEvery cluster is attached to the hub. Try:\n  flotilla cluster list --hub-kubeconfig %s\n  kubectl --kubeconfig %s get clusters,clustergroups,workspaces\n", l.HubKubeconfig(), l.HubKubeconfig())
 	if c.Clusters > 0 {
 		fmt.Fprintf(c.Out, "  kubectl --kubeconfig %s get nodes\n", filepath.Join(l.ClusterDir(l.ClusterName(1)), "kubeconfig"))
 	}
