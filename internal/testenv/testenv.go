@@ -180,6 +180,9 @@ func (p *Process) Wait() error {
 		log, _ := os.ReadFile(p.Dir + ".log")
 		return fmt.Errorf("%v\n%s", err, tail(log, 2000))
 	}
+	if p.Kubeconfig == "" {
+		return nil // a process without an API of its own, such as an agent
+	}
 	cfg, err := kubeconfig.Load(p.Kubeconfig)
 	if err != nil {
 		return err

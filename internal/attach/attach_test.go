@@ -1,0 +1,416 @@
+package attach_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/attach"
+	"flotilla.dev/flotilla/internal/hub"
+	"flotilla.dev/flotilla/internal/kubeconfig"
+	"flotilla.dev/flotilla/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start(testenv.Options{Clusters: 2, Nodes: 1})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	env.Stop()
+	os.Exit(code)
+}
+
+// Heartbeats every second keep fault tests short; the protocol is the same.
+const interval = "1s"
+
+type agentRun struct {
+	*testenv.Process
+	boot string
+}
+
+// attachCluster attaches name to the hub and returns the bootstrap kubeconfig path.
+func attachCluster(t *testing.T, name string, o attach.Options) string {
+	t.Helper()
+	o.Name = name
+	boot, err := attach.Attach(context.Background(), env.Hub.Client, env.Hub.Config, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bootstrap.kubeconfig")
+	if err := os.WriteFile(path, boot, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// newAgent describes an agent for member; run it with Run or Start.
+func newAgent(t *testing.T, name string, member *testenv.Process, boot, dir string) *agentRun {
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "agent-"+name)
+	}
+	args := []string{"agent", "--cluster-kubeconfig", member.Kubeconfig, "--data-dir", dir, "--heartbeat-interval", interval}
+	if boot != "" {
+		args = append(args, "--bootstrap-kubeconfig", boot)
+	}
+	a := &agentRun{Process: testenv.NewProcess("agent-"+name, dir, "", args...), boot: boot}
+	t.Cleanup(a.Stop)
+	return a
+}
+
+func getCluster(t *testing.T, name string) *fv1.Cluster {
+	t.Helper()
+	var c fv1.Cluster
+	if err := env.Hub.Client.Get(context.Background(), client.ObjectKey{Name: name}, &c); err != nil {
+		t.Fatal(err)
+	}
+	return &c
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func waitHealth(t *testing.T, name string, timeout time.Duration, want ...fv1.Health) *fv1.Cluster {
+	t.Helper()
+	var c fv1.Cluster
+	waitFor(t, timeout, fmt.Sprintf("cluster %s health in %v", name, want), func(ctx context.Context) (bool, error) {
+		if err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: name}, &c); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		for _, h := range want {
+			if c.Status.Health == h {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return &c
+}
+
+// attachAndRun attaches name, runs its agent against member and waits for Healthy.
+func attachAndRun(t *testing.T, name string, member *testenv.Process) *agentRun {
+	t.Helper()
+	a := newAgent(t, name, member, attachCluster(t, name, attach.Options{}), "")
+	if err := a.Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, name, 30*time.Second, fv1.HealthHealthy)
+	return a
+}
+
+func agentCSRs(t *testing.T, name string) int {
+	t.Helper()
+	var list certificatesv1.CertificateSigningRequestList
+	if err := env.Hub.Client.List(context.Background(), &list); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range list.Items {
+		if strings.HasPrefix(c.Name, "flotilla-agent-"+name+"-") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestAttachBecomesHealthyWithInventory(t *testing.T) {
+	start := time.Now()
+	attachAndRun(t, "alpha", env.Clusters[0])
+	t.Logf("attach to Healthy: %s", time.Since(start))
+	c := getCluster(t, "alpha")
+	s := c.Status
+	if s.KubernetesVersion != "v1.37.2" || s.Platform == "" || s.AgentVersion == "" {
+		t.Errorf("version %q platform %q agent %q", s.KubernetesVersion, s.Platform, s.AgentVersion)
+	}
+	if s.Nodes.Total != 1 || s.Nodes.Ready != 1 || s.Capacity.CPU.String() != "4" || s.Allocatable.Memory.IsZero() {
+		t.Errorf("nodes %+v capacity %+v allocatable %+v", s.Nodes, s.Capacity, s.Allocatable)
+	}
+	if s.Namespaces < 4 || s.Namespace != "cluster-alpha" || s.LastHeartbeatTime == nil {
+		t.Errorf("namespaces %d hub namespace %q heartbeat %v", s.Namespaces, s.Namespace, s.LastHeartbeatTime)
+	}
+	for _, ct := range []string{fv1.ClusterConditionRegistered, fv1.ClusterConditionAgentConnected, fv1.ClusterConditionHealthy} {
+		if cond := meta.FindStatusCondition(s.Conditions, ct); cond == nil || cond.Status != metav1.ConditionTrue || cond.Reason == "" {
+			t.Errorf("condition %s = %+v", ct, cond)
+		}
+	}
+	if agentCSRs(t, "alpha") != 1 {
+		t.Errorf("want one CSR for alpha")
+	}
+}
+
+// With cluster A's agent identity, the hub's RBAC forbids touching B.
+func TestAgentIdentityIsolation(t *testing.T) {
+	a := attachAndRun(t, "iso-a", env.Clusters[0])
+	attachAndRun(t, "iso-b", env.Clusters[1])
+	cfg, err := kubeconfig.Load(filepath.Join(a.Dir, "hub.kubeconfig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	as, err := client.New(cfg, client.Options{Scheme: hub.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	// What A may do.
+	var own fv1.Cluster
+	if err := as.Get(ctx, client.ObjectKey{Name: "iso-a"}, &own); err != nil {
+		t.Fatalf("reading own Cluster: %v", err)
+	}
+	patch := client.MergeFrom(own.DeepCopy())
+	own.Status.Pods = own.Status.Pods + 1
+	if err := as.Status().Patch(ctx, &own, patch); err != nil {
+		t.Errorf("writing own status: %v", err)
+	}
+	var cms corev1.ConfigMapList
+	if err := as.List(ctx, &cms, client.InNamespace("cluster-iso-a")); err != nil {
+		t.Errorf("reading own namespace: %v", err)
+	}
+
+	// What A may not.
+	var other fv1.Cluster
+	if err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: "iso-b"}, &other); err != nil {
+		t.Fatal(err)
+	}
+	otherPatch := client.MergeFrom(other.DeepCopy())
+	other.Status.Pods = 999
+	forbidden := map[string]error{
+		"get B's Cluster":             as.Get(ctx, client.ObjectKey{Name: "iso-b"}, &fv1.Cluster{}),
+		"write B's status":            as.Status().Patch(ctx, &other, otherPatch),
+		"list all Clusters":           as.List(ctx, &fv1.ClusterList{}),
+		"read B's namespace":          as.List(ctx, &corev1.ConfigMapList{}, client.InNamespace("cluster-iso-b")),
+		"read B's hub-info":           as.Get(ctx, client.ObjectKey{Namespace: "cluster-iso-b", Name: fv1.HubInfoConfigMap}, &corev1.ConfigMap{}),
+		"list Secrets in kube-system": as.List(ctx, &corev1.SecretList{}, client.InNamespace("kube-system")),
+		"list Secrets everywhere":     as.List(ctx, &corev1.SecretList{}),
+		"update own spec":             as.Update(ctx, &own),
+		"create RBAC":                 as.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "x"}, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}}),
+	}
+	for what, err := range forbidden {
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("%s: want forbidden, got %v", what, err)
+		}
+	}
+}
+
+func TestKilledAgentDisconnectsAndRecoversWithoutNewRegistration(t *testing.T) {
+	a := attachAndRun(t, "beta", env.Clusters[1])
+	a.Kill()
+	start := time.Now()
+	c := waitHealth(t, "beta", 10*time.Second, fv1.HealthDisconnected)
+	t.Logf("Disconnected %s after the agent died", time.Since(start))
+	if cond := meta.FindStatusCondition(c.Status.Conditions, fv1.ClusterConditionAgentConnected); cond == nil || cond.Reason != "HeartbeatMissed" {
+		t.Errorf("AgentConnected = %+v", cond)
+	}
+
+	restarted := newAgent(t, "beta", env.Clusters[1], "", a.Dir) // no bootstrap credential
+	if err := restarted.Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, "beta", 10*time.Second, fv1.HealthHealthy)
+	if n := agentCSRs(t, "beta"); n != 1 {
+		t.Errorf("restart registered again: %d CSRs", n)
+	}
+}
+
+func TestReusedBootstrapCredentialIsRefused(t *testing.T) {
+	first := attachAndRun(t, "gamma", env.Clusters[0])
+	second := newAgent(t, "gamma-2", env.Clusters[0], first.boot, "")
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-second.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent with a reused credential still running")
+	}
+	if !strings.Contains(second.Log(), "already used") {
+		t.Errorf("agent output does not say why:\n%s", second.Log())
+	}
+	waitFor(t, 10*time.Second, "refusal in conditions", func(ctx context.Context) (bool, error) {
+		c := getCluster(t, "gamma")
+		cond := meta.FindStatusCondition(c.Status.Conditions, fv1.ClusterConditionBootstrapRefused)
+		return cond != nil && cond.Reason == "BootstrapReused", nil
+	})
+	if c := getCluster(t, "gamma"); c.Status.Health != fv1.HealthHealthy {
+		t.Errorf("the registered agent was disturbed: %s", c.Status.Health)
+	}
+}
+
+func TestExpiredBootstrapCredentialIsRefused(t *testing.T) {
+	boot := attachCluster(t, "expired", attach.Options{TTL: time.Second})
+	time.Sleep(2 * time.Second)
+	a := newAgent(t, "expired", env.Clusters[0], boot, "")
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent with an expired credential still running")
+	}
+	if !strings.Contains(a.Log(), "expired") {
+		t.Errorf("agent output does not say why:\n%s", a.Log())
+	}
+	waitFor(t, 10*time.Second, "expiry in conditions", func(ctx context.Context) (bool, error) {
+		cond := meta.FindStatusCondition(getCluster(t, "expired").Status.Conditions, fv1.ClusterConditionRegistered)
+		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == "BootstrapExpired", nil
+	})
+}
+
+func TestAttachBadInputLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	attachCluster(t, "taken", attach.Options{})
+	count := func() (clusters, tokens int) {
+		var cl fv1.ClusterList
+		var s corev1.SecretList
+		env.Hub.Client.List(ctx, &cl)
+		env.Hub.Client.List(ctx, &s, client.InNamespace("kube-system"), client.HasLabels{fv1.LabelCluster})
+		return len(cl.Items), len(s.Items)
+	}
+	c0, t0 := count()
+	cases := []struct {
+		name string
+		o    attach.Options
+		want string
+	}{
+		{"existing name", attach.Options{Name: "taken"}, "already exists"},
+		{"not DNS-1123", attach.Options{Name: "Bad_Name"}, "DNS-1123"},
+		{"too long", attach.Options{Name: strings.Repeat("a", 56)}, "at most 55"},
+		{"unknown group", attach.Options{Name: "lost", Group: "nowhere"}, "cluster group \"nowhere\" does not exist"},
+	}
+	for _, tc := range cases {
+		_, err := attach.Attach(ctx, env.Hub.Client, env.Hub.Config, tc.o)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: want error with %q, got %v", tc.name, tc.want, err)
+		}
+	}
+	if c1, t1 := count(); c1 != c0 || t1 != t0 {
+		t.Errorf("bad input created objects: clusters %d→%d, tokens %d→%d", c0, c1, t0, t1)
+	}
+}
+
+func TestAgentRetriesWhileHubIsDown(t *testing.T) {
+	boot := attachCluster(t, "patient", attach.Options{})
+	data, _ := os.ReadFile(boot)
+	// Point the credential at a port nothing listens on.
+	dead := strings.Replace(string(data), env.Hub.Config.Host, "https://127.0.0.1:1", 1)
+	os.WriteFile(boot, []byte(dead), 0o600)
+	a := newAgent(t, "patient", env.Clusters[0], boot, "")
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	select {
+	case <-a.Done():
+		t.Fatalf("agent gave up on an unreachable hub:\n%s", a.Log())
+	default:
+	}
+	logData, _ := os.ReadFile(filepath.Join(a.Dir, "logs", "agent.log"))
+	if !strings.Contains(string(logData), "retrying") {
+		t.Errorf("agent log does not say it retries:\n%s", logData)
+	}
+}
+
+func TestDetachCleansClusterAndHub(t *testing.T) {
+	ctx := context.Background()
+	a := attachAndRun(t, "delta", env.Clusters[0])
+	member := env.Clusters[0].Client
+	crb := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "flotilla-test-owned", Labels: map[string]string{"app.kubernetes.io/managed-by": "flotilla"}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "someone"}},
+	}
+	if err := member.Create(ctx, crb); err != nil {
+		t.Fatal(err)
+	}
+	if err := attach.Detach(ctx, env.Hub.Client, "delta", false, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-a.Done():
+	case <-time.After(10 * time.Second):
+		t.Error("agent still running after detach")
+	}
+	if err := member.Get(ctx, client.ObjectKeyFromObject(crb), &rbacv1.ClusterRoleBinding{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Flotilla-owned binding left in the cluster: %v", err)
+	}
+	if err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: fv1.AgentUser("delta")}, &rbacv1.ClusterRole{}); !apierrors.IsNotFound(err) {
+		t.Errorf("agent ClusterRole left on the hub: %v", err)
+	}
+	waitFor(t, 30*time.Second, "hub namespace removed", func(ctx context.Context) (bool, error) {
+		err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: "cluster-delta"}, &corev1.Namespace{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if _, err := os.Stat(filepath.Join(a.Dir, "hub.kubeconfig")); !os.IsNotExist(err) {
+		t.Errorf("agent kept its hub identity after detach")
+	}
+}
+
+func TestForceDetachWithoutAgent(t *testing.T) {
+	a := attachAndRun(t, "epsilon", env.Clusters[1])
+	a.Kill()
+	start := time.Now()
+	if err := attach.Detach(context.Background(), env.Hub.Client, "epsilon", true, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("force detach took %s", time.Since(start))
+	err := attach.Detach(context.Background(), env.Hub.Client, "epsilon", false, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("detaching again: %v", err)
+	}
+}
+
+func TestMemberAPIServerDownThenBack(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "member")
+	member := testenv.NewCluster(dir, "flaky", 1)
+	if err := member.Run(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(member.Stop)
+	attachAndRun(t, "flaky", member)
+	member.Stop()
+	c := waitHealth(t, "flaky", 30*time.Second, fv1.HealthUnhealthy, fv1.HealthDisconnected)
+	t.Logf("with the member's apiserver down: %s %v", c.Status.Health, meta.FindStatusCondition(c.Status.Conditions, fv1.ClusterConditionHealthy))
+	if err := member.Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, "flaky", 30*time.Second, fv1.HealthHealthy)
+}
+
+// Last: it restarts the shared hub.
+func TestHubRestartLosesNothingAndAgentsReconnect(t *testing.T) {
+	attachAndRun(t, "zeta", env.Clusters[1])
+	env.Hub.Stop()
+	if err := env.Hub.Run(); err != nil {
+		t.Fatal(err)
+	}
+	c := waitHealth(t, "zeta", 30*time.Second, fv1.HealthHealthy)
+	if cond := meta.FindStatusCondition(c.Status.Conditions, fv1.ClusterConditionRegistered); cond == nil || cond.Status != metav1.ConditionTrue {
+		t.Errorf("registration lost over restart: %+v", cond)
+	}
+	if n := agentCSRs(t, "zeta"); n != 1 {
+		t.Errorf("agent registered again after hub restart: %d CSRs", n)
+	}
+}
