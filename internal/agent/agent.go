@@ -77,19 +77,27 @@ type agent struct {
 
 // Run runs the agent until ctx ends or the cluster is detached.
 func Run(ctx context.Context, c Config) error {
+	return RunWith(ctx, c, nil)
+}
+
+// RunWith runs the agent for the given cluster client instead of the one
+// c.ClusterKubeconfig names; the fleet benchmark uses it to simulate many
+// clusters in one process.
+func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface) error {
 	dir, err := datadir.Open(c.DataDir)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
-	a := &agent{c: c, dir: dir}
-
-	clusterCfg, err := a.clusterConfig()
-	if err != nil {
-		return err
-	}
-	if a.cluster, err = kubernetes.NewForConfig(clusterCfg); err != nil {
-		return err
+	a := &agent{c: c, dir: dir, cluster: cluster}
+	if a.cluster == nil {
+		clusterCfg, err := a.clusterConfig()
+		if err != nil {
+			return err
+		}
+		if a.cluster, err = kubernetes.NewForConfig(clusterCfg); err != nil {
+			return err
+		}
 	}
 	id, err := a.identity(ctx)
 	if err != nil {
