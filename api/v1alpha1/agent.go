@@ -30,8 +30,8 @@ const (
 	ClusterConditionDetached = "Detached"
 )
 
-// ClusterNamespace is the hub namespace holding a cluster's desired state.
-func ClusterNamespace(cluster string) string { return "cluster-" + cluster }
+// HubNamespace is the hub namespace holding a cluster's desired state.
+func HubNamespace(cluster string) string { return "cluster-" + cluster }
 
 // AgentUser is the hub user name of a cluster's agent.
 func AgentUser(cluster string) string { return AgentUserPrefix + cluster }

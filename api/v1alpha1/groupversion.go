@@ -21,6 +21,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&Cluster{}, &ClusterList{},
 		&ClusterGroup{}, &ClusterGroupList{},
 		&Workspace{}, &WorkspaceList{},
+		&ClusterNamespace{}, &ClusterNamespaceList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -214,10 +214,15 @@ func (a *agent) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	poke, err := a.startNamespaceSync(ctx, hub)
+	if err != nil {
+		return err
+	}
 	ready := false
 	tick := time.NewTicker(a.c.Interval)
 	defer tick.Stop()
 	for {
+		poke()
 		if err := a.rotateIfDue(ctx); err != nil {
 			klog.ErrorS(err, "certificate rotation failed; will retry")
 		}
@@ -242,22 +247,30 @@ func (a *agent) loop(ctx context.Context) error {
 	}
 }
 
-func (a *agent) hubClient() (client.Client, error) {
+func scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(s)
 	_ = fv1.AddToScheme(s)
+	return s
+}
+
+func (a *agent) hubClient() (client.Client, error) {
+	cfg := a.hubConfig()
+	cfg.Timeout = 15 * time.Second
+	return client.New(cfg, client.Options{Scheme: scheme()})
+}
+
+func (a *agent) hubConfig() *rest.Config {
 	id := a.current()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(id.CAData)
 	// Rotation swaps the certificate under a long-lived client.
-	cfg := &rest.Config{
-		Host:    id.Server,
-		Timeout: 15 * time.Second,
+	return &rest.Config{
+		Host: id.Server,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{
 			RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12,
 		}},
 	}
-	return client.New(cfg, client.Options{Scheme: s})
 }
 
 func (a *agent) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
@@ -271,7 +284,7 @@ func (a *agent) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error
 // namespace, waiting for the hub to create it.
 func (a *agent) heartbeatClient(ctx context.Context, hub client.Client) (*http.Client, string, error) {
 	var cm corev1.ConfigMap
-	key := client.ObjectKey{Namespace: fv1.ClusterNamespace(a.current().Cluster), Name: fv1.HubInfoConfigMap}
+	key := client.ObjectKey{Namespace: fv1.HubNamespace(a.current().Cluster), Name: fv1.HubInfoConfigMap}
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		if err := hub.Get(ctx, key, &cm); err != nil {
 			klog.V(1).InfoS("waiting for hub info", "err", err)

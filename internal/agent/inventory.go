@@ -2,12 +2,14 @@ package agent
 
 import (
 	"context"
+	"reflect"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
@@ -25,11 +27,13 @@ func inventory(ctx context.Context, cs kubernetes.Interface) heartbeat.Report {
 	}
 	r.KubernetesVersion, r.Platform = v.GitVersion, v.Platform
 
-	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "true").DoRaw(ctx)
-	if err != nil {
-		r.Failing = failingChecks(string(body))
-		if len(r.Failing) == 0 {
-			r.Failing = []string{"kube-apiserver: readyz: " + err.Error()}
+	if rc := cs.Discovery().RESTClient(); !isNil(rc) {
+		body, err := rc.Get().AbsPath("/readyz").Param("verbose", "true").DoRaw(ctx)
+		if err != nil {
+			r.Failing = failingChecks(string(body))
+			if len(r.Failing) == 0 {
+				r.Failing = []string{"kube-apiserver: readyz: " + err.Error()}
+			}
 		}
 	}
 
@@ -55,6 +59,17 @@ func inventory(ctx context.Context, cs kubernetes.Interface) heartbeat.Report {
 		r.Pods = count(len(l.Items), l.RemainingItemCount)
 	}
 	return r
+}
+
+// isNil reports whether rc is missing, as in client-go's fake clientset (the
+// fleet benchmark's simulated clusters), which has no REST client to probe
+// readyz with: a nil interface or a nil pointer in one.
+func isNil(rc rest.Interface) bool {
+	if rc == nil {
+		return true
+	}
+	v := reflect.ValueOf(rc)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 func count(items int, remaining *int64) int32 {

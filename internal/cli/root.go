@@ -42,7 +42,7 @@ func NewRoot() *cobra.Command {
 		newAgentCmd(),
 		newBenchCmd(),
 		newEtcdCmd(),
-		newClusterGroupCmd(), newWorkspaceCmd(), newClusterCmd(),
+		newClusterGroupCmd(), newWorkspaceCmd(), newClusterCmd(), newNamespaceCmd(),
 	)
 	root.AddCommand(upstreamCmds()...)
 	return root

@@ -77,7 +77,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	if err := r.groupCondition(ctx, &c); err != nil {
 		return ctrl.Result{}, err
 	}
-	c.Status.Namespace = fv1.ClusterNamespace(c.Name)
+	c.Status.Namespace = fv1.HubNamespace(c.Name)
 	c.Status.ObservedGeneration = c.Generation
 	if err := r.Client.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
 		return ctrl.Result{}, err
@@ -114,7 +114,7 @@ func (r *ClusterReconciler) groupCondition(ctx context.Context, c *fv1.Cluster) 
 // ensureHubSide creates the cluster's namespace, its agent's least-privilege
 // RBAC and the hub-info ConfigMap.
 func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) error {
-	ns := fv1.ClusterNamespace(c.Name)
+	ns := fv1.HubNamespace(c.Name)
 	user := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: fv1.AgentUser(c.Name)}
 	labels := map[string]string{fv1.LabelCluster: c.Name}
 	objs := []client.Object{
@@ -124,6 +124,8 @@ func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) e
 			Rules: []rbacv1.PolicyRule{
 				{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}},
 				{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create", "update", "patch", "delete"}},
+				// The agent reports the cluster's namespaces and finishes their deletion.
+				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusternamespaces", "clusternamespaces/status"}, Verbs: []string{"create", "update", "patch", "delete"}},
 			},
 		},
 		&rbacv1.RoleBinding{
@@ -199,8 +201,21 @@ func (r *ClusterReconciler) detach(ctx context.Context, c *fv1.Cluster) (ctrl.Re
 		return ctrl.Result{}, nil // the agent's status update brings us back
 	}
 	labels := client.MatchingLabels{fv1.LabelCluster: c.Name}
+	// Without an agent nobody finishes these; let the namespace go.
+	var nss fv1.ClusterNamespaceList
+	if err := r.Client.List(ctx, &nss, client.InNamespace(fv1.HubNamespace(c.Name))); err != nil {
+		return ctrl.Result{}, err
+	}
+	for i := range nss.Items {
+		n := &nss.Items[i]
+		if controllerutil.RemoveFinalizer(n, fv1.NamespaceFinalizer) {
+			if err := r.Client.Update(ctx, n); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
 	for _, o := range []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fv1.ClusterNamespace(c.Name)}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fv1.HubNamespace(c.Name)}},
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name)}},
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name)}},
 	} {

@@ -12,6 +12,9 @@ func SetupAll(mgr ctrl.Manager, hubInfo map[string]string) error {
 	if err := (&ClusterGroupReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&WorkspaceReconciler{Client: c}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&CSRReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func ListClusters(ctx context.Context, c client.Client) ([]fv1.Cluster, error) {
 func GetCluster(ctx context.Context, c client.Client, name string) (*fv1.Cluster, error) {
 	var cl fv1.Cluster
 	if err := c.Get(ctx, client.ObjectKey{Name: name}, &cl); err != nil {
-		return nil, explain(err, "cluster", name, "flotilla cluster list")
+		return nil, explain(err, "cluster", name, listClustersCmd)
 	}
 	setKind(&cl, "Cluster")
 	return &cl, nil

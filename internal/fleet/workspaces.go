@@ -43,6 +43,24 @@ func DeleteWorkspace(ctx context.Context, c client.Client, name string) error {
 	if name == fv1.DefaultName {
 		return fmt.Errorf("cannot delete workspace %q: the default workspace always exists", name)
 	}
-	w := &fv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	return explain(c.Delete(ctx, w), "workspace", name, listWorkspacesCmd)
+	var w fv1.Workspace
+	if err := c.Get(ctx, client.ObjectKey{Name: name}, &w); err != nil {
+		return explain(err, "workspace", name, listWorkspacesCmd)
+	}
+	nss, err := ListNamespaces(ctx, c, "", name)
+	if err != nil {
+		return err
+	}
+	var members []string
+	for _, n := range nss {
+		if n.DeletionTimestamp == nil {
+			members = append(members, n.Namespace[len("cluster-"):]+"/"+n.Name)
+		}
+	}
+	if len(members) > 0 {
+		return fmt.Errorf("workspace %q still has %s: %s; delete them first",
+			name, count(len(members), "namespace"), summarise(members, 10))
+	}
+	err = c.Delete(ctx, &w, client.Preconditions{UID: &w.UID})
+	return explain(client.IgnoreNotFound(err), "workspace", name, listWorkspacesCmd)
 }

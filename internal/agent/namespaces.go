@@ -1,0 +1,145 @@
+package agent
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// nsAction is one step that brings the hub's view of namespaces and the
+// cluster's namespaces together.
+type nsAction struct {
+	Kind string // createHub, deleteHub, release, createMember, deleteMember, labelMember, phase
+	Name string
+	// Workspace for createHub, createMember and labelMember; phase for phase.
+	Value string
+}
+
+// planNamespaces compares the cluster's namespaces with the hub's
+// ClusterNamespaces: every namespace of the cluster gets one (discovered
+// ones in their labelled workspace or default); one created through the hub
+// is created in the cluster; one deleted through the hub is deleted in the
+// cluster before the hub lets it go. It is a pure function.
+func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsAction {
+	inMember := map[string]*corev1.Namespace{}
+	for i := range member {
+		inMember[member[i].Name] = &member[i]
+	}
+	inHub := map[string]bool{}
+	var out []nsAction
+	for _, cn := range hub {
+		inHub[cn.Name] = true
+		ns, exists := inMember[cn.Name]
+		switch {
+		case cn.DeletionTimestamp != nil && exists && ns.DeletionTimestamp == nil:
+			out = append(out, nsAction{Kind: "deleteMember", Name: cn.Name})
+		case cn.DeletionTimestamp != nil && !exists:
+			out = append(out, nsAction{Kind: "release", Name: cn.Name})
+		case cn.DeletionTimestamp != nil:
+			// Terminating in the cluster: wait.
+		case !exists && cn.Labels[fv1.LabelDiscovered] == "true":
+			out = append(out, nsAction{Kind: "deleteHub", Name: cn.Name})
+		case !exists:
+			out = append(out, nsAction{Kind: "createMember", Name: cn.Name, Value: cn.Spec.Workspace})
+		default:
+			if ns.Labels[fv1.LabelWorkspace] != cn.Spec.Workspace {
+				out = append(out, nsAction{Kind: "labelMember", Name: cn.Name, Value: cn.Spec.Workspace})
+			}
+			phase := "Active"
+			if ns.DeletionTimestamp != nil {
+				phase = "Terminating"
+			}
+			if cn.Status.Phase != phase {
+				out = append(out, nsAction{Kind: "phase", Name: cn.Name, Value: phase})
+			}
+		}
+	}
+	for _, ns := range member {
+		if inHub[ns.Name] || ns.DeletionTimestamp != nil {
+			continue
+		}
+		ws := ns.Labels[fv1.LabelWorkspace]
+		if ws == "" {
+			ws = fv1.DefaultName
+		}
+		out = append(out, nsAction{Kind: "createHub", Name: ns.Name, Value: ws})
+	}
+	return out
+}
+
+// syncNamespaces carries out the plan for the current state.
+func syncNamespaces(ctx context.Context, cluster kubernetes.Interface, hub client.Client, hubNS string) error {
+	members, err := cluster.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	var cns fv1.ClusterNamespaceList
+	if err := hub.List(ctx, &cns, client.InNamespace(hubNS)); err != nil {
+		return err
+	}
+	byName := map[string]*fv1.ClusterNamespace{}
+	for i := range cns.Items {
+		byName[cns.Items[i].Name] = &cns.Items[i]
+	}
+	var errs []error
+	for _, a := range planNamespaces(members.Items, cns.Items) {
+		if err := apply(ctx, cluster, hub, hubNS, a, byName[a.Name]); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsAlreadyExists(err) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+func apply(ctx context.Context, cluster kubernetes.Interface, hub client.Client, hubNS string, a nsAction, cn *fv1.ClusterNamespace) error {
+	switch a.Kind {
+	case "createHub":
+		return hub.Create(ctx, &fv1.ClusterNamespace{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: a.Name, Namespace: hubNS, Labels: map[string]string{fv1.LabelDiscovered: "true"},
+				Finalizers: []string{fv1.NamespaceFinalizer},
+			},
+			Spec: fv1.ClusterNamespaceSpec{Workspace: a.Value},
+		})
+	case "deleteHub":
+		if err := release(ctx, hub, cn); err != nil {
+			return err
+		}
+		return hub.Delete(ctx, cn)
+	case "release":
+		return release(ctx, hub, cn)
+	case "createMember":
+		_, err := cluster.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+			ObjectMeta: metav1.ObjectMeta{Name: a.Name, Labels: map[string]string{fv1.LabelWorkspace: a.Value}},
+		}, metav1.CreateOptions{})
+		return err
+	case "deleteMember":
+		return cluster.CoreV1().Namespaces().Delete(ctx, a.Name, metav1.DeleteOptions{})
+	case "labelMember":
+		patch := []byte(`{"metadata":{"labels":{"` + fv1.LabelWorkspace + `":"` + a.Value + `"}}}`)
+		_, err := cluster.CoreV1().Namespaces().Patch(ctx, a.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		return err
+	case "phase":
+		before := cn.DeepCopy()
+		cn.Status.Phase = a.Value
+		return hub.Status().Patch(ctx, cn, client.MergeFrom(before))
+	}
+	return nil
+}
+
+func release(ctx context.Context, hub client.Client, cn *fv1.ClusterNamespace) error {
+	if controllerutil.RemoveFinalizer(cn, fv1.NamespaceFinalizer) {
+		return hub.Update(ctx, cn)
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package controller
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// workspaceIndex indexes ClusterNamespaces by spec.workspace.
+const workspaceIndex = "spec.workspace"
+
+// WorkspaceReconciler keeps each workspace's namespace count and Ready condition.
+type WorkspaceReconciler struct {
+	Client client.Client
+}
+
+// SetupWithManager registers the reconciler and the namespace→workspace index.
+func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fv1.ClusterNamespace{}, workspaceIndex, func(o client.Object) []string {
+		return []string{o.(*fv1.ClusterNamespace).Spec.Workspace}
+	}); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&fv1.Workspace{}).
+		Watches(&fv1.ClusterNamespace{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*fv1.ClusterNamespace).Spec.Workspace}}}
+		})).
+		Complete(r)
+}
+
+// Reconcile counts the workspace's namespaces.
+func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var w fv1.Workspace
+	if err := r.Client.Get(ctx, req.NamespacedName, &w); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var members fv1.ClusterNamespaceList
+	if err := r.Client.List(ctx, &members, client.MatchingFields{workspaceIndex: w.Name}); err != nil {
+		return ctrl.Result{}, err
+	}
+	before := w.DeepCopy()
+	w.Status.Namespaces = int32(len(members.Items))
+	w.Status.ObservedGeneration = w.Generation
+	meta.SetStatusCondition(&w.Status.Conditions, metav1.Condition{
+		Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Reconciled",
+		Message: "namespace count is up to date", ObservedGeneration: w.Generation,
+	})
+	return ctrl.Result{}, r.Client.Status().Patch(ctx, &w, client.MergeFrom(before))
+}
