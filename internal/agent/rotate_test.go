@@ -1,0 +1,95 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/attach"
+	"flotilla.dev/flotilla/internal/datadir"
+	"flotilla.dev/flotilla/internal/testenv"
+)
+
+// The agent renews its certificate with its own identity before it expires,
+// and heartbeats go on with the new one.
+func TestCertificateRotation(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Clusters: 1, Nodes: 1})
+	ctx := context.Background()
+	boot, err := attach.Attach(ctx, env.Hub.Client, env.Hub.Config, attach.Options{Name: "rot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootPath := filepath.Join(t.TempDir(), "boot")
+	os.WriteFile(bootPath, boot, 0o600)
+	dir, err := datadir.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dir.Close()
+	a := &agent{
+		c:       Config{BootstrapKubeconfig: bootPath, CertTTL: 10 * time.Minute, Interval: time.Second},
+		dir:     dir,
+		cluster: env.Clusters[0].Clientset,
+	}
+	id, err := a.identity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.use(id); err != nil {
+		t.Fatal(err)
+	}
+	hub, err := a.hubClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc, url, err := a.heartbeatClient(ctx, hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.beat(ctx, hc, url); err != nil {
+		t.Fatalf("first heartbeat: %v", err)
+	}
+	if err := a.rotateIfDue(ctx); err != nil || a.current() != id {
+		t.Fatalf("rotated a fresh certificate: %v", err)
+	}
+
+	// Make the certificate look 80 % through its life.
+	aged := *id
+	aged.Issued = id.NotAfter.Add(-time.Hour)
+	if err := a.use(&aged); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.rotateIfDue(ctx); err != nil {
+		t.Fatalf("rotation: %v", err)
+	}
+	next := a.current()
+	if string(next.CertPEM) == string(id.CertPEM) {
+		t.Fatal("certificate not renewed")
+	}
+	if saved, ok := loadIdentity(a.identityFile()); !ok || string(saved.CertPEM) != string(next.CertPEM) {
+		t.Error("renewed identity not saved")
+	}
+	// New connections present the new certificate.
+	hc.CloseIdleConnections()
+	if _, err := a.beat(ctx, hc, url); err != nil {
+		t.Fatalf("heartbeat after rotation: %v", err)
+	}
+	var csrs certificatesv1.CertificateSigningRequestList
+	if err := env.Hub.Client.List(ctx, &csrs); err != nil {
+		t.Fatal(err)
+	}
+	renewed := false
+	for _, c := range csrs.Items {
+		if c.Spec.Username == fv1.AgentUser("rot") {
+			renewed = true
+		}
+	}
+	if !renewed {
+		t.Error("no CSR made with the agent's own identity")
+	}
+}
