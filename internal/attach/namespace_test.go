@@ -89,7 +89,8 @@ func TestNamespacesBelongToWorkspaces(t *testing.T) {
 		errH := hubc.Get(ctx, client.ObjectKey{Namespace: hubNS, Name: "web"}, &fv1.ClusterNamespace{})
 		return apierrors.IsNotFound(errM) && apierrors.IsNotFound(errH), nil
 	})
-	if err := fleet.DeleteWorkspace(ctx, hubc, "shop"); err != nil {
-		t.Errorf("deleting the emptied workspace: %v", err)
-	}
+	// The API allows it once the workspace's count has caught up.
+	waitFor(t, 10*time.Second, "deleting the emptied workspace", func(ctx context.Context) (bool, error) {
+		return fleet.DeleteWorkspace(ctx, hubc, "shop") == nil, nil
+	})
 }

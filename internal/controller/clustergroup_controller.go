@@ -48,7 +48,14 @@ func (r *ClusterGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	before := g.DeepCopy()
-	g.Status.Clusters = int32(len(members.Items))
+	// A cluster being detached is on its way out and does not hold the group.
+	var n int32
+	for _, c := range members.Items {
+		if c.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	g.Status.Clusters = n
 	g.Status.ObservedGeneration = g.Generation
 	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{
 		Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Reconciled",

@@ -48,7 +48,13 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	before := w.DeepCopy()
-	w.Status.Namespaces = int32(len(members.Items))
+	var n int32
+	for _, m := range members.Items {
+		if m.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	w.Status.Namespaces = n
 	w.Status.ObservedGeneration = w.Generation
 	meta.SetStatusCondition(&w.Status.Conditions, metav1.Condition{
 		Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Reconciled",

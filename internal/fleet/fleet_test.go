@@ -6,9 +6,12 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -104,12 +107,15 @@ func TestDeleteClusterGroupWithClustersIsRefused(t *testing.T) {
 
 	// Once its members are gone or being detached, the group can go. The
 	// test's own finalizer keeps prod-b in the middle of its detach.
-	var b fv1.Cluster
-	if err := hub.Get(ctx, client.ObjectKey{Name: "prod-b"}, &b); err != nil {
-		t.Fatal(err)
-	}
-	b.Finalizers = append(b.Finalizers, holdFinalizer)
-	if err := hub.Update(ctx, &b); err != nil {
+	// The hub's controllers write the cluster too: retry on conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var b fv1.Cluster
+		if err := hub.Get(ctx, client.ObjectKey{Name: "prod-b"}, &b); err != nil {
+			return err
+		}
+		b.Finalizers = append(b.Finalizers, holdFinalizer)
+		return hub.Update(ctx, &b)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { release(t, "prod-b") })
@@ -118,8 +124,12 @@ func TestDeleteClusterGroupWithClustersIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := fleet.DeleteClusterGroup(ctx, hub, "prod"); err != nil {
-		t.Fatal(err)
+	// The hub's API refuses the delete until the group's member count (kept
+	// by a controller) has caught up.
+	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		return fleet.DeleteClusterGroup(ctx, hub, "prod") == nil, nil
+	}); err != nil {
+		t.Fatalf("group with only detaching members not deletable: %v", fleet.DeleteClusterGroup(ctx, hub, "prod"))
 	}
 }
 
@@ -129,18 +139,21 @@ const holdFinalizer = "test.flotilla.dev/hold"
 // release removes holdFinalizer from the cluster called name.
 func release(t *testing.T, name string) {
 	ctx := context.Background()
-	var c fv1.Cluster
-	if err := hub.Get(ctx, client.ObjectKey{Name: name}, &c); err != nil {
-		return
-	}
-	var keep []string
-	for _, f := range c.Finalizers {
-		if f != holdFinalizer {
-			keep = append(keep, f)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var c fv1.Cluster
+		if err := hub.Get(ctx, client.ObjectKey{Name: name}, &c); err != nil {
+			return client.IgnoreNotFound(err)
 		}
-	}
-	c.Finalizers = keep
-	if err := hub.Update(ctx, &c); client.IgnoreNotFound(err) != nil {
+		var keep []string
+		for _, f := range c.Finalizers {
+			if f != holdFinalizer {
+				keep = append(keep, f)
+			}
+		}
+		c.Finalizers = keep
+		return client.IgnoreNotFound(hub.Update(ctx, &c))
+	})
+	if err != nil {
 		t.Errorf("releasing %s: %v", name, err)
 	}
 }
