@@ -22,6 +22,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&ClusterGroup{}, &ClusterGroupList{},
 		&Workspace{}, &WorkspaceList{},
 		&ClusterNamespace{}, &ClusterNamespaceList{},
+		&Policy{}, &PolicyList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

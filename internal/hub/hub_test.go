@@ -300,3 +300,43 @@ func TestHostModeOnExistingCluster(t *testing.T) {
 		t.Errorf("system namespace on host: %v", err)
 	}
 }
+
+func TestPolicyValidation(t *testing.T) {
+	ctx := context.Background()
+	p := func(name string, spec fv1.PolicySpec) *fv1.Policy {
+		return &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+	}
+	org := fv1.PolicyScope{Organization: true}
+	cases := []struct {
+		name    string
+		policy  *fv1.Policy
+		wantErr string
+	}{
+		{"valid security on a group", p("ok-sec", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: fv1.PolicyScope{ClusterGroup: "prod"}, Security: &fv1.SecuritySpec{Level: "baseline"}}), ""},
+		{"valid registry on a workspace", p("ok-reg", fv1.PolicySpec{Type: fv1.PolicyImageRegistry, Scope: fv1.PolicyScope{Workspace: "shop"}, ImageRegistry: &fv1.ImageRegistrySpec{BlockLatest: true}}), ""},
+		{"no scope", p("no-scope", fv1.PolicySpec{Type: fv1.PolicyNetwork, Network: &fv1.NetworkSpec{Recipe: "deny-all"}}), "exactly one scope"},
+		{"two scopes", p("two-scopes", fv1.PolicySpec{Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true, Cluster: "a"}, Access: &fv1.AccessSpec{Role: "view", Subjects: []fv1.Subject{{Kind: "User", Name: "u"}}}}), "exactly one scope"},
+		{"scope the type does not allow", p("sec-ws", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: fv1.PolicyScope{Workspace: "shop"}, Security: &fv1.SecuritySpec{Level: "baseline"}}), "may be set on the organization, a cluster group or a cluster"},
+		{"registry on a cluster", p("reg-cluster", fv1.PolicySpec{Type: fv1.PolicyImageRegistry, Scope: fv1.PolicyScope{Cluster: "a"}, ImageRegistry: &fv1.ImageRegistrySpec{}}), "organization or a workspace"},
+		{"unknown recipe", p("bad-recipe", fv1.PolicySpec{Type: fv1.PolicyNetwork, Scope: org, Network: &fv1.NetworkSpec{Recipe: "open-sesame"}}), "spec.network.recipe"},
+		{"unknown preset", p("bad-preset", fv1.PolicySpec{Type: fv1.PolicyQuota, Scope: org, Quota: &fv1.QuotaSpec{Preset: "huge"}}), "spec.quota.preset"},
+		{"missing type block", p("no-block", fv1.PolicySpec{Type: fv1.PolicyQuota, Scope: org}), "a quota policy needs spec.quota"},
+		{"bad selector operator", p("bad-selector", fv1.PolicySpec{Type: fv1.PolicyNetwork, Scope: org, Network: &fv1.NetworkSpec{Recipe: "deny-all"},
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Sometimes"}}}}), "namespaceSelector expression"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := env.Hub.Client.Create(ctx, tc.policy)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("valid policy rejected: %v", err)
+				}
+				env.Hub.Client.Delete(ctx, tc.policy)
+				return
+			}
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("want invalid mentioning %q, got %v", tc.wantErr, err)
+			}
+		})
+	}
+}

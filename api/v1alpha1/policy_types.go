@@ -1,0 +1,239 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PolicyType names what a policy governs.
+// +kubebuilder:validation:Enum=access;security;image-registry;network;quota;custom;mutation
+type PolicyType string
+
+// Policy types.
+const (
+	PolicyAccess        PolicyType = "access"
+	PolicySecurity      PolicyType = "security"
+	PolicyImageRegistry PolicyType = "image-registry"
+	PolicyNetwork       PolicyType = "network"
+	PolicyQuota         PolicyType = "quota"
+	PolicyCustom        PolicyType = "custom"
+	PolicyMutation      PolicyType = "mutation"
+)
+
+// PolicyMode says whether violations are rejected or only reported.
+// +kubebuilder:validation:Enum=enforce;audit
+type PolicyMode string
+
+// Policy modes.
+const (
+	ModeEnforce PolicyMode = "enforce"
+	ModeAudit   PolicyMode = "audit"
+)
+
+// PolicyScope is where in the trees a policy is set; exactly one field is set.
+// +kubebuilder:validation:XValidation:rule="[has(self.organization) && self.organization, has(self.clusterGroup), has(self.cluster), has(self.workspace), has(self.namespace)].filter(x, x).size() == 1",message="set exactly one scope: organization, clusterGroup, cluster, workspace or namespace"
+type PolicyScope struct {
+	// Organization applies the policy to every cluster and namespace.
+	// +optional
+	Organization bool `json:"organization,omitempty"`
+	// ClusterGroup applies it to the group's clusters.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	ClusterGroup string `json:"clusterGroup,omitempty"`
+	// Cluster applies it to one cluster.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Cluster string `json:"cluster,omitempty"`
+	// Workspace applies it to the workspace's namespaces in every cluster.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Workspace string `json:"workspace,omitempty"`
+	// Namespace applies it to one namespace of one cluster.
+	// +optional
+	Namespace *NamespaceRef `json:"namespace,omitempty"`
+}
+
+// NamespaceRef names a namespace of a cluster.
+type NamespaceRef struct {
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Cluster string `json:"cluster"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+}
+
+// Subject is who an access policy grants a role to.
+type Subject struct {
+	// +kubebuilder:validation:Enum=User;Group;ServiceAccount
+	Kind string `json:"kind"`
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Namespace of a ServiceAccount.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// AccessSpec binds subjects to a role.
+type AccessSpec struct {
+	// Role: cluster-admin, admin, edit, view, or the name of a ClusterRole.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Role string `json:"role"`
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	Subjects []Subject `json:"subjects"`
+}
+
+// SecuritySpec sets the Pod Security level.
+type SecuritySpec struct {
+	// +kubebuilder:validation:Enum=baseline;restricted
+	Level string `json:"level"`
+}
+
+// ImageRegistrySpec limits where images come from.
+type ImageRegistrySpec struct {
+	// AllowedRegistries are registry hosts (or host/path prefixes) images may come from; empty allows any.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	// +optional
+	AllowedRegistries []string `json:"allowedRegistries,omitempty"`
+	// BlockLatest rejects images tagged :latest or not tagged at all.
+	// +optional
+	BlockLatest bool `json:"blockLatest,omitempty"`
+	// RequireDigest rejects images not pinned by @sha256 digest.
+	// +optional
+	RequireDigest bool `json:"requireDigest,omitempty"`
+}
+
+// NetworkSpec picks a NetworkPolicy recipe.
+type NetworkSpec struct {
+	// +kubebuilder:validation:Enum=allow-all;allow-all-egress;deny-all;deny-all-egress;allow-same-namespace
+	Recipe string `json:"recipe"`
+}
+
+// QuotaSpec limits what a namespace may request: a preset, or amounts.
+// +kubebuilder:validation:XValidation:rule="has(self.preset) != (has(self.cpu) || has(self.memory) || has(self.pods))",message="set either a preset or cpu/memory/pods"
+type QuotaSpec struct {
+	// +kubebuilder:validation:Enum=small;medium;large
+	// +optional
+	Preset string `json:"preset,omitempty"`
+	// +optional
+	CPU *resource.Quantity `json:"cpu,omitempty"`
+	// +optional
+	Memory *resource.Quantity `json:"memory,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Pods *int64 `json:"pods,omitempty"`
+}
+
+// CustomSpec is a validation rule in CEL.
+type CustomSpec struct {
+	// Expression must be true for an object to be admitted (CEL; object, oldObject, request).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	Expression string `json:"expression"`
+	// Message shown when the expression is false.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
+	// MatchKinds are the kinds checked, e.g. Pod or apps/Deployment.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	MatchKinds []string `json:"matchKinds"`
+}
+
+// MutationSpec changes objects as they are admitted.
+type MutationSpec struct {
+	// AddLabels are set on every matched object.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	AddLabels map[string]string `json:"addLabels,omitempty"`
+	// AddAnnotations are set on every matched object.
+	// +kubebuilder:validation:MaxProperties=32
+	// +optional
+	AddAnnotations map[string]string `json:"addAnnotations,omitempty"`
+}
+
+// PolicySpec is one guardrail, set at one place in the trees and inherited below it.
+// +kubebuilder:validation:XValidation:rule="self.type != 'access' || has(self.access)",message="an access policy needs spec.access"
+// +kubebuilder:validation:XValidation:rule="self.type != 'security' || has(self.security)",message="a security policy needs spec.security"
+// +kubebuilder:validation:XValidation:rule="self.type != 'image-registry' || has(self.imageRegistry)",message="an image-registry policy needs spec.imageRegistry"
+// +kubebuilder:validation:XValidation:rule="self.type != 'network' || has(self.network)",message="a network policy needs spec.network"
+// +kubebuilder:validation:XValidation:rule="self.type != 'quota' || has(self.quota)",message="a quota policy needs spec.quota"
+// +kubebuilder:validation:XValidation:rule="self.type != 'custom' || has(self.custom)",message="a custom policy needs spec.custom"
+// +kubebuilder:validation:XValidation:rule="self.type != 'mutation' || has(self.mutation)",message="a mutation policy needs spec.mutation"
+// +kubebuilder:validation:XValidation:rule="!(self.type in ['security', 'quota', 'custom', 'mutation']) || !has(self.scope.workspace) && !has(self.scope.__namespace__)",message="security, quota, custom and mutation policies may be set on the organization, a cluster group or a cluster"
+// +kubebuilder:validation:XValidation:rule="!(self.type in ['image-registry', 'network']) || (has(self.scope.organization) && self.scope.organization) || has(self.scope.workspace)",message="image-registry and network policies may be set on the organization or a workspace"
+type PolicySpec struct {
+	Type PolicyType `json:"type"`
+	// Scope is where the policy is set.
+	Scope PolicyScope `json:"scope"`
+	// Mode: enforce (default) rejects violations; audit admits them, warns and reports.
+	// +kubebuilder:default=enforce
+	// +optional
+	Mode PolicyMode `json:"mode,omitempty"`
+	// NamespaceSelector narrows the namespaces the policy applies to.
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'] && ((e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0)))",message="each namespaceSelector expression needs operator In or NotIn with values, or Exists or DoesNotExist without"
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+
+	// +optional
+	Access *AccessSpec `json:"access,omitempty"`
+	// +optional
+	Security *SecuritySpec `json:"security,omitempty"`
+	// +optional
+	ImageRegistry *ImageRegistrySpec `json:"imageRegistry,omitempty"`
+	// +optional
+	Network *NetworkSpec `json:"network,omitempty"`
+	// +optional
+	Quota *QuotaSpec `json:"quota,omitempty"`
+	// +optional
+	Custom *CustomSpec `json:"custom,omitempty"`
+	// +optional
+	Mutation *MutationSpec `json:"mutation,omitempty"`
+}
+
+// PolicyStatus reports where the policy is enforced.
+type PolicyStatus struct {
+	// Clusters the policy applies to.
+	// +optional
+	Clusters int32 `json:"clusters,omitempty"`
+	// ObservedGeneration is the generation the status reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Policy is a guardrail set once at the organization, a cluster group, a
+// cluster, a workspace or a namespace, and enforced by each member cluster's
+// own apiserver.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,categories=flotilla
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Clusters",type=integer,JSONPath=`.status.clusters`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Policy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec PolicySpec `json:"spec"`
+	// +optional
+	Status PolicyStatus `json:"status,omitempty"`
+}
+
+// PolicyList is a list of Policies.
+// +kubebuilder:object:root=true
+type PolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Policy `json:"items"`
+}

@@ -1,0 +1,199 @@
+// Package policy resolves which guardrails apply where: a namespace's
+// effective policies are those set on its ancestors in both trees
+// (organization → cluster group → cluster → namespace, and organization →
+// workspace → namespace), combined per type. Everything here is a pure
+// function of its inputs.
+package policy
+
+import (
+	"sort"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// Namespace is what resolution needs to know of one namespace.
+type Namespace struct {
+	Cluster   string
+	Group     string
+	Name      string
+	Workspace string
+	Labels    map[string]string
+}
+
+// Level orders where a policy is set, from the top of the trees down.
+type Level int
+
+// Levels.
+const (
+	LevelOrganization Level = iota
+	LevelClusterGroup
+	LevelCluster
+	LevelWorkspace
+	LevelNamespace
+)
+
+// Source says where an effective policy comes from.
+type Source struct {
+	Level Level
+	// Name of the group, cluster, workspace or cluster/namespace.
+	Name string
+}
+
+func (s Source) String() string {
+	switch s.Level {
+	case LevelOrganization:
+		return "organization"
+	case LevelClusterGroup:
+		return "cluster group " + s.Name
+	case LevelCluster:
+		return "cluster " + s.Name
+	case LevelWorkspace:
+		return "workspace " + s.Name
+	}
+	return "namespace " + s.Name
+}
+
+// Effective is one policy that applies, and where it is set.
+type Effective struct {
+	Policy *fv1.Policy
+	From   Source
+}
+
+// sourceFor reports whether p applies to ns and where it is set.
+func sourceFor(p *fv1.Policy, ns Namespace) (Source, bool) {
+	s := p.Spec.Scope
+	var src Source
+	switch {
+	case s.Organization:
+		src = Source{Level: LevelOrganization}
+	case s.ClusterGroup != "" && s.ClusterGroup == ns.Group:
+		src = Source{Level: LevelClusterGroup, Name: s.ClusterGroup}
+	case s.Cluster != "" && s.Cluster == ns.Cluster:
+		src = Source{Level: LevelCluster, Name: s.Cluster}
+	case s.Workspace != "" && s.Workspace == ns.Workspace:
+		src = Source{Level: LevelWorkspace, Name: s.Workspace}
+	case s.Namespace != nil && s.Namespace.Cluster == ns.Cluster && s.Namespace.Name == ns.Name:
+		src = Source{Level: LevelNamespace, Name: ns.Cluster + "/" + ns.Name}
+	default:
+		return Source{}, false
+	}
+	if p.Spec.NamespaceSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(p.Spec.NamespaceSelector)
+		if err != nil || !sel.Matches(labels.Set(ns.Labels)) {
+			return Source{}, false
+		}
+	}
+	return src, true
+}
+
+// ForNamespace returns the policies that apply to ns, from the top of the
+// trees down (and by name within a level), so results are stable.
+func ForNamespace(policies []fv1.Policy, ns Namespace) []Effective {
+	var out []Effective
+	for i := range policies {
+		p := &policies[i]
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		if src, ok := sourceFor(p, ns); ok {
+			out = append(out, Effective{Policy: p, From: src})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].From.Level != out[j].From.Level {
+			return out[i].From.Level < out[j].From.Level
+		}
+		return out[i].Policy.Name < out[j].Policy.Name
+	})
+	return out
+}
+
+// OfType keeps the effective policies of one type.
+func OfType(eff []Effective, t fv1.PolicyType) []Effective {
+	var out []Effective
+	for _, e := range eff {
+		if e.Policy.Spec.Type == t {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// SecurityLevels combines security policies: all apply and the most
+// restrictive wins, so a child cannot relax a parent. enforce is the level
+// rejected on (from enforce-mode policies); audit is the level warned and
+// reported on (from all of them). Empty means none.
+func SecurityLevels(eff []Effective) (enforce, audit string) {
+	rank := map[string]int{"": 0, "baseline": 1, "restricted": 2}
+	for _, e := range OfType(eff, fv1.PolicySecurity) {
+		l := e.Policy.Spec.Security.Level
+		if rank[l] > rank[audit] {
+			audit = l
+		}
+		if e.Policy.Spec.Mode != fv1.ModeAudit && rank[l] > rank[enforce] {
+			enforce = l
+		}
+	}
+	return enforce, audit
+}
+
+// Quota is the combined limit of a namespace; nil fields are unlimited.
+type Quota struct {
+	CPU, Memory *resource.Quantity
+	Pods        *int64
+}
+
+// Presets of quota policies.
+var Presets = map[string]Quota{
+	"small":  {CPU: q("2"), Memory: q("4Gi"), Pods: i64(20)},
+	"medium": {CPU: q("8"), Memory: q("16Gi"), Pods: i64(50)},
+	"large":  {CPU: q("32"), Memory: q("64Gi"), Pods: i64(200)},
+}
+
+// QuotaFor combines quota policies: the most restrictive per resource.
+func QuotaFor(eff []Effective) (Quota, bool) {
+	var out Quota
+	found := false
+	for _, e := range OfType(eff, fv1.PolicyQuota) {
+		found = true
+		spec := e.Policy.Spec.Quota
+		limit := Quota{CPU: spec.CPU, Memory: spec.Memory, Pods: spec.Pods}
+		if spec.Preset != "" {
+			limit = Presets[spec.Preset]
+		}
+		out.CPU = minQ(out.CPU, limit.CPU)
+		out.Memory = minQ(out.Memory, limit.Memory)
+		if limit.Pods != nil && (out.Pods == nil || *limit.Pods < *out.Pods) {
+			out.Pods = limit.Pods
+		}
+	}
+	return out, found
+}
+
+// MutationOrder orders mutation policies cluster first, then group, then
+// organization: the closer a policy is set, the earlier it runs.
+func MutationOrder(eff []Effective) []Effective {
+	out := OfType(eff, fv1.PolicyMutation)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].From.Level > out[j].From.Level })
+	return out
+}
+
+func minQ(a, b *resource.Quantity) *resource.Quantity {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case b.Cmp(*a) < 0:
+		return b
+	}
+	return a
+}
+
+func q(s string) *resource.Quantity { v := resource.MustParse(s); return &v }
+
+func i64(v int64) *int64 { return &v }
