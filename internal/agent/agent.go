@@ -31,6 +31,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -69,6 +70,8 @@ type agent struct {
 	c       Config
 	dir     *datadir.Dir
 	cluster kubernetes.Interface
+	// dyn applies policies; nil for simulated clusters, which take none.
+	dyn dynamic.Interface
 
 	mu  sync.RWMutex
 	id  *identity
@@ -96,6 +99,9 @@ func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface) error 
 			return err
 		}
 		if a.cluster, err = kubernetes.NewForConfig(clusterCfg); err != nil {
+			return err
+		}
+		if a.dyn, err = dynamic.NewForConfig(clusterCfg); err != nil {
 			return err
 		}
 	}
@@ -217,6 +223,11 @@ func (a *agent) loop(ctx context.Context) error {
 	poke, err := a.startNamespaceSync(ctx, hub)
 	if err != nil {
 		return err
+	}
+	if a.dyn != nil {
+		if _, err := a.startPolicySync(ctx, a.dyn); err != nil {
+			return err
+		}
 	}
 	ready := false
 	tick := time.NewTicker(a.c.Interval)

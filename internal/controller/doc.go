@@ -15,6 +15,9 @@ func SetupAll(mgr ctrl.Manager, hubInfo map[string]string) error {
 	if err := (&WorkspaceReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&ClusterPolicyReconciler{Client: c}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&CSRReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -1,0 +1,194 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/policy"
+)
+
+// fieldManager owns every field Flotilla applies in a member cluster.
+const fieldManager = "flotilla-policy"
+
+// annotationPodSecurity marks namespaces whose Pod Security labels Flotilla sets.
+const annotationPodSecurity = "flotilla.dev/pod-security"
+
+// owned are the kinds policies render to, with whether they are namespaced.
+var owned = map[schema.GroupVersionResource]bool{
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "rolebindings"}:                         true,
+	{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}:                  false,
+	{Version: "v1", Resource: "resourcequotas"}:                                                           true,
+	{Version: "v1", Resource: "limitranges"}:                                                              true,
+	{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}:                              true,
+	{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"}:       false,
+	{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}: false,
+}
+
+var resourceOf = map[string]string{
+	"RoleBinding": "rolebindings", "ClusterRoleBinding": "clusterrolebindings", "ResourceQuota": "resourcequotas", "LimitRange": "limitranges",
+	"NetworkPolicy": "networkpolicies", "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+	"ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
+}
+
+func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
+	gvk := u.GroupVersionKind()
+	return schema.GroupVersionResource{Group: gvk.Group, Version: gvk.Version, Resource: resourceOf[gvk.Kind]}
+}
+
+// startPolicySync applies the cluster's desired policies whenever they change
+// on the hub or an owned object changes in the cluster (drift).
+func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface) (func(), error) {
+	trigger := make(chan struct{}, 1)
+	poke := func() {
+		select {
+		case trigger <- struct{}{}:
+		default:
+		}
+	}
+	handler := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { poke() },
+		UpdateFunc: func(any, any) { poke() },
+		DeleteFunc: func(any) { poke() },
+	}
+	hubNS := fv1.HubNamespace(a.current().Cluster)
+	hubCache, err := cache.New(a.hubConfig(), cache.Options{Scheme: scheme(), DefaultNamespaces: map[string]cache.Config{hubNS: {}}})
+	if err != nil {
+		return nil, err
+	}
+	inf, err := hubCache.GetInformer(ctx, &corev1.ConfigMap{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inf.AddEventHandler(handler); err != nil {
+		return nil, err
+	}
+	go hubCache.Start(ctx)
+
+	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
+		o.LabelSelector = policy.OwnedLabel + "=true"
+	})
+	for gvr := range owned {
+		if _, err := factory.ForResource(gvr).Informer().AddEventHandler(handler); err != nil {
+			return nil, err
+		}
+	}
+	factory.Start(ctx.Done())
+
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-trigger:
+			}
+			var cm corev1.ConfigMap
+			err := hubCache.Get(ctx, client.ObjectKey{Namespace: hubNS, Name: policy.DesiredConfigMap}, &cm)
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err == nil {
+				err = applyPolicies(ctx, a.cluster, dyn, cm.Data)
+			}
+			if err != nil && ctx.Err() == nil {
+				klog.InfoS("policy sync failed; will retry", "err", err)
+				time.Sleep(time.Second)
+				poke()
+			}
+		}
+	}()
+	return poke, nil
+}
+
+// applyPolicies makes the cluster hold exactly what data describes: it
+// applies desired objects, deletes owned ones no longer desired and sets Pod
+// Security labels.
+func applyPolicies(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, data map[string]string) error {
+	objs, podSecurity, err := policy.Decode(data)
+	if err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, u := range objs {
+		gvr := gvrOf(u)
+		want[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = true
+		var ri dynamic.ResourceInterface = dyn.Resource(gvr)
+		if owned[gvr] {
+			ri = dyn.Resource(gvr).Namespace(u.GetNamespace())
+		}
+		if _, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
+			return err
+		}
+	}
+	for gvr := range owned {
+		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: policy.OwnedLabel + "=true"})
+		if err != nil {
+			return err
+		}
+		for _, u := range list.Items {
+			if want[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] {
+				continue
+			}
+			var ri dynamic.ResourceInterface = dyn.Resource(gvr)
+			if owned[gvr] {
+				ri = dyn.Resource(gvr).Namespace(u.GetNamespace())
+			}
+			if err := ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	return podSecurityLabels(ctx, cs, podSecurity)
+}
+
+var psaLabels = []string{"pod-security.kubernetes.io/enforce", "pod-security.kubernetes.io/audit", "pod-security.kubernetes.io/warn"}
+
+// podSecurityLabels sets the desired Pod Security labels and removes them
+// from namespaces Flotilla labelled before and no longer governs.
+func podSecurityLabels(ctx context.Context, cs kubernetes.Interface, want map[string]map[string]string) error {
+	nss, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, ns := range nss.Items {
+		desired, governed := want[ns.Name]
+		managed := ns.Annotations[annotationPodSecurity] == "true"
+		labels := map[string]any{}
+		for _, l := range psaLabels {
+			v, ok := desired[l]
+			switch {
+			case ok && ns.Labels[l] != v:
+				labels[l] = v
+			case !ok && managed && ns.Labels[l] != "":
+				labels[l] = nil
+			}
+		}
+		var ann any = "true"
+		if !governed {
+			ann = nil
+		}
+		if len(labels) == 0 && governed == managed {
+			continue
+		}
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels, "annotations": map[string]any{annotationPodSecurity: ann}}})
+		if _, err := cs.CoreV1().Namespaces().Patch(ctx, ns.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}

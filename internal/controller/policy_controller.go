@@ -1,0 +1,94 @@
+package controller
+
+import (
+	"context"
+	"maps"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/policy"
+)
+
+// ClusterPolicyReconciler resolves every policy for one cluster and writes
+// what the cluster must hold into its hub namespace, where its agent picks
+// it up. It is keyed by cluster name.
+type ClusterPolicyReconciler struct {
+	Client client.Client
+}
+
+// SetupWithManager registers the reconciler; any policy change revisits every
+// cluster, a namespace change its own cluster.
+func (r *ClusterPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	allClusters := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		var list fv1.ClusterList
+		if err := r.Client.List(ctx, &list); err != nil {
+			return nil
+		}
+		out := make([]reconcile.Request, len(list.Items))
+		for i, c := range list.Items {
+			out[i] = reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}}
+		}
+		return out
+	})
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("clusterpolicy").
+		For(&fv1.Cluster{}).
+		Watches(&fv1.Policy{}, allClusters).
+		Watches(&fv1.ClusterNamespace{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: strings.TrimPrefix(o.GetNamespace(), "cluster-")}}}
+		})).
+		Complete(r)
+}
+
+// Reconcile writes one cluster's desired policies.
+func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var c fv1.Cluster
+	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil || c.DeletionTimestamp != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var policies fv1.PolicyList
+	if err := r.Client.List(ctx, &policies); err != nil {
+		return ctrl.Result{}, err
+	}
+	var cns fv1.ClusterNamespaceList
+	if err := r.Client.List(ctx, &cns, client.InNamespace(fv1.HubNamespace(c.Name))); err != nil {
+		return ctrl.Result{}, err
+	}
+	nss := make([]policy.Namespace, 0, len(cns.Items))
+	for _, n := range cns.Items {
+		if n.DeletionTimestamp == nil {
+			nss = append(nss, policy.Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace})
+		}
+	}
+	data, err := policy.Encode(policy.Render(policies.Items, nss))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: policy.DesiredConfigMap, Namespace: fv1.HubNamespace(c.Name), Labels: map[string]string{fv1.LabelCluster: c.Name}}}
+	var cur corev1.ConfigMap
+	err = r.Client.Get(ctx, client.ObjectKeyFromObject(cm), &cur)
+	switch {
+	case apierrors.IsNotFound(err):
+		cm.Data = data
+		return ctrl.Result{}, client.IgnoreAlreadyExists(r.Client.Create(ctx, cm))
+	case err != nil:
+		return ctrl.Result{}, err
+	case maps.Equal(cur.Data, data):
+		return ctrl.Result{}, nil
+	}
+	// A merge patch without a resource version: the desired state is ours
+	// alone, and a stale cache must not turn into conflicts and delays.
+	before := cur.DeepCopy()
+	before.ResourceVersion = ""
+	cur.Data = data
+	return ctrl.Result{}, r.Client.Patch(ctx, &cur, client.MergeFrom(before))
+}

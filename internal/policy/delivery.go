@@ -1,0 +1,60 @@
+package policy
+
+import (
+	"encoding/json"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// DesiredConfigMap is the ConfigMap in a cluster's hub namespace that
+// carries what the cluster must hold; its agent applies it.
+const DesiredConfigMap = "desired-policies"
+
+// Keys of DesiredConfigMap.
+const (
+	KeyObjects     = "objects.json"
+	KeyPodSecurity = "podSecurity.json"
+)
+
+// Encode renders d as the data of DesiredConfigMap.
+func Encode(d Desired) (map[string]string, error) {
+	objs := make([]map[string]any, 0, len(d.Objects))
+	for _, o := range d.Objects {
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+		if err != nil {
+			return nil, err
+		}
+		unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+		unstructured.RemoveNestedField(u, "status")
+		objs = append(objs, u)
+	}
+	ob, err := json.Marshal(objs)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := json.Marshal(d.PodSecurity)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{KeyObjects: string(ob), KeyPodSecurity: string(ps)}, nil
+}
+
+// Decode reads DesiredConfigMap data back.
+func Decode(data map[string]string) ([]*unstructured.Unstructured, map[string]map[string]string, error) {
+	var raw []map[string]any
+	if err := json.Unmarshal([]byte(data[KeyObjects]), &raw); err != nil && data[KeyObjects] != "" {
+		return nil, nil, err
+	}
+	objs := make([]*unstructured.Unstructured, len(raw))
+	for i, r := range raw {
+		objs[i] = &unstructured.Unstructured{Object: r}
+	}
+	ps := map[string]map[string]string{}
+	if data[KeyPodSecurity] != "" {
+		if err := json.Unmarshal([]byte(data[KeyPodSecurity]), &ps); err != nil {
+			return nil, nil, err
+		}
+	}
+	return objs, ps, nil
+}

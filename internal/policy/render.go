@@ -1,0 +1,340 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// OwnedLabel marks every object Flotilla renders into a member cluster; the
+// agent deletes labelled objects that are no longer desired.
+const OwnedLabel = "flotilla.dev/policy-owned"
+
+// PolicyLabel names the policy an object comes from.
+const PolicyLabel = "flotilla.dev/policy"
+
+// exempt namespaces hold the cluster's own machinery; namespace-level
+// guardrails leave them alone.
+var exempt = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true, "flotilla-system": true}
+
+// Desired is what one cluster must hold: objects to apply, and the Pod
+// Security labels each namespace must carry.
+type Desired struct {
+	Objects []client.Object
+	// PodSecurity maps namespace → label → value.
+	PodSecurity map[string]map[string]string
+}
+
+// Render computes what one cluster must hold for policies, given its
+// namespaces (all of one cluster). It is a pure function.
+func Render(policies []fv1.Policy, nss []Namespace) Desired {
+	d := Desired{PodSecurity: map[string]map[string]string{}}
+	bindings := map[string]bool{}
+	for _, ns := range nss {
+		eff := ForNamespace(policies, ns)
+		if exempt[ns.Name] {
+			continue
+		}
+		if enforce, audit := SecurityLevels(eff); audit != "" {
+			labels := map[string]string{"pod-security.kubernetes.io/audit": audit, "pod-security.kubernetes.io/warn": audit}
+			if enforce != "" {
+				labels["pod-security.kubernetes.io/enforce"] = enforce
+			}
+			d.PodSecurity[ns.Name] = labels
+		}
+		if q, ok := QuotaFor(eff); ok {
+			d.Objects = append(d.Objects, resourceQuota(ns.Name, q), limitRange(ns.Name))
+		}
+		for _, e := range OfType(eff, fv1.PolicyNetwork) {
+			d.Objects = append(d.Objects, networkPolicy(ns.Name, e.Policy))
+		}
+		for _, e := range OfType(eff, fv1.PolicyAccess) {
+			// Set for the whole cluster without a selector: one cluster-wide binding.
+			if e.From.Level <= LevelCluster && e.Policy.Spec.NamespaceSelector == nil {
+				if !bindings[e.Policy.Name] {
+					bindings[e.Policy.Name] = true
+					d.Objects = append(d.Objects, clusterRoleBinding(e.Policy))
+				}
+				continue
+			}
+			d.Objects = append(d.Objects, roleBinding(ns.Name, e.Policy))
+		}
+	}
+	// Admission policies are cluster-wide objects matching namespaces by label.
+	for i := range policies {
+		p := &policies[i]
+		if p.DeletionTimestamp != nil || !appliesToCluster(p, nss) {
+			continue
+		}
+		switch p.Spec.Type {
+		case fv1.PolicyImageRegistry:
+			d.Objects = append(d.Objects, validating(p, podRule(), []admissionregistrationv1.Validation{imageValidation(p)})...)
+		case fv1.PolicyCustom:
+			d.Objects = append(d.Objects, validating(p, kindRules(p.Spec.Custom.MatchKinds), []admissionregistrationv1.Validation{{
+				Expression: p.Spec.Custom.Expression,
+				Message:    orDefault(p.Spec.Custom.Message, "denied by policy "+p.Name),
+			}})...)
+		}
+	}
+	sort.SliceStable(d.Objects, func(i, j int) bool { return key(d.Objects[i]) < key(d.Objects[j]) })
+	return d
+}
+
+// appliesToCluster reports whether p applies to any namespace of the cluster.
+func appliesToCluster(p *fv1.Policy, nss []Namespace) bool {
+	for _, ns := range nss {
+		if !exempt[ns.Name] {
+			if _, ok := sourceFor(p, ns); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func meta(name, namespace string, p *fv1.Policy) metav1.ObjectMeta {
+	labels := map[string]string{OwnedLabel: "true"}
+	if p != nil {
+		labels[PolicyLabel] = p.Name
+	}
+	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels}
+}
+
+func resourceQuota(ns string, q Quota) client.Object {
+	hard := corev1.ResourceList{}
+	if q.CPU != nil {
+		hard[corev1.ResourceRequestsCPU] = *q.CPU
+	}
+	if q.Memory != nil {
+		hard[corev1.ResourceRequestsMemory] = *q.Memory
+	}
+	if q.Pods != nil {
+		hard[corev1.ResourcePods] = *resource.NewQuantity(*q.Pods, resource.DecimalSI)
+	}
+	return &corev1.ResourceQuota{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ResourceQuota"},
+		ObjectMeta: meta("flotilla-quota", ns, nil),
+		Spec:       corev1.ResourceQuotaSpec{Hard: hard},
+	}
+}
+
+// limitRange gives containers default requests, so pods that set none are
+// still admitted under a quota on requests.
+func limitRange(ns string) client.Object {
+	return &corev1.LimitRange{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "LimitRange"},
+		ObjectMeta: meta("flotilla-defaults", ns, nil),
+		Spec: corev1.LimitRangeSpec{Limits: []corev1.LimitRangeItem{{
+			Type: corev1.LimitTypeContainer,
+			DefaultRequest: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("100m"),
+				corev1.ResourceMemory: resource.MustParse("128Mi"),
+			},
+		}}},
+	}
+}
+
+func networkPolicy(ns string, p *fv1.Policy) client.Object {
+	np := &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: meta("flotilla-"+p.Name, ns, p),
+	}
+	var all []networkingv1.NetworkPolicyPeer // no peers listed: everything
+	switch p.Spec.Network.Recipe {
+	case "allow-all":
+		np.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+		np.Spec.Ingress = []networkingv1.NetworkPolicyIngressRule{{From: all}}
+	case "allow-all-egress":
+		np.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
+		np.Spec.Egress = []networkingv1.NetworkPolicyEgressRule{{To: all}}
+	case "deny-all":
+		np.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+	case "deny-all-egress":
+		np.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}
+	case "allow-same-namespace":
+		np.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
+		np.Spec.Ingress = []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}}
+	}
+	return np
+}
+
+func subjects(p *fv1.Policy) []rbacv1.Subject {
+	var out []rbacv1.Subject
+	for _, s := range p.Spec.Access.Subjects {
+		sub := rbacv1.Subject{Kind: s.Kind, Name: s.Name}
+		if s.Kind == rbacv1.ServiceAccountKind {
+			sub.Namespace = s.Namespace
+		} else {
+			sub.APIGroup = rbacv1.GroupName
+		}
+		out = append(out, sub)
+	}
+	return out
+}
+
+func clusterRoleBinding(p *fv1.Policy) client.Object {
+	return &rbacv1.ClusterRoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
+		ObjectMeta: meta("flotilla-"+p.Name, "", p),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: p.Spec.Access.Role},
+		Subjects:   subjects(p),
+	}
+}
+
+func roleBinding(ns string, p *fv1.Policy) client.Object {
+	return &rbacv1.RoleBinding{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
+		ObjectMeta: meta("flotilla-"+p.Name, ns, p),
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: p.Spec.Access.Role},
+		Subjects:   subjects(p),
+	}
+}
+
+// namespaceSelector matches the namespaces a policy applies to by the labels
+// the agent keeps on them.
+func namespaceSelector(p *fv1.Policy) *metav1.LabelSelector {
+	sel := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: sortedKeys(exempt),
+	}}}
+	s := p.Spec.Scope
+	switch {
+	case s.Workspace != "":
+		sel.MatchLabels = map[string]string{fv1.LabelWorkspace: s.Workspace}
+	case s.Namespace != nil:
+		sel.MatchLabels = map[string]string{corev1.LabelMetadataName: s.Namespace.Name}
+	}
+	if p.Spec.NamespaceSelector != nil {
+		for k, v := range p.Spec.NamespaceSelector.MatchLabels {
+			if sel.MatchLabels == nil {
+				sel.MatchLabels = map[string]string{}
+			}
+			sel.MatchLabels[k] = v
+		}
+		sel.MatchExpressions = append(sel.MatchExpressions, p.Spec.NamespaceSelector.MatchExpressions...)
+	}
+	return sel
+}
+
+func validating(p *fv1.Policy, rules []admissionregistrationv1.NamedRuleWithOperations, validations []admissionregistrationv1.Validation) []client.Object {
+	fail := admissionregistrationv1.Fail
+	actions := []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}
+	if p.Spec.Mode == fv1.ModeAudit {
+		actions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Audit, admissionregistrationv1.Warn}
+	}
+	name := "flotilla-" + p.Name
+	return []client.Object{
+		&admissionregistrationv1.ValidatingAdmissionPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
+			ObjectMeta: meta(name, "", p),
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+				FailurePolicy:    &fail,
+				MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: rules},
+				Validations:      validations,
+			},
+		},
+		&admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicyBinding"},
+			ObjectMeta: meta(name, "", p),
+			Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+				PolicyName:        name,
+				ValidationActions: actions,
+				MatchResources:    &admissionregistrationv1.MatchResources{NamespaceSelector: namespaceSelector(p)},
+			},
+		},
+	}
+}
+
+func podRule() []admissionregistrationv1.NamedRuleWithOperations {
+	return []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+		Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+	}}}
+}
+
+// kindRules maps kinds such as Pod or apps/Deployment to admission rules.
+func kindRules(kinds []string) []admissionregistrationv1.NamedRuleWithOperations {
+	var out []admissionregistrationv1.NamedRuleWithOperations
+	for _, k := range kinds {
+		group, kind := "", k
+		if g, kk, ok := strings.Cut(k, "/"); ok {
+			group, kind = g, kk
+		}
+		out = append(out, admissionregistrationv1.NamedRuleWithOperations{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: []string{plural(kind)}},
+		}})
+	}
+	return out
+}
+
+func plural(kind string) string {
+	k := strings.ToLower(kind)
+	switch {
+	case strings.HasSuffix(k, "s"):
+		return k + "es"
+	case strings.HasSuffix(k, "y"):
+		return strings.TrimSuffix(k, "y") + "ies"
+	}
+	return k + "s"
+}
+
+// imageValidation checks every container image of a pod against the policy.
+func imageValidation(p *fv1.Policy) admissionregistrationv1.Validation {
+	spec := p.Spec.ImageRegistry
+	var checks, wants []string
+	if len(spec.AllowedRegistries) > 0 {
+		var any []string
+		for _, r := range spec.AllowedRegistries {
+			any = append(any, fmt.Sprintf("c.image.startsWith(%q)", strings.TrimSuffix(r, "/")+"/"))
+		}
+		checks = append(checks, "("+strings.Join(any, " || ")+")")
+		wants = append(wants, "come from "+strings.Join(spec.AllowedRegistries, ", "))
+	}
+	if spec.BlockLatest {
+		checks = append(checks, "(c.image.contains('@') || (c.image.split('/')[size(c.image.split('/')) - 1].contains(':') && !c.image.endsWith(':latest')))")
+		wants = append(wants, "have a tag other than latest")
+	}
+	if spec.RequireDigest {
+		checks = append(checks, "c.image.contains('@sha256:')")
+		wants = append(wants, "be pinned by digest")
+	}
+	check := "true"
+	if len(checks) > 0 {
+		check = strings.Join(checks, " && ")
+	}
+	expr := fmt.Sprintf("object.spec.containers.all(c, %[1]s) && (!has(object.spec.initContainers) || object.spec.initContainers.all(c, %[1]s)) && (!has(object.spec.ephemeralContainers) || object.spec.ephemeralContainers.all(c, %[1]s))", check)
+	return admissionregistrationv1.Validation{
+		Expression: expr,
+		Message:    fmt.Sprintf("image-registry policy %s: every image must %s", p.Name, strings.Join(wants, " and ")),
+	}
+}
+
+func key(o client.Object) string {
+	return fmt.Sprintf("%T/%s/%s", o, o.GetNamespace(), o.GetName())
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
