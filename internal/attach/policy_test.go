@@ -93,7 +93,9 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 
 	t.Run("security baseline on a group", func(t *testing.T) {
 		createPolicy(t, "pol-baseline", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: fv1.PolicyScope{ClusterGroup: "pol"}, Security: &fv1.SecuritySpec{Level: "baseline"}})
-		priv := func(p *corev1.Pod) { p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptrTo(true)} }
+		priv := func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptrTo(true)}
+		}
 		eventuallyRejected(t, a, pod("pother", "privileged", "registry.example.com/x:1", priv), "baseline")
 		if err := b.Client.Create(ctx, pod("default", "privileged", "x/y:1", priv)); err != nil {
 			t.Errorf("privileged pod in a cluster outside the group: %v", err)
