@@ -42,7 +42,7 @@ func NewRoot() *cobra.Command {
 		newAgentCmd(),
 		newBenchCmd(),
 		newEtcdCmd(),
-		newClusterGroupCmd(), newWorkspaceCmd(), newClusterCmd(), newNamespaceCmd(),
+		newClusterGroupCmd(), newWorkspaceCmd(), newClusterCmd(), newNamespaceCmd(), newPolicyCmd(),
 	)
 	root.AddCommand(upstreamCmds()...)
 	return root
