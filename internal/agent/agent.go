@@ -153,10 +153,17 @@ func (a *agent) identity(ctx context.Context) (*identity, error) {
 	}
 	var id *identity
 	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
+	// A token issued a moment ago may not be known to every apiserver yet:
+	// take a rejection as final only after a short grace.
+	graceEnds := time.Now().Add(15 * time.Second)
 	err = wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
 		var err error
 		id, err = requestIdentity(ctx, cfg, cluster, key, a.c.CertTTL)
 		var perm errPermanent
+		if errors.As(err, &perm) && errors.Is(err, errTokenRejected) && time.Now().Before(graceEnds) {
+			klog.InfoS("bootstrap credential not accepted yet; retrying", "err", err)
+			return false, nil
+		}
 		if errors.As(err, &perm) {
 			klog.ErrorS(err, "registration refused", "cluster", cluster)
 			return false, err

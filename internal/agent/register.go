@@ -27,6 +27,9 @@ import (
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
 
+// errTokenRejected is the hub refusing the bootstrap credential itself.
+var errTokenRejected = errors.New("it expired or is not valid")
+
 // errPermanent marks failures a retry cannot fix.
 type errPermanent struct{ error }
 
@@ -134,7 +137,7 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 	}, metav1.CreateOptions{})
 	if err != nil {
 		if apierrors.IsUnauthorized(err) {
-			return nil, errPermanent{fmt.Errorf("the hub rejected the bootstrap credential: it expired or is not valid; attach the cluster again for a new one")}
+			return nil, errPermanent{fmt.Errorf("the hub rejected the bootstrap credential: %w; attach the cluster again for a new one", errTokenRejected)}
 		}
 		return nil, fmt.Errorf("submitting certificate request to the hub: %w", err)
 	}

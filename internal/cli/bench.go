@@ -1,6 +1,11 @@
 package cli
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"flotilla.dev/flotilla/internal/bench"
@@ -21,6 +26,40 @@ func newBenchCmd() *cobra.Command {
 		},
 	}
 	startup.Flags().IntVar(&runs, "runs", 3, "measurements of each")
-	cmd.AddCommand(startup)
+	cmd.AddCommand(startup, newBenchFleetCmd(), newBenchAgentCmd())
+	return cmd
+}
+
+func newBenchFleetCmd() *cobra.Command {
+	o := bench.FleetOptions{Window: time.Minute, Concurrency: 50, Probes: 100}
+	var clusters string
+	cmd := &cobra.Command{
+		Use:   "fleet",
+		Short: "Registration time, memory, CPU and heartbeat latency of a hub serving N simulated clusters",
+		Long: `Start a fresh hub for each fleet size and attach that many simulated clusters to it:
+real agents (registration and heartbeats every 10s) running in this process, each
+reporting on an in-memory member cluster. Prints the time to register them all, the
+hub's memory and CPU over a steady-state window, and how long a change in a cluster
+takes to show in the hub's Cluster status.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			for _, s := range strings.Split(clusters, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(s))
+				if err != nil || n < 1 {
+					return fmt.Errorf("--clusters %q: want positive numbers separated by commas, e.g. 100,1000", clusters)
+				}
+				o.Clusters = append(o.Clusters, n)
+			}
+			if o.Concurrency < 1 || o.Probes < 0 || o.Window <= 0 {
+				return fmt.Errorf("--concurrency and --window must be positive and --probes not negative")
+			}
+			return bench.Fleet(signalContext(), c.OutOrStdout(), c.ErrOrStderr(), o)
+		},
+	}
+	cmd.Flags().StringVar(&clusters, "clusters", "100,1000", "fleet sizes to measure, comma-separated")
+	cmd.Flags().DurationVar(&o.Window, "window", o.Window, "steady-state window for CPU, memory and heartbeat latency")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", o.Concurrency, "registrations in flight at once")
+	cmd.Flags().IntVar(&o.Probes, "probes", o.Probes, "clusters whose inventory changes during the window")
+	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the data dirs and logs (the hub's and the agents') for inspection")
 	return cmd
 }

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,9 +13,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -29,13 +34,22 @@ type ClusterReconciler struct {
 	Client client.Client
 	// HubInfo is written to each cluster namespace for its agent.
 	HubInfo map[string]string
+
+	// prepared remembers (by UID) the clusters whose hub side this process
+	// has created, so status-only reconciles cost no API calls; a restarted
+	// hub checks each cluster once.
+	prepared sync.Map
 }
 
 // SetupWithManager registers the reconciler.
 func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	// Only a group's coming and going changes its members' conditions, not
+	// its status (which changes with every member).
+	groupLifecycle := predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fv1.Cluster{}).
-		Watches(&fv1.ClusterGroup{}, handler.EnqueueRequestsFromMapFunc(r.groupMembers)).
+		Watches(&fv1.ClusterGroup{}, handler.EnqueueRequestsFromMapFunc(r.groupMembers), builder.WithPredicates(groupLifecycle)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }
 
@@ -65,8 +79,11 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.ensureHubSide(ctx, &c); err != nil {
-		return ctrl.Result{}, err
+	if _, done := r.prepared.Load(c.UID); !done {
+		if err := r.ensureHubSide(ctx, &c); err != nil {
+			return ctrl.Result{}, err
+		}
+		r.prepared.Store(c.UID, true)
 	}
 	before := c.DeepCopy()
 	requeue, err := r.expireTokens(ctx, &c)
@@ -227,5 +244,6 @@ func (r *ClusterReconciler) detach(ctx context.Context, c *fv1.Cluster) (ctrl.Re
 		return ctrl.Result{}, err
 	}
 	controllerutil.RemoveFinalizer(c, fv1.DetachFinalizer)
+	r.prepared.Delete(c.UID)
 	return ctrl.Result{}, r.Client.Update(ctx, c)
 }
