@@ -2,11 +2,8 @@ package agent
 
 import (
 	"context"
-	"time"
 
 	"k8s.io/client-go/informers"
-	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -17,18 +14,8 @@ import (
 // ClusterNamespaces of this cluster and syncs them on every change. It returns
 // a function that asks for a sync.
 func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client) (func(), error) {
-	trigger := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case trigger <- struct{}{}:
-		default:
-		}
-	}
-	handler := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { poke() },
-		UpdateFunc: func(any, any) { poke() },
-		DeleteFunc: func(any) { poke() },
-	}
+	t := newTrigger()
+	handler := t.handler()
 	hubNS := fv1.HubNamespace(a.current().Cluster)
 
 	factory := informers.NewSharedInformerFactory(a.cluster, 0)
@@ -50,19 +37,8 @@ func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client) (func
 	}
 	go hubCache.Start(ctx)
 
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-trigger:
-			}
-			if err := syncNamespaces(ctx, a.cluster, hub, hubNS); err != nil && ctx.Err() == nil {
-				klog.InfoS("namespace sync failed; will retry", "err", err)
-				time.Sleep(time.Second)
-				poke()
-			}
-		}
-	}()
-	return poke, nil
+	go t.run(ctx, "namespace sync", func(ctx context.Context) error {
+		return syncNamespaces(ctx, a.cluster, hub, hubNS)
+	})
+	return t.poke, nil
 }

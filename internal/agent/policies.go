@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"encoding/json"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,8 +13,6 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/kubernetes"
-	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -54,18 +51,8 @@ func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
 // startPolicySync applies the cluster's desired policies whenever they change
 // on the hub or an owned object changes in the cluster (drift).
 func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface) (func(), error) {
-	trigger := make(chan struct{}, 1)
-	poke := func() {
-		select {
-		case trigger <- struct{}{}:
-		default:
-		}
-	}
-	handler := toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { poke() },
-		UpdateFunc: func(any, any) { poke() },
-		DeleteFunc: func(any) { poke() },
-	}
+	t := newTrigger()
+	handler := t.handler()
 	hubNS := fv1.HubNamespace(a.current().Cluster)
 	hubCache, err := cache.New(a.hubConfig(), cache.Options{Scheme: scheme(), DefaultNamespaces: map[string]cache.Config{hubNS: {}}})
 	if err != nil {
@@ -90,29 +77,18 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface) (fun
 	}
 	factory.Start(ctx.Done())
 
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-trigger:
-			}
-			var cm corev1.ConfigMap
-			err := hubCache.Get(ctx, client.ObjectKey{Namespace: hubNS, Name: policy.DesiredConfigMap}, &cm)
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err == nil {
-				err = applyPolicies(ctx, a.cluster, dyn, cm.Data)
-			}
-			if err != nil && ctx.Err() == nil {
-				klog.InfoS("policy sync failed; will retry", "err", err)
-				time.Sleep(time.Second)
-				poke()
-			}
+	go t.run(ctx, "policy sync", func(ctx context.Context) error {
+		var cm corev1.ConfigMap
+		err := hubCache.Get(ctx, client.ObjectKey{Namespace: hubNS, Name: policy.DesiredConfigMap}, &cm)
+		if apierrors.IsNotFound(err) {
+			return nil // nothing desired yet
 		}
-	}()
-	return poke, nil
+		if err != nil {
+			return err
+		}
+		return applyPolicies(ctx, a.cluster, dyn, cm.Data)
+	})
+	return t.poke, nil
 }
 
 // applyPolicies makes the cluster hold exactly what data describes: it

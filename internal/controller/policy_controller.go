@@ -55,6 +55,9 @@ func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil || c.DeletionTimestamp != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if c.Status.Namespace == "" {
+		return ctrl.Result{}, nil // its hub namespace is not there yet; the status update brings us back
+	}
 	var policies fv1.PolicyList
 	if err := r.Client.List(ctx, &policies); err != nil {
 		return ctrl.Result{}, err

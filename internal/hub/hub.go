@@ -76,6 +76,7 @@ func Run(ctx context.Context, c Config) error {
 	defer cancel()
 
 	var cfg *rest.Config
+	var api *kubeapi.Server
 	apiErr := make(<-chan error)
 	if c.Kubeconfig != "" {
 		if cfg, err = kubeconfig.Load(c.Kubeconfig); err != nil {
@@ -88,7 +89,8 @@ func Run(ctx context.Context, c Config) error {
 			return err
 		}
 	} else {
-		api, stop, err := startControlPlane(ctx, dir, c)
+		var stop func()
+		api, stop, err = startControlPlane(ctx, dir, c)
 		if err != nil {
 			return err
 		}
@@ -157,7 +159,22 @@ func Run(ctx context.Context, c Config) error {
 		c.OnReady()
 	}
 	klog.InfoS("hub ready", "dataDir", dir.Path)
+
+	// The hub's own controller manager (namespace deletion, garbage
+	// collection, signing approved agent certificates) starts once the hub
+	// serves: nothing before needs it, and its start would slow the hub's.
+	var kcmDone <-chan struct{}
+	if api != nil {
+		kcm, err := api.StartControllerManager("flotilla-hub", dir.Join("logs", "kube-controller-manager.log"), hubControllers)
+		if err != nil {
+			return err
+		}
+		defer kcm.Stop(3 * time.Second)
+		kcmDone = kcm.Done()
+	}
 	select {
+	case <-kcmDone:
+		return fmt.Errorf("the hub's kube-controller-manager exited; see %s", dir.Join("logs", "kube-controller-manager.log"))
 	case <-ctx.Done():
 		// The manager first, so it can release its lease while the apiserver serves.
 		select {
@@ -231,17 +248,8 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 		stop()
 		return nil, nil, err
 	}
-	// The hub's own controller manager: namespace deletion, garbage
-	// collection and signing of approved agent certificates.
-	kcm, err := api.StartControllerManager("flotilla-hub", dir.Join("logs", "kube-controller-manager.log"), hubControllers)
-	if err != nil {
-		api.Stop(time.Second)
-		stop()
-		return nil, nil, err
-	}
 	stopEtcd := stop
 	stop = func() {
-		kcm.Stop(3 * time.Second)
 		api.Stop(4 * time.Second)
 		stopEtcd()
 	}
