@@ -85,7 +85,7 @@ func Run(ctx context.Context, c Config) error {
 		if err := checkReachable(ctx, cfg); err != nil {
 			return fmt.Errorf("host cluster in %s cannot be reached: %v", c.Kubeconfig, err)
 		}
-		if err := InstallCRDs(ctx, cfg); err != nil {
+		if _, err := InstallCRDs(ctx, cfg); err != nil {
 			return err
 		}
 	} else {
@@ -100,12 +100,15 @@ func Run(ctx context.Context, c Config) error {
 		// CRD takes seconds before it accepts its first write.
 		ready := make(chan error, 1)
 		go func() { ready <- api.WaitReady(ctx) }()
-		if err := InstallCRDs(ctx, cfg); err != nil {
+		writable, err := InstallCRDs(ctx, cfg)
+		if err != nil {
 			return err
 		}
 		if err := <-ready; err != nil {
 			return err
 		}
+		// Wait out the apiserver's hold on new CRDs rather than pay it whole.
+		time.Sleep(time.Until(writable))
 	}
 	// A fixed mapper: discovery lags a freshly established CRD by seconds.
 	cl, err := client.New(cfg, client.Options{Scheme: Scheme(), Mapper: bootstrapMapper()})
@@ -234,7 +237,7 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 		ExtraArgs:   []string{"--enable-bootstrap-token-auth=true"},
 		PKIDir:      pkiDir,
 		Port:        port,
-		StartedPath: "/livez",
+		StartedPath: "/version",
 		EtcdServers: servers,
 		EtcdPrefix:  "/flotilla/registry",
 		// The hub serves many watchers (controllers, agents, dashboards).

@@ -40,9 +40,9 @@ type Config struct {
 	DisableAdmission []string
 	// WatchCache keeps a watch cache per resource; faster lists, more memory.
 	WatchCache bool
-	// StartedPath is the health path Start waits for: /readyz (default), or
-	// /livez for callers that overlap their own setup with the rest of
-	// readiness and call WaitReady.
+	// StartedPath is the path Start waits for: /readyz (default), or an
+	// earlier one (/version: serving at all) for callers that overlap their
+	// own setup with the rest of readiness and call WaitReady.
 	StartedPath string
 	// ExtraArgs are appended to the generated kube-apiserver flags.
 	ExtraArgs []string
