@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,8 +73,11 @@ func Binary() (string, error) {
 			binPath, buildErr = filepath.Abs(p)
 			return
 		}
-		dir, err := os.MkdirTemp("", "flotilla-bin-")
-		if err != nil {
+		// One build per test process, in a dir named after its PID; dirs of
+		// test processes that have ended are removed, so runs leave no trash.
+		removeStaleBinaries()
+		dir := filepath.Join(os.TempDir(), "flotilla-bin-"+strconv.Itoa(os.Getpid()))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			buildErr = err
 			return
 		}
@@ -84,6 +88,19 @@ func Binary() (string, error) {
 		}
 	})
 	return binPath, buildErr
+}
+
+func removeStaleBinaries() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "flotilla-bin-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "flotilla-bin-"))
+		if err != nil {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); os.IsNotExist(err) {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // Start starts a hub and opts.Clusters local clusters in parallel and waits
