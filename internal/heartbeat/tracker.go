@@ -31,12 +31,14 @@ type Tracker struct {
 	mu      sync.Mutex
 	obs     map[string]Observation
 	written map[string]time.Time
-	started time.Time
+	// disconnected marks clusters whose Disconnected status is written.
+	disconnected map[string]bool
+	started      time.Time
 }
 
 // NewTracker returns a Tracker that reads and writes through c.
 func NewTracker(c client.Client) *Tracker {
-	return &Tracker{Client: c, obs: map[string]Observation{}, written: map[string]time.Time{}, started: time.Now()}
+	return &Tracker{Client: c, obs: map[string]Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
 }
 
 var errUnknownCluster = errors.New("cluster not attached")
@@ -56,13 +58,30 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Respon
 	}
 	t.mu.Lock()
 	t.obs[cluster] = Observation{Seen: time.Now(), Report: &r}
+	delete(t.disconnected, cluster)
 	t.mu.Unlock()
 	return Response{}, t.sync(ctx, &c)
 }
 
-// Start re-evaluates every registered cluster each second until ctx ends,
-// which is how silent clusters become Disconnected. It is a manager Runnable.
+// Start re-evaluates, each second, only the clusters whose heartbeats are
+// overdue, which is how silent clusters become Disconnected without walking
+// the whole fleet every second. It is a manager Runnable.
 func (t *Tracker) Start(ctx context.Context) error {
+	var list fv1.ClusterList
+	if err := t.Client.List(ctx, &list); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	for _, c := range list.Items {
+		if meta.IsStatusConditionTrue(c.Status.Conditions, fv1.ClusterConditionRegistered) {
+			if _, ok := t.obs[c.Name]; !ok {
+				// Not heard from since this hub started: count from the start.
+				t.obs[c.Name] = Observation{Seen: t.started}
+			}
+		}
+	}
+	t.mu.Unlock()
+
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -71,21 +90,47 @@ func (t *Tracker) Start(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		var list fv1.ClusterList
-		if err := t.Client.List(ctx, &list); err != nil {
-			continue
-		}
-		for i := range list.Items {
-			c := &list.Items[i]
-			if c.DeletionTimestamp != nil || !meta.IsStatusConditionTrue(c.Status.Conditions, fv1.ClusterConditionRegistered) {
+		for _, name := range t.overdue(time.Now()) {
+			var c fv1.Cluster
+			err := t.Client.Get(ctx, client.ObjectKey{Name: name}, &c)
+			if apierrors.IsNotFound(err) || err == nil && c.DeletionTimestamp != nil {
+				t.forget(name)
 				continue
 			}
-			if err := t.sync(ctx, c); err != nil && !apierrors.IsConflict(err) {
-				log.FromContext(ctx).Error(err, "writing cluster health", "cluster", c.Name)
+			if err == nil {
+				err = t.sync(ctx, &c)
+			}
+			if err != nil && !apierrors.IsConflict(err) {
+				log.FromContext(ctx).Error(err, "writing cluster health", "cluster", name)
 			}
 		}
-		t.forgetDeleted(list.Items)
 	}
+}
+
+// overdue lists clusters that missed their heartbeats and are not yet
+// reported Disconnected.
+func (t *Tracker) overdue(now time.Time) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []string
+	for name, o := range t.obs {
+		interval := DefaultInterval
+		if o.Report != nil && o.Report.IntervalSeconds > 0 {
+			interval = time.Duration(o.Report.IntervalSeconds) * time.Second
+		}
+		if now.Sub(o.Seen) > MissedBeats*interval && !t.disconnected[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func (t *Tracker) forget(name string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.obs, name)
+	delete(t.written, name)
+	delete(t.disconnected, name)
 }
 
 // sync writes c's status if the observation changes it or it is due for refresh.
@@ -103,6 +148,11 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	now := time.Now()
 	next := Status(now, o, c.Status)
 	if equality.Semantic.DeepEqual(next, c.Status) && (o.Report == nil || now.Sub(last) < RefreshEvery) {
+		if next.Health == fv1.HealthDisconnected {
+			t.mu.Lock()
+			t.disconnected[c.Name] = true
+			t.mu.Unlock()
+		}
 		return nil
 	}
 	if o.Report != nil {
@@ -116,19 +166,11 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	}
 	t.mu.Lock()
 	t.written[c.Name] = now
+	if next.Health == fv1.HealthDisconnected {
+		t.disconnected[c.Name] = true
+	}
 	t.mu.Unlock()
 	return nil
-}
-
-func (t *Tracker) forgetDeleted(clusters []fv1.Cluster) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for name := range t.obs {
-		if !slices.ContainsFunc(clusters, func(c fv1.Cluster) bool { return c.Name == name }) {
-			delete(t.obs, name)
-			delete(t.written, name)
-		}
-	}
 }
 
 // ServeHTTP receives a report. The client certificate names the cluster; TLS
