@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -94,7 +95,7 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 	t.Run("security baseline on a group", func(t *testing.T) {
 		createPolicy(t, "pol-baseline", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: fv1.PolicyScope{ClusterGroup: "pol"}, Security: &fv1.SecuritySpec{Level: "baseline"}})
 		priv := func(p *corev1.Pod) {
-			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptrTo(true)}
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 		}
 		eventuallyRejected(t, a, pod("pother", "privileged", "registry.example.com/x:1", priv), "baseline")
 		if err := b.Client.Create(ctx, pod("default", "privileged", "x/y:1", priv)); err != nil {
@@ -151,5 +152,3 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 		})
 	})
 }
-
-func ptrTo[T any](v T) *T { return &v }

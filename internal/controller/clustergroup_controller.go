@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,18 +47,8 @@ func (r *ClusterGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	before := g.DeepCopy()
-	// A cluster being detached is on its way out and does not hold the group.
-	var n int32
-	for _, c := range members.Items {
-		if c.DeletionTimestamp == nil {
-			n++
-		}
-	}
-	g.Status.Clusters = n
+	g.Status.Clusters = live(members.Items)
 	g.Status.ObservedGeneration = g.Generation
-	meta.SetStatusCondition(&g.Status.Conditions, metav1.Condition{
-		Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Reconciled",
-		Message: "group membership is up to date", ObservedGeneration: g.Generation,
-	})
+	meta.SetStatusCondition(&g.Status.Conditions, readyCondition(g.Generation, "group membership is up to date"))
 	return ctrl.Result{}, r.Client.Status().Patch(ctx, &g, client.MergeFrom(before))
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,17 +47,8 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	before := w.DeepCopy()
-	var n int32
-	for _, m := range members.Items {
-		if m.DeletionTimestamp == nil {
-			n++
-		}
-	}
-	w.Status.Namespaces = n
+	w.Status.Namespaces = live(members.Items)
 	w.Status.ObservedGeneration = w.Generation
-	meta.SetStatusCondition(&w.Status.Conditions, metav1.Condition{
-		Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Reconciled",
-		Message: "namespace count is up to date", ObservedGeneration: w.Generation,
-	})
+	meta.SetStatusCondition(&w.Status.Conditions, readyCondition(w.Generation, "namespace count is up to date"))
 	return ctrl.Result{}, r.Client.Status().Patch(ctx, &w, client.MergeFrom(before))
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -26,7 +27,7 @@ func guards() []client.Object {
 			&admissionregistrationv1.ValidatingAdmissionPolicy{
 				ObjectMeta: metav1.ObjectMeta{Name: g.name},
 				Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-					FailurePolicy: ptr(admissionregistrationv1.Fail),
+					FailurePolicy: ptr.To(admissionregistrationv1.Fail),
 					MatchConstraints: &admissionregistrationv1.MatchResources{
 						ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
 							RuleWithOperations: admissionregistrationv1.RuleWithOperations{
@@ -61,5 +62,3 @@ func guards() []client.Object {
 	}
 	return objs
 }
-
-func ptr[T any](v T) *T { return &v }

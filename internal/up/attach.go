@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -36,7 +37,7 @@ func attachAll(ctx context.Context, l Layout, self string, n int) ([]*procs.Proc
 		dir := l.AgentDir(name)
 		args := []string{"agent", "--cluster-kubeconfig", filepath.Join(l.ClusterDir(name), "kubeconfig"), "--data-dir", dir}
 		if _, err := os.Stat(filepath.Join(dir, "hub.kubeconfig")); err != nil {
-			boot, err := freshAttach(ctx, cl, name, l)
+			boot, err := freshAttach(ctx, cl, cfg, name, l)
 			if err != nil {
 				return agents, err
 			}
@@ -66,16 +67,12 @@ func attachAll(ctx context.Context, l Layout, self string, n int) ([]*procs.Proc
 
 // freshAttach attaches name, replacing a Cluster left from an interrupted
 // run, and writes the bootstrap kubeconfig next to the cluster.
-func freshAttach(ctx context.Context, cl client.Client, name string, l Layout) (string, error) {
+func freshAttach(ctx context.Context, cl client.Client, hubCfg *rest.Config, name string, l Layout) (string, error) {
 	if err := cl.Get(ctx, client.ObjectKey{Name: name}, &fv1.Cluster{}); err == nil {
 		if err := attach.Detach(ctx, cl, name, true, 30*time.Second); err != nil {
 			return "", err
 		}
 	} else if !apierrors.IsNotFound(err) {
-		return "", err
-	}
-	hubCfg, err := kubeconfig.Load(l.HubKubeconfig())
-	if err != nil {
 		return "", err
 	}
 	boot, err := attach.Attach(ctx, cl, hubCfg, attach.Options{Name: name, Labels: map[string]string{"flotilla.dev/local": "true"}})
