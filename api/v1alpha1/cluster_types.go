@@ -101,6 +101,9 @@ type ClusterStatus struct {
 	// ObservedGeneration is the generation the status reflects.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Policies is what the agent reports of the cluster's policies.
+	// +optional
+	Policies *ClusterPolicyStatus `json:"policies,omitempty"`
 	// Conditions: AgentConnected, Healthy, Ready.
 	// +listType=map
 	// +listMapKey=type
@@ -118,6 +121,8 @@ type ClusterStatus struct {
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.kubernetesVersion`
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes.total`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Violations",type=integer,JSONPath=`.status.policies.violations`,priority=1
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.policies.synced`,priority=1
 type Cluster struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

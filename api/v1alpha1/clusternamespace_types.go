@@ -35,6 +35,10 @@ type ClusterNamespaceStatus struct {
 	// +kubebuilder:validation:Enum=Pending;Active;Terminating
 	// +optional
 	Phase string `json:"phase,omitempty"`
+	// Labels of the namespace in the member cluster; policy namespace
+	// selectors match them.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
 	// Conditions: Ready.
 	// +listType=map
 	// +listMapKey=type

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -87,10 +88,37 @@ type AccessSpec struct {
 	Subjects []Subject `json:"subjects"`
 }
 
-// SecuritySpec sets the Pod Security level.
+// SecuritySpec sets a Pod Security level, rules of its own, or both.
+// +kubebuilder:validation:XValidation:rule="has(self.level) || (has(self.disallowPrivileged) && self.disallowPrivileged) || (has(self.disallowHostNamespaces) && self.disallowHostNamespaces) || (has(self.requireRunAsNonRoot) && self.requireRunAsNonRoot) || (has(self.requireReadOnlyRootFilesystem) && self.requireReadOnlyRootFilesystem) || has(self.capabilities)",message="a security policy needs a level (baseline or restricted) or at least one rule"
 type SecuritySpec struct {
+	// Level is the Pod Security Standard namespaces must meet.
 	// +kubebuilder:validation:Enum=baseline;restricted
-	Level string `json:"level"`
+	// +optional
+	Level string `json:"level,omitempty"`
+	// DisallowPrivileged rejects privileged containers.
+	// +optional
+	DisallowPrivileged bool `json:"disallowPrivileged,omitempty"`
+	// DisallowHostNamespaces rejects pods sharing the node's network, PID or IPC namespace.
+	// +optional
+	DisallowHostNamespaces bool `json:"disallowHostNamespaces,omitempty"`
+	// RequireRunAsNonRoot rejects containers not set to run as non-root, by the pod or the container.
+	// +optional
+	RequireRunAsNonRoot bool `json:"requireRunAsNonRoot,omitempty"`
+	// RequireReadOnlyRootFilesystem rejects containers with a writable root filesystem.
+	// +optional
+	RequireReadOnlyRootFilesystem bool `json:"requireReadOnlyRootFilesystem,omitempty"`
+	// Capabilities limits the Linux capabilities containers may add.
+	// +optional
+	Capabilities *CapabilitiesRule `json:"capabilities,omitempty"`
+}
+
+// CapabilitiesRule limits added Linux capabilities.
+type CapabilitiesRule struct {
+	// Allowed capabilities, e.g. NET_BIND_SERVICE; empty allows none.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:Pattern=`^[A-Z_]+$`
+	// +optional
+	Allowed []string `json:"allowed,omitempty"`
 }
 
 // ImageRegistrySpec limits where images come from.
@@ -109,9 +137,13 @@ type ImageRegistrySpec struct {
 }
 
 // NetworkSpec picks a NetworkPolicy recipe.
+// +kubebuilder:validation:XValidation:rule="(self.recipe == 'custom') == has(self.custom)",message="spec.network.custom is set exactly when the recipe is custom"
 type NetworkSpec struct {
-	// +kubebuilder:validation:Enum=allow-all;allow-all-egress;deny-all;deny-all-egress;allow-same-namespace
+	// +kubebuilder:validation:Enum=allow-all;allow-all-egress;deny-all;deny-all-egress;allow-same-namespace;custom
 	Recipe string `json:"recipe"`
+	// Custom is the NetworkPolicy spec put in every namespace of the recipe custom.
+	// +optional
+	Custom *networkingv1.NetworkPolicySpec `json:"custom,omitempty"`
 }
 
 // QuotaSpec limits what a namespace may request: a preset, or amounts.
@@ -146,7 +178,16 @@ type CustomSpec struct {
 }
 
 // MutationSpec changes objects as they are admitted.
+// +kubebuilder:validation:XValidation:rule="has(self.addLabels) || has(self.addAnnotations) || has(self.podSecurityContext)",message="a mutation policy needs addLabels, addAnnotations or podSecurityContext"
+// +kubebuilder:validation:XValidation:rule="!has(self.podSecurityContext) || !has(self.matchKinds) || self.matchKinds == ['Pod']",message="podSecurityContext applies to pods only; leave matchKinds out or set it to [Pod]"
 type MutationSpec struct {
+	// MatchKinds are the kinds changed, e.g. Pod or apps/Deployment; default Pod.
+	// +kubebuilder:validation:MaxItems=32
+	// +optional
+	MatchKinds []string `json:"matchKinds,omitempty"`
+	// PodSecurityContext fills in fields a pod leaves unset.
+	// +optional
+	PodSecurityContext *PodSecurityDefaults `json:"podSecurityContext,omitempty"`
 	// AddLabels are set on every matched object.
 	// +kubebuilder:validation:MaxProperties=32
 	// +optional
@@ -155,6 +196,25 @@ type MutationSpec struct {
 	// +kubebuilder:validation:MaxProperties=32
 	// +optional
 	AddAnnotations map[string]string `json:"addAnnotations,omitempty"`
+}
+
+// PodSecurityDefaults are pod security context fields set when a pod leaves them unset.
+type PodSecurityDefaults struct {
+	// +optional
+	RunAsNonRoot *bool `json:"runAsNonRoot,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RunAsUser *int64 `json:"runAsUser,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	RunAsGroup *int64 `json:"runAsGroup,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	FSGroup *int64 `json:"fsGroup,omitempty"`
+	// SeccompProfile type for the pod.
+	// +kubebuilder:validation:Enum=RuntimeDefault;Unconfined
+	// +optional
+	SeccompProfile string `json:"seccompProfile,omitempty"`
 }
 
 // PolicySpec is one guardrail, set at one place in the trees and inherited below it.
@@ -196,11 +256,18 @@ type PolicySpec struct {
 	Mutation *MutationSpec `json:"mutation,omitempty"`
 }
 
-// PolicyStatus reports where the policy is enforced.
+// PolicyStatus reports where the policy applies and how the clusters comply.
 type PolicyStatus struct {
 	// Clusters the policy applies to.
 	// +optional
 	Clusters int32 `json:"clusters,omitempty"`
+	// Noncompliant counts the clusters reporting a violation, audit hit or
+	// sync error of the policy.
+	// +optional
+	Noncompliant int32 `json:"noncompliant,omitempty"`
+	// Violations counts the violations and audit hits the clusters report.
+	// +optional
+	Violations int32 `json:"violations,omitempty"`
 	// ObservedGeneration is the generation the status reflects.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
@@ -220,6 +287,8 @@ type PolicyStatus struct {
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Clusters",type=integer,JSONPath=`.status.clusters`
+// +kubebuilder:printcolumn:name="Noncompliant",type=integer,JSONPath=`.status.noncompliant`
+// +kubebuilder:printcolumn:name="Violations",type=integer,JSONPath=`.status.violations`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Policy struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -72,6 +72,8 @@ type agent struct {
 	cluster kubernetes.Interface
 	// dyn applies policies; nil for simulated clusters, which take none.
 	dyn dynamic.Interface
+	// clusterCfg reaches the member cluster; nil for simulated clusters.
+	clusterCfg *rest.Config
 
 	mu  sync.RWMutex
 	id  *identity
@@ -98,6 +100,7 @@ func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface) error 
 		if err != nil {
 			return err
 		}
+		a.clusterCfg = clusterCfg
 		if a.cluster, err = kubernetes.NewForConfig(clusterCfg); err != nil {
 			return err
 		}
@@ -232,7 +235,7 @@ func (a *agent) loop(ctx context.Context) error {
 		return err
 	}
 	if a.dyn != nil {
-		if _, err := a.startPolicySync(ctx, a.dyn); err != nil {
+		if _, err := a.startPolicySync(ctx, a.dyn, hub); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,10 +19,12 @@ import (
 // nsAction is one step that brings the hub's view of namespaces and the
 // cluster's namespaces together.
 type nsAction struct {
-	Kind string // createHub, deleteHub, release, createMember, deleteMember, labelMember, phase
+	Kind string // createHub, deleteHub, release, createMember, deleteMember, labelMember, status
 	Name string
-	// Workspace for createHub, createMember and labelMember; phase for phase.
+	// Workspace for createHub, createMember and labelMember; phase for status.
 	Value string
+	// Labels of the member namespace, for status.
+	Labels map[string]string
 }
 
 // planNamespaces compares the cluster's namespaces with the hub's
@@ -57,8 +61,8 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 			if ns.DeletionTimestamp != nil {
 				phase = "Terminating"
 			}
-			if cn.Status.Phase != phase {
-				out = append(out, nsAction{Kind: "phase", Name: cn.Name, Value: phase})
+			if cn.Status.Phase != phase || !maps.Equal(cn.Status.Labels, ns.Labels) {
+				out = append(out, nsAction{Kind: "status", Name: cn.Name, Value: phase, Labels: ns.Labels})
 			}
 		}
 	}
@@ -129,10 +133,20 @@ func apply(ctx context.Context, cluster kubernetes.Interface, hub client.Client,
 		patch := []byte(`{"metadata":{"labels":{"` + fv1.LabelWorkspace + `":"` + a.Value + `"}}}`)
 		_, err := cluster.CoreV1().Namespaces().Patch(ctx, a.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
-	case "phase":
-		before := cn.DeepCopy()
-		cn.Status.Phase = a.Value
-		return hub.Status().Patch(ctx, cn, client.MergeFrom(before))
+	case "status":
+		// A merge patch merges maps: labels gone from the cluster are nulled.
+		labels := map[string]any{}
+		for k := range cn.Status.Labels {
+			labels[k] = nil
+		}
+		for k, v := range a.Labels {
+			labels[k] = v
+		}
+		patch, err := json.Marshal(map[string]any{"status": map[string]any{"phase": a.Value, "labels": labels}})
+		if err != nil {
+			return err
+		}
+		return hub.Status().Patch(ctx, cn, client.RawPatch(types.MergePatchType, patch))
 	}
 	return nil
 }

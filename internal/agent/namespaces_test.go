@@ -24,6 +24,9 @@ func TestPlanNamespaces(t *testing.T) {
 	}
 	cn := func(name, ws string, discovered, deleting bool, phase string) fv1.ClusterNamespace {
 		c := fv1.ClusterNamespace{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fv1.ClusterNamespaceSpec{Workspace: ws}, Status: fv1.ClusterNamespaceStatus{Phase: phase}}
+		if phase != "" {
+			c.Status.Labels = map[string]string{fv1.LabelWorkspace: ws}
+		}
 		if discovered {
 			c.Labels = map[string]string{fv1.LabelDiscovered: "true"}
 		}
@@ -39,15 +42,17 @@ func TestPlanNamespaces(t *testing.T) {
 		want   []nsAction
 	}{
 		{"in sync", []corev1.Namespace{ns("a", "default", false)}, []fv1.ClusterNamespace{cn("a", "default", true, false, "Active")}, nil},
-		{"discovered goes to default", []corev1.Namespace{ns("a", "", false)}, nil, []nsAction{{"createHub", "a", "default"}}},
-		{"discovered keeps its labelled workspace", []corev1.Namespace{ns("a", "shop", false)}, nil, []nsAction{{"createHub", "a", "shop"}}},
+		{"discovered goes to default", []corev1.Namespace{ns("a", "", false)}, nil, []nsAction{{"createHub", "a", "default", nil}}},
+		{"discovered keeps its labelled workspace", []corev1.Namespace{ns("a", "shop", false)}, nil, []nsAction{{"createHub", "a", "shop", nil}}},
 		{"terminating in cluster is not discovered", []corev1.Namespace{ns("a", "", true)}, nil, nil},
-		{"created through the hub", nil, []fv1.ClusterNamespace{cn("web", "shop", false, false, "")}, []nsAction{{"createMember", "web", "shop"}}},
-		{"deleted in the cluster", nil, []fv1.ClusterNamespace{cn("a", "default", true, false, "Active")}, []nsAction{{"deleteHub", "a", ""}}},
-		{"deleted through the hub", []corev1.Namespace{ns("web", "shop", false)}, []fv1.ClusterNamespace{cn("web", "shop", false, true, "Active")}, []nsAction{{"deleteMember", "web", ""}}},
+		{"created through the hub", nil, []fv1.ClusterNamespace{cn("web", "shop", false, false, "")}, []nsAction{{"createMember", "web", "shop", nil}}},
+		{"deleted in the cluster", nil, []fv1.ClusterNamespace{cn("a", "default", true, false, "Active")}, []nsAction{{"deleteHub", "a", "", nil}}},
+		{"deleted through the hub", []corev1.Namespace{ns("web", "shop", false)}, []fv1.ClusterNamespace{cn("web", "shop", false, true, "Active")}, []nsAction{{"deleteMember", "web", "", nil}}},
 		{"deletion waits for the cluster", []corev1.Namespace{ns("web", "shop", true)}, []fv1.ClusterNamespace{cn("web", "shop", false, true, "Active")}, nil},
-		{"deletion done in the cluster", nil, []fv1.ClusterNamespace{cn("web", "shop", false, true, "Active")}, []nsAction{{"release", "web", ""}}},
-		{"label drift and phase", []corev1.Namespace{ns("a", "", false)}, []fv1.ClusterNamespace{cn("a", "shop", false, false, "")}, []nsAction{{"labelMember", "a", "shop"}, {"phase", "a", "Active"}}},
+		{"deletion done in the cluster", nil, []fv1.ClusterNamespace{cn("web", "shop", false, true, "Active")}, []nsAction{{"release", "web", "", nil}}},
+		{"label drift and phase", []corev1.Namespace{ns("a", "", false)}, []fv1.ClusterNamespace{cn("a", "shop", false, false, "")}, []nsAction{{"labelMember", "a", "shop", nil}, {"status", "a", "Active", nil}}},
+		{"labels mirrored", []corev1.Namespace{withLabel(ns("a", "default", false), "team", "web")}, []fv1.ClusterNamespace{cn("a", "default", true, false, "Active")},
+			[]nsAction{{"status", "a", "Active", map[string]string{fv1.LabelWorkspace: "default", "team": "web"}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -56,4 +61,9 @@ func TestPlanNamespaces(t *testing.T) {
 			}
 		})
 	}
+}
+
+func withLabel(n corev1.Namespace, k, v string) corev1.Namespace {
+	n.Labels[k] = v
+	return n
 }

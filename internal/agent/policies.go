@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,12 +36,17 @@ var owned = map[schema.GroupVersionResource]bool{
 	{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}:                              true,
 	{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"}:       false,
 	{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}: false,
+	{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingadmissionpolicies"}:         false,
+	{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingadmissionpolicybindings"}:   false,
 }
+
+var quotas = schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}
 
 var resourceOf = map[string]string{
 	"RoleBinding": "rolebindings", "ClusterRoleBinding": "clusterrolebindings", "ResourceQuota": "resourcequotas", "LimitRange": "limitranges",
 	"NetworkPolicy": "networkpolicies", "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
-	"ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
+	"ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings", "MutatingAdmissionPolicy": "mutatingadmissionpolicies",
+	"MutatingAdmissionPolicyBinding": "mutatingadmissionpolicybindings",
 }
 
 func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
@@ -50,7 +56,7 @@ func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
 
 // startPolicySync applies the cluster's desired policies whenever they change
 // on the hub or an owned object changes in the cluster (drift).
-func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface) (func(), error) {
+func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub client.Client) (func(), error) {
 	t := newTrigger()
 	handler := t.handler()
 	hubNS := fv1.HubNamespace(a.current().Cluster)
@@ -75,6 +81,11 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface) (fun
 			return nil, err
 		}
 	}
+
+	rep, err := newReporter(ctx, a.current().Cluster, hub, a.clusterCfg, factory.ForResource(quotas).Informer())
+	if err != nil {
+		return nil, err
+	}
 	factory.Start(ctx.Done())
 
 	go t.run(ctx, "policy sync", func(ctx context.Context) error {
@@ -86,37 +97,64 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface) (fun
 		if err != nil {
 			return err
 		}
-		return applyPolicies(ctx, a.cluster, dyn, cm.Data)
+		res, err := applyPolicies(ctx, a.cluster, dyn, cm.Data)
+		if res != nil {
+			rep.synced(cm.ResourceVersion, res.security, res.types, res.objects, res.errs)
+		}
+		return err
 	})
 	return t.poke, nil
 }
 
+// applied is the outcome of one sync.
+type applied struct {
+	objects  int
+	security map[string]policy.NamespaceSecurity
+	types    map[string]fv1.PolicyType
+	errs     []fv1.Insight // what could not be applied or removed
+}
+
+func (r *applied) fail(u *unstructured.Unstructured, err error) {
+	r.errs = append(r.errs, fv1.Insight{
+		Policy: u.GetLabels()[policy.PolicyLabel], Type: fv1.PolicyType(u.GetLabels()[policy.PolicyTypeLabel]), Kind: fv1.InsightSyncError,
+		Namespace: u.GetNamespace(), Object: u.GetKind() + "/" + u.GetName(), Message: err.Error(),
+	})
+}
+
 // applyPolicies makes the cluster hold exactly what data describes: it
 // applies desired objects, deletes owned ones no longer desired and sets Pod
-// Security labels.
-func applyPolicies(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, data map[string]string) error {
+// Security labels. One object failing does not hold up the others; every
+// failure is reported. It returns nil only when data cannot be read.
+func applyPolicies(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, data map[string]string) (*applied, error) {
 	objs, podSecurity, err := policy.Decode(data)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("desired policies from the hub are unreadable: %w", err)
 	}
+	res := &applied{security: podSecurity, types: map[string]fv1.PolicyType{}}
 	want := map[string]bool{}
 	for _, u := range objs {
 		gvr := gvrOf(u)
 		want[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = true
+		if name := u.GetLabels()[policy.PolicyLabel]; name != "" {
+			res.types[name] = fv1.PolicyType(u.GetLabels()[policy.PolicyTypeLabel])
+		}
 		var ri dynamic.ResourceInterface = dyn.Resource(gvr)
 		if owned[gvr] {
 			ri = dyn.Resource(gvr).Namespace(u.GetNamespace())
 		}
 		if _, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
-			return err
+			res.fail(u, err)
+			continue
 		}
+		res.objects++
 	}
 	for gvr := range owned {
 		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: policy.OwnedLabel + "=true"})
 		if err != nil {
-			return err
+			return res, err
 		}
-		for _, u := range list.Items {
+		for i := range list.Items {
+			u := &list.Items[i]
 			if want[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] {
 				continue
 			}
@@ -125,18 +163,24 @@ func applyPolicies(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Int
 				ri = dyn.Resource(gvr).Namespace(u.GetNamespace())
 			}
 			if err := ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return err
+				res.fail(u, fmt.Errorf("remove: %w", err))
 			}
 		}
 	}
-	return podSecurityLabels(ctx, cs, podSecurity)
+	if err := podSecurityLabels(ctx, cs, podSecurity); err != nil {
+		res.errs = append(res.errs, fv1.Insight{Type: fv1.PolicySecurity, Kind: fv1.InsightSyncError, Message: "set Pod Security labels: " + err.Error()})
+	}
+	if len(res.errs) > 0 {
+		return res, fmt.Errorf("%d policy objects not applied; first: %s %s", len(res.errs), res.errs[0].Object, res.errs[0].Message)
+	}
+	return res, nil
 }
 
 var psaLabels = []string{"pod-security.kubernetes.io/enforce", "pod-security.kubernetes.io/audit", "pod-security.kubernetes.io/warn"}
 
 // podSecurityLabels sets the desired Pod Security labels and removes them
 // from namespaces Flotilla labelled before and no longer governs.
-func podSecurityLabels(ctx context.Context, cs kubernetes.Interface, want map[string]map[string]string) error {
+func podSecurityLabels(ctx context.Context, cs kubernetes.Interface, want map[string]policy.NamespaceSecurity) error {
 	nss, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
@@ -146,7 +190,7 @@ func podSecurityLabels(ctx context.Context, cs kubernetes.Interface, want map[st
 		managed := ns.Annotations[annotationPodSecurity] == "true"
 		labels := map[string]any{}
 		for _, l := range psaLabels {
-			v, ok := desired[l]
+			v, ok := desired.Labels[l]
 			switch {
 			case ok && ns.Labels[l] != v:
 				labels[l] = v

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,11 +24,13 @@ type policyFlags struct {
 	selector                                              []string
 	role, user, userGroup, serviceAccount                 string
 	level, recipe, preset, cpu, memory                    string
+	securityRules                                         []string
+	capabilities                                          []string
 	pods                                                  int64
 	registries                                            []string
 	blockLatest, requireDigest                            bool
 	expression, message                                   string
-	matchKinds, addLabels                                 []string
+	matchKinds, addLabels, addAnnotations                 []string
 }
 
 // spec builds the policy spec the flags describe; the hub validates it.
@@ -68,6 +71,23 @@ func (f *policyFlags) spec() (fv1.PolicySpec, error) {
 		s.Access = &fv1.AccessSpec{Role: f.role, Subjects: []fv1.Subject{sub}}
 	case fv1.PolicySecurity:
 		s.Security = &fv1.SecuritySpec{Level: f.level}
+		for _, r := range f.securityRules {
+			switch r {
+			case "privileged":
+				s.Security.DisallowPrivileged = true
+			case "host-namespaces":
+				s.Security.DisallowHostNamespaces = true
+			case "run-as-root":
+				s.Security.RequireRunAsNonRoot = true
+			case "writable-root-filesystem":
+				s.Security.RequireReadOnlyRootFilesystem = true
+			default:
+				return s, fmt.Errorf("unknown --disallow %q; use privileged, host-namespaces, run-as-root or writable-root-filesystem", r)
+			}
+		}
+		if f.capabilities != nil {
+			s.Security.Capabilities = &fv1.CapabilitiesRule{Allowed: f.capabilities}
+		}
 	case fv1.PolicyImageRegistry:
 		s.ImageRegistry = &fv1.ImageRegistrySpec{AllowedRegistries: f.registries, BlockLatest: f.blockLatest, RequireDigest: f.requireDigest}
 	case fv1.PolicyNetwork:
@@ -97,7 +117,11 @@ func (f *policyFlags) spec() (fv1.PolicySpec, error) {
 		if err != nil {
 			return s, err
 		}
-		s.Mutation = &fv1.MutationSpec{AddLabels: labels}
+		annotations, err := parseLabels(f.addAnnotations)
+		if err != nil {
+			return s, err
+		}
+		s.Mutation = &fv1.MutationSpec{AddLabels: labels, AddAnnotations: annotations, MatchKinds: f.matchKinds}
 	}
 	return s, nil
 }
@@ -156,6 +180,8 @@ func newPolicyCmd() *cobra.Command {
 	fl.StringVar(&f.userGroup, "group", "", "access: group")
 	fl.StringVar(&f.serviceAccount, "service-account", "", "access: NAMESPACE/NAME")
 	fl.StringVar(&f.level, "level", "", "security: baseline or restricted")
+	fl.StringArrayVar(&f.securityRules, "disallow", nil, "security: privileged, host-namespaces, run-as-root or writable-root-filesystem (repeatable)")
+	fl.StringSliceVar(&f.capabilities, "allow-capabilities", nil, "security: the only capabilities containers may add, comma-separated (empty: none)")
 	fl.StringArrayVar(&f.registries, "allow-registry", nil, "image-registry: allowed registry (repeatable)")
 	fl.BoolVar(&f.blockLatest, "block-latest", false, "image-registry: reject :latest and untagged images")
 	fl.BoolVar(&f.requireDigest, "require-digest", false, "image-registry: require @sha256 digests")
@@ -166,8 +192,9 @@ func newPolicyCmd() *cobra.Command {
 	fl.Int64Var(&f.pods, "pods", 0, "quota: pods")
 	fl.StringVar(&f.expression, "expression", "", "custom: CEL that must hold")
 	fl.StringVar(&f.message, "message", "", "custom: message when it does not")
-	fl.StringArrayVar(&f.matchKinds, "match-kind", nil, "custom: kind to check, e.g. Pod or apps/Deployment (repeatable)")
+	fl.StringArrayVar(&f.matchKinds, "match-kind", nil, "custom, mutation: kind to check or change, e.g. Pod or apps/Deployment (repeatable)")
 	fl.StringArrayVar(&f.addLabels, "add-label", nil, "mutation: label k=v to add (repeatable)")
+	fl.StringArrayVar(&f.addAnnotations, "add-annotation", nil, "mutation: annotation k=v to add (repeatable)")
 
 	var format string
 	list := &cobra.Command{
@@ -186,9 +213,10 @@ func newPolicyCmd() *cobra.Command {
 				}
 				rows := make([][]string, len(l.Items))
 				for i, p := range l.Items {
-					rows[i] = []string{p.Name, string(p.Spec.Type), scopeText(p.Spec.Scope), cell(string(p.Spec.Mode)), age(p.CreationTimestamp)}
+					rows[i] = []string{p.Name, string(p.Spec.Type), scopeText(p.Spec.Scope), cell(string(p.Spec.Mode)),
+						strconv.Itoa(int(p.Status.Clusters)), strconv.Itoa(int(p.Status.Noncompliant)), strconv.Itoa(int(p.Status.Violations)), age(p.CreationTimestamp)}
 				}
-				return table(c.OutOrStdout(), []string{"NAME", "TYPE", "SCOPE", "MODE", "AGE"}, rows)
+				return table(c.OutOrStdout(), []string{"NAME", "TYPE", "SCOPE", "MODE", "CLUSTERS", "NONCOMPLIANT", "VIOLATIONS", "AGE"}, rows)
 			})
 		},
 	}
@@ -232,7 +260,7 @@ func newPolicyCmd() *cobra.Command {
 					if effNamespace != "" && n.Name != effNamespace {
 						continue
 					}
-					ns := policy.Namespace{Cluster: effCluster, Group: cluster.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace}
+					ns := policy.Namespace{Cluster: effCluster, Group: cluster.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels}
 					for _, e := range policy.ForNamespace(policies.Items, ns) {
 						rows = append(rows, []string{n.Name, e.Policy.Name, string(e.Policy.Spec.Type), e.From.String(), string(e.Policy.Spec.Mode)})
 					}
@@ -244,7 +272,7 @@ func newPolicyCmd() *cobra.Command {
 	effective.Flags().StringVar(&effCluster, "cluster", "", "cluster")
 	effective.Flags().StringVar(&effNamespace, "namespace", "", "only this namespace")
 
-	cmd.AddCommand(create, list, del, effective)
+	cmd.AddCommand(create, list, newPolicyGetCmd(o), del, effective, newPolicyInsightsCmd(o))
 	return cmd
 }
 

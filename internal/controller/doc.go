@@ -22,6 +22,9 @@ func SetupAll(mgr ctrl.Manager, hubInfo map[string]string) error {
 	if err := (&ClusterPolicyReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&PolicyReconciler{Client: c}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&CSRReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -79,7 +79,7 @@ func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	nss := make([]policy.Namespace, 0, len(cns.Items))
 	for _, n := range cns.Items {
 		if n.DeletionTimestamp == nil {
-			nss = append(nss, policy.Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace})
+			nss = append(nss, policy.Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels})
 		}
 	}
 	data, err := policy.Encode(policy.Render(policies.Items, nss))

@@ -33,6 +33,7 @@ import (
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
 	"flotilla.dev/flotilla/internal/kubeapi"
+	"flotilla.dev/flotilla/internal/policycheck"
 	"flotilla.dev/flotilla/internal/kubeconfig"
 )
 
@@ -242,6 +243,7 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 		EtcdPrefix:  "/flotilla/registry",
 		// The hub serves many watchers (controllers, agents, dashboards).
 		WatchCache: true,
+		Admission:  []kubeapi.AdmissionPlugin{{Name: policycheck.PluginName, Register: policycheck.Register}},
 	})
 	if err != nil {
 		stop()

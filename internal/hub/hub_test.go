@@ -323,6 +323,11 @@ func TestPolicyValidation(t *testing.T) {
 		{"missing type block", p("no-block", fv1.PolicySpec{Type: fv1.PolicyQuota, Scope: org}), "a quota policy needs spec.quota"},
 		{"bad selector operator", p("bad-selector", fv1.PolicySpec{Type: fv1.PolicyNetwork, Scope: org, Network: &fv1.NetworkSpec{Recipe: "deny-all"},
 			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Sometimes"}}}}), "namespaceSelector expression"},
+		{"CEL that does not compile", p("bad-cel", fv1.PolicySpec{Type: fv1.PolicyCustom, Scope: org, Custom: &fv1.CustomSpec{Expression: "object.spec.replicas <=", MatchKinds: []string{"apps/Deployment"}}}), "compil"},
+		{"custom recipe without a spec", p("no-custom", fv1.PolicySpec{Type: fv1.PolicyNetwork, Scope: org, Network: &fv1.NetworkSpec{Recipe: "custom"}}), "spec.network.custom is set exactly when the recipe is custom"},
+		{"security without level or rule", p("empty-sec", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: org, Security: &fv1.SecuritySpec{}}), "needs a level"},
+		{"mutation with nothing to do", p("empty-mut", fv1.PolicySpec{Type: fv1.PolicyMutation, Scope: org, Mutation: &fv1.MutationSpec{}}), "needs addLabels"},
+		{"mutation label invalid", p("bad-label", fv1.PolicySpec{Type: fv1.PolicyMutation, Scope: org, Mutation: &fv1.MutationSpec{AddLabels: map[string]string{"bad key!": "x"}}}), "spec.mutation.addLabels"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

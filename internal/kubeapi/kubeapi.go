@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
@@ -46,6 +47,15 @@ type Config struct {
 	StartedPath string
 	// ExtraArgs are appended to the generated kube-apiserver flags.
 	ExtraArgs []string
+	// Admission are admission plugins of our own, registered and run after
+	// the built-in ones.
+	Admission []AdmissionPlugin
+}
+
+// AdmissionPlugin is an admission plugin compiled into the apiserver.
+type AdmissionPlugin struct {
+	Name     string
+	Register func(*admission.Plugins)
 }
 
 // Server is a running apiserver.
@@ -96,6 +106,10 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 	}
 
 	s := options.NewServerRunOptions()
+	for _, p := range c.Admission {
+		p.Register(s.Admission.GenericAdmission.Plugins)
+		s.Admission.GenericAdmission.RecommendedPluginOrder = append(s.Admission.GenericAdmission.RecommendedPluginOrder, p.Name)
+	}
 	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
 	for _, f := range s.Flags().FlagSets {
 		fs.AddFlagSet(f)

@@ -41,7 +41,7 @@ func Encode(d Desired) (map[string]string, error) {
 }
 
 // Decode reads DesiredConfigMap data back.
-func Decode(data map[string]string) ([]*unstructured.Unstructured, map[string]map[string]string, error) {
+func Decode(data map[string]string) ([]*unstructured.Unstructured, map[string]NamespaceSecurity, error) {
 	var raw []map[string]any
 	if err := json.Unmarshal([]byte(data[KeyObjects]), &raw); err != nil && data[KeyObjects] != "" {
 		return nil, nil, err
@@ -50,7 +50,7 @@ func Decode(data map[string]string) ([]*unstructured.Unstructured, map[string]ma
 	for i, r := range raw {
 		objs[i] = &unstructured.Unstructured{Object: r}
 	}
-	ps := map[string]map[string]string{}
+	ps := map[string]NamespaceSecurity{}
 	if data[KeyPodSecurity] != "" {
 		if err := json.Unmarshal([]byte(data[KeyPodSecurity]), &ps); err != nil {
 			return nil, nil, err

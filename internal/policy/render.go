@@ -20,37 +20,56 @@ import (
 // agent deletes labelled objects that are no longer desired.
 const OwnedLabel = "flotilla.dev/policy-owned"
 
-// PolicyLabel names the policy an object comes from.
-const PolicyLabel = "flotilla.dev/policy"
+// PolicyLabel names the policy an object comes from, PolicyTypeLabel its type.
+const (
+	PolicyLabel     = "flotilla.dev/policy"
+	PolicyTypeLabel = "flotilla.dev/policy-type"
+)
 
 // exempt namespaces hold the cluster's own machinery; namespace-level
 // guardrails leave them alone.
 var exempt = map[string]bool{"kube-system": true, "kube-public": true, "kube-node-lease": true, "flotilla-system": true}
 
+// SourcesAnnotation on a rendered ResourceQuota names the policy behind each
+// limit (resource=policy, comma-separated), so findings name their policy.
+const SourcesAnnotation = "flotilla.dev/policy-sources"
+
+// Exempt reports whether namespace holds the cluster's own machinery, which
+// namespace-level guardrails leave alone.
+func Exempt(namespace string) bool { return exempt[namespace] }
+
 // Desired is what one cluster must hold: objects to apply, and the Pod
 // Security labels each namespace must carry.
 type Desired struct {
 	Objects []client.Object
-	// PodSecurity maps namespace → label → value.
-	PodSecurity map[string]map[string]string
+	// PodSecurity maps namespace → its Pod Security labels and their policies.
+	PodSecurity map[string]NamespaceSecurity
+}
+
+// NamespaceSecurity is the Pod Security a namespace must carry.
+type NamespaceSecurity struct {
+	Labels map[string]string `json:"labels"`
+	// EnforcedBy and AuditedBy name the policies that set the levels.
+	EnforcedBy string `json:"enforcedBy,omitempty"`
+	AuditedBy  string `json:"auditedBy,omitempty"`
 }
 
 // Render computes what one cluster must hold for policies, given its
 // namespaces (all of one cluster). It is a pure function.
 func Render(policies []fv1.Policy, nss []Namespace) Desired {
-	d := Desired{PodSecurity: map[string]map[string]string{}}
+	d := Desired{PodSecurity: map[string]NamespaceSecurity{}}
 	bindings := map[string]bool{}
 	for _, ns := range nss {
 		eff := ForNamespace(policies, ns)
 		if exempt[ns.Name] {
 			continue
 		}
-		if enforce, audit := SecurityLevels(eff); audit != "" {
-			labels := map[string]string{"pod-security.kubernetes.io/audit": audit, "pod-security.kubernetes.io/warn": audit}
-			if enforce != "" {
-				labels["pod-security.kubernetes.io/enforce"] = enforce
+		if l := SecurityLevels(eff); l.Audit != "" {
+			labels := map[string]string{"pod-security.kubernetes.io/audit": l.Audit, "pod-security.kubernetes.io/warn": l.Audit}
+			if l.Enforce != "" {
+				labels["pod-security.kubernetes.io/enforce"] = l.Enforce
 			}
-			d.PodSecurity[ns.Name] = labels
+			d.PodSecurity[ns.Name] = NamespaceSecurity{Labels: labels, EnforcedBy: l.EnforcedBy, AuditedBy: l.AuditedBy}
 		}
 		if q, ok := QuotaFor(eff); ok {
 			d.Objects = append(d.Objects, resourceQuota(ns.Name, q), limitRange(ns.Name))
@@ -71,41 +90,75 @@ func Render(policies []fv1.Policy, nss []Namespace) Desired {
 		}
 	}
 	// Admission policies are cluster-wide objects matching namespaces by label.
+	var mutations []Effective
 	for i := range policies {
 		p := &policies[i]
-		if p.DeletionTimestamp != nil || !appliesToCluster(p, nss) {
+		src, ok := appliesToCluster(p, nss)
+		if p.DeletionTimestamp != nil || !ok {
 			continue
 		}
 		switch p.Spec.Type {
+		case fv1.PolicySecurity:
+			if v := securityValidations(p); len(v) > 0 {
+				d.Objects = append(d.Objects, validating(p, podRule(), v)...)
+			}
+		case fv1.PolicyMutation:
+			mutations = append(mutations, Effective{Policy: p, From: src})
 		case fv1.PolicyImageRegistry:
 			d.Objects = append(d.Objects, validating(p, podRule(), []admissionregistrationv1.Validation{imageValidation(p)})...)
 		case fv1.PolicyCustom:
-			d.Objects = append(d.Objects, validating(p, kindRules(p.Spec.Custom.MatchKinds), []admissionregistrationv1.Validation{{
-				Expression: p.Spec.Custom.Expression,
-				Message:    orDefault(p.Spec.Custom.Message, "denied by policy "+p.Name),
-			}})...)
+			d.Objects = append(d.Objects, validating(p, kindRules(p.Spec.Custom.MatchKinds), []admissionregistrationv1.Validation{customValidation(p)})...)
 		}
+	}
+	if len(mutations) > 0 {
+		d.Objects = append(d.Objects, mutating(MutationOrder(mutations))...)
 	}
 	sort.SliceStable(d.Objects, func(i, j int) bool { return key(d.Objects[i]) < key(d.Objects[j]) })
 	return d
 }
 
-// appliesToCluster reports whether p applies to any namespace of the cluster.
-func appliesToCluster(p *fv1.Policy, nss []Namespace) bool {
+// RenderOne is what p alone becomes in one namespace ("check") of a
+// cluster, whatever its scope and selector: the hub validates it as a member
+// cluster would before accepting p.
+func RenderOne(p *fv1.Policy) []client.Object {
+	const ns = "check"
+	switch p.Spec.Type {
+	case fv1.PolicyAccess:
+		return []client.Object{roleBinding(ns, p), clusterRoleBinding(p)}
+	case fv1.PolicyNetwork:
+		return []client.Object{networkPolicy(ns, p)}
+	case fv1.PolicyImageRegistry:
+		return validating(p, podRule(), []admissionregistrationv1.Validation{imageValidation(p)})
+	case fv1.PolicyCustom:
+		return validating(p, kindRules(p.Spec.Custom.MatchKinds), []admissionregistrationv1.Validation{customValidation(p)})
+	case fv1.PolicySecurity:
+		if v := securityValidations(p); len(v) > 0 {
+			return validating(p, podRule(), v)
+		}
+	case fv1.PolicyMutation:
+		return mutating([]Effective{{Policy: p}})
+	}
+	return nil
+}
+
+// appliesToCluster reports whether p applies to any namespace of the
+// cluster, and where it is set.
+func appliesToCluster(p *fv1.Policy, nss []Namespace) (Source, bool) {
 	for _, ns := range nss {
 		if !exempt[ns.Name] {
-			if _, ok := sourceFor(p, ns); ok {
-				return true
+			if src, ok := sourceFor(p, ns); ok {
+				return src, true
 			}
 		}
 	}
-	return false
+	return Source{}, false
 }
 
 func meta(name, namespace string, p *fv1.Policy) metav1.ObjectMeta {
 	labels := map[string]string{OwnedLabel: "true"}
 	if p != nil {
 		labels[PolicyLabel] = p.Name
+		labels[PolicyTypeLabel] = string(p.Spec.Type)
 	}
 	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels}
 }
@@ -121,11 +174,17 @@ func resourceQuota(ns string, q Quota) client.Object {
 	if q.Pods != nil {
 		hard[corev1.ResourcePods] = *resource.NewQuantity(*q.Pods, resource.DecimalSI)
 	}
-	return &corev1.ResourceQuota{
+	rq := &corev1.ResourceQuota{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ResourceQuota"},
 		ObjectMeta: meta("flotilla-quota", ns, nil),
 		Spec:       corev1.ResourceQuotaSpec{Hard: hard},
 	}
+	var sources []string
+	for _, r := range sortedKeys(q.Sources) {
+		sources = append(sources, r+"="+q.Sources[r])
+	}
+	rq.Annotations = map[string]string{SourcesAnnotation: strings.Join(sources, ",")}
+	return rq
 }
 
 // limitRange gives containers default requests, so pods that set none are
@@ -164,6 +223,8 @@ func networkPolicy(ns string, p *fv1.Policy) client.Object {
 	case "allow-same-namespace":
 		np.Spec.PolicyTypes = []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}
 		np.Spec.Ingress = []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{}}}}}
+	case "custom":
+		np.Spec = *p.Spec.Network.Custom.DeepCopy()
 	}
 	return np
 }
@@ -254,6 +315,13 @@ func validating(p *fv1.Policy, rules []admissionregistrationv1.NamedRuleWithOper
 	}
 }
 
+func customValidation(p *fv1.Policy) admissionregistrationv1.Validation {
+	return admissionregistrationv1.Validation{
+		Expression: p.Spec.Custom.Expression,
+		Message:    orDefault(p.Spec.Custom.Message, "denied by policy "+p.Name),
+	}
+}
+
 func podRule() []admissionregistrationv1.NamedRuleWithOperations {
 	return []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
 		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
@@ -312,9 +380,8 @@ func imageValidation(p *fv1.Policy) admissionregistrationv1.Validation {
 	if len(checks) > 0 {
 		check = strings.Join(checks, " && ")
 	}
-	expr := fmt.Sprintf("object.spec.containers.all(c, %[1]s) && (!has(object.spec.initContainers) || object.spec.initContainers.all(c, %[1]s)) && (!has(object.spec.ephemeralContainers) || object.spec.ephemeralContainers.all(c, %[1]s))", check)
 	return admissionregistrationv1.Validation{
-		Expression: expr,
+		Expression: allContainers(check),
 		Message:    fmt.Sprintf("image-registry policy %s: every image must %s", p.Name, strings.Join(wants, " and ")),
 	}
 }
@@ -323,7 +390,7 @@ func key(o client.Object) string {
 	return fmt.Sprintf("%T/%s/%s", o, o.GetNamespace(), o.GetName())
 }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -123,28 +123,40 @@ func OfType(eff []Effective, t fv1.PolicyType) []Effective {
 	return out
 }
 
+// Levels are the Pod Security levels of a namespace, and the policies that
+// set them. Empty means none.
+type Levels struct {
+	// Enforce is the level rejected on (from enforce-mode policies).
+	Enforce, EnforcedBy string
+	// Audit is the level warned and reported on (from all of them).
+	Audit, AuditedBy string
+}
+
 // SecurityLevels combines security policies: all apply and the most
-// restrictive wins, so a child cannot relax a parent. enforce is the level
-// rejected on (from enforce-mode policies); audit is the level warned and
-// reported on (from all of them). Empty means none.
-func SecurityLevels(eff []Effective) (enforce, audit string) {
+// restrictive wins, so a child cannot relax a parent. On a tie the policy set
+// highest in the trees is named.
+func SecurityLevels(eff []Effective) Levels {
 	rank := map[string]int{"": 0, "baseline": 1, "restricted": 2}
+	var l Levels
 	for _, e := range OfType(eff, fv1.PolicySecurity) {
-		l := e.Policy.Spec.Security.Level
-		if rank[l] > rank[audit] {
-			audit = l
+		lv := e.Policy.Spec.Security.Level
+		if rank[lv] > rank[l.Audit] {
+			l.Audit, l.AuditedBy = lv, e.Policy.Name
 		}
-		if e.Policy.Spec.Mode != fv1.ModeAudit && rank[l] > rank[enforce] {
-			enforce = l
+		if e.Policy.Spec.Mode != fv1.ModeAudit && rank[lv] > rank[l.Enforce] {
+			l.Enforce, l.EnforcedBy = lv, e.Policy.Name
 		}
 	}
-	return enforce, audit
+	return l
 }
 
 // Quota is the combined limit of a namespace; nil fields are unlimited.
 type Quota struct {
 	CPU, Memory *resource.Quantity
 	Pods        *int64
+	// Sources name the policy that set each limit, by resource name
+	// (requests.cpu, requests.memory, pods).
+	Sources map[string]string
 }
 
 // Presets of quota policies.
@@ -156,7 +168,7 @@ var Presets = map[string]Quota{
 
 // QuotaFor combines quota policies: the most restrictive per resource.
 func QuotaFor(eff []Effective) (Quota, bool) {
-	var out Quota
+	out := Quota{Sources: map[string]string{}}
 	found := false
 	for _, e := range OfType(eff, fv1.PolicyQuota) {
 		found = true
@@ -165,10 +177,14 @@ func QuotaFor(eff []Effective) (Quota, bool) {
 		if spec.Preset != "" {
 			limit = Presets[spec.Preset]
 		}
-		out.CPU = minQ(out.CPU, limit.CPU)
-		out.Memory = minQ(out.Memory, limit.Memory)
+		if m := minQ(out.CPU, limit.CPU); m != out.CPU {
+			out.CPU, out.Sources["requests.cpu"] = m, e.Policy.Name
+		}
+		if m := minQ(out.Memory, limit.Memory); m != out.Memory {
+			out.Memory, out.Sources["requests.memory"] = m, e.Policy.Name
+		}
 		if limit.Pods != nil && (out.Pods == nil || *limit.Pods < *out.Pods) {
-			out.Pods = limit.Pods
+			out.Pods, out.Sources["pods"] = limit.Pods, e.Policy.Name
 		}
 	}
 	return out, found

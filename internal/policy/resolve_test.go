@@ -87,9 +87,9 @@ func TestSecurityMostRestrictiveWins(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e, a := SecurityLevels(ForNamespace(tc.policies, web))
-			if e != tc.enforce || a != tc.auditLv {
-				t.Errorf("enforce %q audit %q, want %q %q", e, a, tc.enforce, tc.auditLv)
+			l := SecurityLevels(ForNamespace(tc.policies, web))
+			if l.Enforce != tc.enforce || l.Audit != tc.auditLv {
+				t.Errorf("enforce %q audit %q, want %q %q", l.Enforce, l.Audit, tc.enforce, tc.auditLv)
 			}
 		})
 	}
@@ -126,6 +126,10 @@ func TestQuotaMostRestrictivePerResource(t *testing.T) {
 			pol("c", fv1.PolicyQuota, clusterA, custom("1", "8Gi", 0)),
 		}, "1", "4Gi", "20"},
 		{"unset stays unlimited", []fv1.Policy{pol("c", fv1.PolicyQuota, clusterA, custom("", "1Gi", 0))}, "", "1Gi", ""},
+	}
+	min := []fv1.Policy{pol("o", fv1.PolicyQuota, org, preset("small")), pol("c", fv1.PolicyQuota, clusterA, custom("1", "8Gi", 0))}
+	if got, _ := QuotaFor(ForNamespace(min, web)); got.Sources["requests.cpu"] != "c" || got.Sources["requests.memory"] != "o" || got.Sources["pods"] != "o" {
+		t.Errorf("sources = %v, want cpu from c, memory and pods from o", got.Sources)
 	}
 	str := func(q *resource.Quantity) string {
 		if q == nil {

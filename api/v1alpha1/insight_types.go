@@ -1,0 +1,72 @@
+package v1alpha1
+
+import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+// InsightKind says what an insight reports.
+// +kubebuilder:validation:Enum=Violation;AuditHit;QuotaWarning;QuotaExceeded;SyncError
+type InsightKind string
+
+// Insight kinds.
+const (
+	// InsightViolation: an object the cluster admitted before an enforcing
+	// policy existed breaks it; the cluster would reject it today.
+	InsightViolation InsightKind = "Violation"
+	// InsightAuditHit: an object breaks an audit-mode policy, which admitted it.
+	InsightAuditHit InsightKind = "AuditHit"
+	// InsightQuotaWarning: a namespace uses at least 80% of a quota.
+	InsightQuotaWarning InsightKind = "QuotaWarning"
+	// InsightQuotaExceeded: a namespace uses all of a quota.
+	InsightQuotaExceeded InsightKind = "QuotaExceeded"
+	// InsightSyncError: the agent could not apply what a policy needs.
+	InsightSyncError InsightKind = "SyncError"
+)
+
+// MaxInsights bounds the insights one cluster reports; the count of all of
+// them is kept.
+const MaxInsights = 100
+
+// Insight is one finding of an agent about one policy in its cluster.
+type Insight struct {
+	// Policy the finding is about; empty when it cannot be told.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Policy string `json:"policy,omitempty"`
+	// Type of that policy.
+	// +optional
+	Type PolicyType  `json:"type,omitempty"`
+	Kind InsightKind `json:"kind"`
+	// Namespace of the object.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Object is KIND/NAME of what the finding is about.
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Object string `json:"object,omitempty"`
+	// Message says what is wrong.
+	// +kubebuilder:validation:MaxLength=2048
+	Message string `json:"message"`
+}
+
+// ClusterPolicyStatus is what an agent reports of the policies in its cluster.
+type ClusterPolicyStatus struct {
+	// Synced is "True" when the cluster holds everything its policies need.
+	// +kubebuilder:validation:Enum=True;False
+	// +optional
+	Synced string `json:"synced,omitempty"`
+	// Objects the agent applied for policies.
+	// +optional
+	Objects int32 `json:"objects,omitempty"`
+	// Violations counts every violation and audit hit found, also those
+	// beyond the insights listed.
+	// +optional
+	Violations int32 `json:"violations,omitempty"`
+	// Insights are the findings, at most MaxInsights of them.
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=atomic
+	// +optional
+	Insights []Insight `json:"insights,omitempty"`
+	// LastChangeTime is when the report last changed.
+	// +optional
+	LastChangeTime *metav1.Time `json:"lastChangeTime,omitempty"`
+}

@@ -1,0 +1,289 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/policy"
+)
+
+// reporter finds what breaks the cluster's policies — objects admitted
+// before a policy existed, audit-mode hits, quotas nearly used up, and what
+// the agent failed to apply — and reports it in its Cluster's status.
+//
+// Pods are checked by the cluster itself: a dry-run create of a copy goes
+// through the cluster's admission exactly as a new pod would, so a rejection
+// is a violation and a warning an audit hit. Each pod is checked once per
+// version of the desired policies.
+type reporter struct {
+	cluster string
+	hub     client.Client
+	scan    kubernetes.Interface
+	pods    toolscache.SharedIndexInformer
+	quotas  toolscache.SharedIndexInformer
+	t       trigger
+
+	mu       sync.Mutex
+	version  string // of the desired policies last applied
+	security map[string]policy.NamespaceSecurity
+	types    map[string]fv1.PolicyType // of the policies behind applied objects
+	objects  int32
+	syncErrs []fv1.Insight
+
+	seen        map[types.UID][]fv1.Insight // pod findings under seenVersion
+	seenVersion string
+	sent        *fv1.ClusterPolicyStatus
+}
+
+func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *rest.Config, quotas toolscache.SharedIndexInformer) (*reporter, error) {
+	scanCfg := rest.CopyConfig(cfg)
+	scanCfg.WarningHandlerWithContext = warningCollector{}
+	scan, err := kubernetes.NewForConfig(scanCfg)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &reporter{cluster: cluster, hub: hub, scan: scan, quotas: quotas, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}}
+	factory := metadatainformer.NewSharedInformerFactory(meta, 0)
+	r.pods = factory.ForResource(corev1.SchemeGroupVersion.WithResource("pods")).Informer()
+	if _, err := r.pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { r.t.poke() },
+		DeleteFunc: func(any) { r.t.poke() },
+	}); err != nil {
+		return nil, err
+	}
+	factory.Start(ctx.Done())
+	go r.t.run(ctx, "policy report", r.report)
+	return r, nil
+}
+
+// synced records the outcome of applying one version of the desired policies.
+func (r *reporter) synced(version string, security map[string]policy.NamespaceSecurity, kinds map[string]fv1.PolicyType, objects int, errs []fv1.Insight) {
+	r.mu.Lock()
+	r.version, r.security, r.types, r.objects, r.syncErrs = version, security, kinds, int32(objects), errs
+	r.mu.Unlock()
+	r.t.poke()
+}
+
+// report checks what is new since the last report and publishes the
+// findings on the hub when they changed.
+func (r *reporter) report(ctx context.Context) error {
+	r.mu.Lock()
+	version, security, kinds, objects, syncErrs := r.version, r.security, r.types, r.objects, r.syncErrs
+	r.mu.Unlock()
+	if version == "" || !r.pods.HasSynced() {
+		return nil // nothing applied yet; synced pokes again
+	}
+	if r.seenVersion != version {
+		r.seen, r.seenVersion = map[types.UID][]fv1.Insight{}, version
+	}
+	live := map[types.UID]bool{}
+	var metas []*metav1.PartialObjectMetadata
+	for _, o := range r.pods.GetStore().List() {
+		if m, ok := o.(*metav1.PartialObjectMetadata); ok && !skipPod(m) {
+			metas = append(metas, m)
+		}
+	}
+	sort.Slice(metas, func(i, j int) bool {
+		return metas[i].Namespace+"/"+metas[i].Name < metas[j].Namespace+"/"+metas[j].Name
+	})
+	var podFindings []fv1.Insight
+	for _, m := range metas {
+		live[m.UID] = true
+		found, ok := r.seen[m.UID]
+		if !ok {
+			var err error
+			if found, err = r.checkPod(ctx, m, security, kinds); err != nil {
+				return err
+			}
+			r.seen[m.UID] = found
+		}
+		podFindings = append(podFindings, found...)
+	}
+	for uid := range r.seen {
+		if !live[uid] {
+			delete(r.seen, uid)
+		}
+	}
+	all := append(append(append([]fv1.Insight{}, syncErrs...), podFindings...), quotaFindings(r.quotas.GetStore().List())...)
+	st := &fv1.ClusterPolicyStatus{Synced: "True", Objects: objects}
+	if len(syncErrs) > 0 {
+		st.Synced = "False"
+	}
+	for _, in := range all {
+		if in.Kind == fv1.InsightViolation || in.Kind == fv1.InsightAuditHit {
+			st.Violations++
+		}
+	}
+	if len(all) > fv1.MaxInsights {
+		all = all[:fv1.MaxInsights]
+	}
+	st.Insights = all
+	if reflect.DeepEqual(st, r.sent) {
+		return nil
+	}
+	now := metav1.Now()
+	st.LastChangeTime = &now
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{"policies": map[string]any{
+		"synced": st.Synced, "objects": st.Objects, "violations": st.Violations, "insights": st.Insights, "lastChangeTime": now,
+	}}})
+	if err != nil {
+		return err
+	}
+	c := &fv1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: r.cluster}}
+	if err := r.hub.Status().Patch(ctx, c, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("report policy insights to the hub: %w", err)
+	}
+	st.LastChangeTime = nil
+	r.sent = st
+	return nil
+}
+
+// skipPod leaves out pods the cluster's own machinery runs and pods going away.
+func skipPod(m *metav1.PartialObjectMetadata) bool {
+	_, mirror := m.Annotations[corev1.MirrorPodAnnotationKey]
+	return mirror || m.DeletionTimestamp != nil || policy.Exempt(m.Namespace)
+}
+
+var (
+	vapName = regexp.MustCompile(`ValidatingAdmissionPolicy '([^']+)'`)
+	vapMsg  = regexp.MustCompile(`ValidatingAdmissionPolicy '[^']+'(?: with binding '[^']+')?(?: denied request)?: (.*)$`)
+)
+
+// checkPod asks the cluster whether it would admit the pod today.
+func (r *reporter) checkPod(ctx context.Context, m *metav1.PartialObjectMetadata, security map[string]policy.NamespaceSecurity, kinds map[string]fv1.PolicyType) ([]fv1.Insight, error) {
+	pod, err := r.scan.CoreV1().Pods(m.Namespace).Get(ctx, m.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	cp := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "flotilla-check-", Namespace: pod.Namespace, Labels: pod.Labels, Annotations: pod.Annotations},
+		Spec:       *pod.Spec.DeepCopy(),
+	}
+	cp.Spec.EphemeralContainers = nil // not allowed on create
+	var warnings []string
+	wctx := context.WithValue(ctx, warningsKey{}, &warnings)
+	_, err = r.scan.CoreV1().Pods(pod.Namespace).Create(wctx, cp, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	object := "Pod/" + pod.Name
+	var out []fv1.Insight
+	finding := func(kind fv1.InsightKind, text string, sec string) {
+		in := fv1.Insight{Kind: kind, Namespace: pod.Namespace, Object: object, Message: text}
+		switch {
+		case vapName.MatchString(text):
+			in.Policy = strings.TrimPrefix(vapName.FindStringSubmatch(text)[1], "flotilla-")
+			in.Type = kinds[in.Policy]
+			if mm := vapMsg.FindStringSubmatch(text); mm != nil {
+				in.Message = mm[1]
+			}
+		case strings.Contains(text, "PodSecurity"):
+			in.Policy, in.Type = sec, fv1.PolicySecurity
+			if _, rest, ok := strings.Cut(text, "violate"); ok {
+				in.Message = "would violate" + strings.TrimPrefix(rest, "s")
+			}
+		default:
+			return // not about a policy: quota, a missing service account, ...
+		}
+		out = append(out, in)
+	}
+	if err != nil && (apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) {
+		finding(fv1.InsightViolation, err.Error(), security[pod.Namespace].EnforcedBy)
+	}
+	for _, w := range warnings {
+		finding(fv1.InsightAuditHit, w, security[pod.Namespace].AuditedBy)
+	}
+	return out, nil
+}
+
+// quotaFindings reports quotas Flotilla owns that are at least 80% used.
+func quotaFindings(objs []any) []fv1.Insight {
+	var out []fv1.Insight
+	for _, o := range objs {
+		u, ok := o.(*unstructured.Unstructured)
+		if !ok {
+			continue
+		}
+		var q corev1.ResourceQuota
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &q); err != nil {
+			continue
+		}
+		sources := map[string]string{}
+		for _, kv := range strings.Split(q.Annotations[policy.SourcesAnnotation], ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				sources[k] = v
+			}
+		}
+		names := make([]string, 0, len(q.Status.Hard))
+		for n := range q.Status.Hard {
+			names = append(names, string(n))
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			hard, used := q.Status.Hard[corev1.ResourceName(n)], q.Status.Used[corev1.ResourceName(n)]
+			kind, pct := quotaLevel(used, hard)
+			if kind == "" {
+				continue
+			}
+			out = append(out, fv1.Insight{
+				Policy: sources[n], Type: fv1.PolicyQuota, Kind: kind, Namespace: q.Namespace, Object: "ResourceQuota/" + q.Name,
+				Message: fmt.Sprintf("%s: %s of %s used (%d%%)", n, used.String(), hard.String(), pct),
+			})
+		}
+	}
+	return out
+}
+
+// quotaLevel says whether used is at least 80% (warning) or all (exceeded) of hard.
+func quotaLevel(used, hard resource.Quantity) (fv1.InsightKind, int64) {
+	if hard.IsZero() {
+		if used.IsZero() {
+			return "", 0
+		}
+		return fv1.InsightQuotaExceeded, 100
+	}
+	pct := used.MilliValue() * 100 / hard.MilliValue()
+	switch {
+	case pct >= 100:
+		return fv1.InsightQuotaExceeded, pct
+	case pct >= 80:
+		return fv1.InsightQuotaWarning, pct
+	}
+	return "", pct
+}
+
+type warningsKey struct{}
+
+// warningCollector hands the warnings of a request to the slice its context carries.
+type warningCollector struct{}
+
+func (warningCollector) HandleWarningHeaderWithContext(ctx context.Context, _ int, _ string, text string) {
+	if w, ok := ctx.Value(warningsKey{}).(*[]string); ok {
+		*w = append(*w, text)
+	}
+}

@@ -1,0 +1,116 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/policy"
+)
+
+// Policy condition types.
+const (
+	// PolicyConditionCompliant: no cluster the policy applies to reports a
+	// violation, audit hit or sync error of it.
+	PolicyConditionCompliant = "Compliant"
+)
+
+// PolicyReconciler keeps each Policy's status: where it applies and how the
+// clusters there comply, from what their agents report.
+type PolicyReconciler struct {
+	Client client.Client
+}
+
+// SetupWithManager registers the reconciler: a cluster's report, group or
+// namespaces changing revisits every policy.
+func (r *PolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	allPolicies := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		var list fv1.PolicyList
+		if err := r.Client.List(ctx, &list); err != nil {
+			return nil
+		}
+		out := make([]reconcile.Request, len(list.Items))
+		for i, p := range list.Items {
+			out[i] = reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}}
+		}
+		return out
+	})
+	reportOrGroup := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld.(*fv1.Cluster), e.ObjectNew.(*fv1.Cluster)
+		return o.Spec.Group != n.Spec.Group || !equality.Semantic.DeepEqual(o.Status.Policies, n.Status.Policies)
+	}}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("policy").
+		For(&fv1.Policy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&fv1.Cluster{}, allPolicies, builder.WithPredicates(reportOrGroup)).
+		Watches(&fv1.ClusterNamespace{}, allPolicies).
+		Complete(r)
+}
+
+// Reconcile sums up one policy's compliance.
+func (r *PolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var p fv1.Policy
+	if err := r.Client.Get(ctx, req.NamespacedName, &p); err != nil || p.DeletionTimestamp != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var clusters fv1.ClusterList
+	if err := r.Client.List(ctx, &clusters, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, err
+	}
+	var cns fv1.ClusterNamespaceList
+	if err := r.Client.List(ctx, &cns, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, err
+	}
+	byHubNS := map[string][]fv1.ClusterNamespace{}
+	for _, n := range cns.Items {
+		byHubNS[n.Namespace] = append(byHubNS[n.Namespace], n)
+	}
+	views := make([]policy.ClusterView, 0, len(clusters.Items))
+	for _, c := range clusters.Items {
+		if c.DeletionTimestamp != nil {
+			continue
+		}
+		v := policy.ClusterView{}
+		for _, n := range byHubNS[fv1.HubNamespace(c.Name)] {
+			if n.DeletionTimestamp == nil {
+				v.Namespaces = append(v.Namespaces, policy.Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels})
+			}
+		}
+		if c.Status.Policies != nil {
+			v.Insights = c.Status.Policies.Insights
+		}
+		views = append(views, v)
+	}
+	comp := policy.ComplianceOf(&p, views)
+
+	before := p.DeepCopy()
+	p.Status.Clusters, p.Status.Noncompliant, p.Status.Violations = comp.Clusters, comp.Noncompliant, comp.Violations
+	p.Status.ObservedGeneration = p.Generation
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{
+		Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Resolved", ObservedGeneration: p.Generation,
+		Message: fmt.Sprintf("applies to %d clusters", comp.Clusters),
+	})
+	compliant := metav1.Condition{Type: PolicyConditionCompliant, Status: metav1.ConditionTrue, Reason: "NoFindings", ObservedGeneration: p.Generation,
+		Message: "no cluster reports a violation"}
+	if comp.Noncompliant > 0 {
+		compliant.Status, compliant.Reason = metav1.ConditionFalse, "FindingsReported"
+		compliant.Message = fmt.Sprintf("%d of %d clusters report %d violations or sync errors; see flotilla policy insights", comp.Noncompliant, comp.Clusters, comp.Violations)
+	}
+	meta.SetStatusCondition(&p.Status.Conditions, compliant)
+	if equality.Semantic.DeepEqual(before.Status, p.Status) {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, r.Client.Status().Patch(ctx, &p, client.MergeFrom(before))
+}
