@@ -33,8 +33,8 @@ import (
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
 	"flotilla.dev/flotilla/internal/kubeapi"
-	"flotilla.dev/flotilla/internal/policycheck"
 	"flotilla.dev/flotilla/internal/kubeconfig"
+	"flotilla.dev/flotilla/internal/policycheck"
 )
 
 // SystemNamespace holds the hub's own objects (leader election, credentials).
