@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"sort"
@@ -67,7 +68,7 @@ func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *re
 	if err != nil {
 		return nil, err
 	}
-	r := &reporter{cluster: cluster, hub: hub, scan: scan, quotas: quotas, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}}
+	r := &reporter{cluster: cluster, hub: hub, scan: scan, quotas: quotas, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}, types: map[string]fv1.PolicyType{}}
 	factory := metadatainformer.NewSharedInformerFactory(meta, 0)
 	r.pods = factory.ForResource(corev1.SchemeGroupVersion.WithResource("pods")).Informer()
 	if _, err := r.pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -84,7 +85,12 @@ func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *re
 // synced records the outcome of applying one version of the desired policies.
 func (r *reporter) synced(version string, security map[string]policy.NamespaceSecurity, kinds map[string]fv1.PolicyType, objects int, errs []fv1.Insight) {
 	r.mu.Lock()
-	r.version, r.security, r.types, r.objects, r.syncErrs = version, security, kinds, int32(objects), errs
+	r.version, r.security, r.objects, r.syncErrs = version, security, int32(objects), errs
+	// Kept across versions: a check racing the next sync may meet a policy
+	// this version does not know yet.
+	for name, t := range kinds {
+		r.types[name] = t
+	}
 	r.mu.Unlock()
 	r.t.poke()
 }
@@ -93,7 +99,7 @@ func (r *reporter) synced(version string, security map[string]policy.NamespaceSe
 // findings on the hub when they changed.
 func (r *reporter) report(ctx context.Context) error {
 	r.mu.Lock()
-	version, security, kinds, objects, syncErrs := r.version, r.security, r.types, r.objects, r.syncErrs
+	version, security, kinds, objects, syncErrs := r.version, r.security, maps.Clone(r.types), r.objects, r.syncErrs
 	r.mu.Unlock()
 	if version == "" || !r.pods.HasSynced() {
 		return nil // nothing applied yet; synced pokes again

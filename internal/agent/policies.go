@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -76,10 +77,13 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
 		o.LabelSelector = policy.OwnedLabel + "=true"
 	})
+	sy := &syncer{cs: a.cluster, dyn: dyn, stores: map[schema.GroupVersionResource]toolscache.Store{}, last: map[string]appliedObject{}}
 	for gvr := range owned {
-		if _, err := factory.ForResource(gvr).Informer().AddEventHandler(handler); err != nil {
+		inf := factory.ForResource(gvr).Informer()
+		if _, err := inf.AddEventHandler(handler); err != nil {
 			return nil, err
 		}
+		sy.stores[gvr] = inf.GetStore()
 	}
 
 	rep, err := newReporter(ctx, a.current().Cluster, hub, a.clusterCfg, factory.ForResource(quotas).Informer())
@@ -89,6 +93,11 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 	factory.Start(ctx.Done())
 
 	go t.run(ctx, "policy sync", func(ctx context.Context) error {
+		for gvr, ok := range factory.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				return fmt.Errorf("cannot watch %s in the cluster", gvr.Resource)
+			}
+		}
 		var cm corev1.ConfigMap
 		err := hubCache.Get(ctx, client.ObjectKey{Namespace: hubNS, Name: policy.DesiredConfigMap}, &cm)
 		if apierrors.IsNotFound(err) {
@@ -97,7 +106,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 		if err != nil {
 			return err
 		}
-		res, err := applyPolicies(ctx, a.cluster, dyn, cm.Data)
+		res, err := sy.apply(ctx, cm.Data)
 		if res != nil {
 			rep.synced(cm.ResourceVersion, res.security, res.types, res.objects, res.errs)
 		}
@@ -121,11 +130,49 @@ func (r *applied) fail(u *unstructured.Unstructured, err error) {
 	})
 }
 
-// applyPolicies makes the cluster hold exactly what data describes: it
-// applies desired objects, deletes owned ones no longer desired and sets Pod
+// syncer makes the cluster hold what the hub desires. It remembers what it
+// applied and the resource version that came back, so a sync after one
+// object drifted re-applies that object only: any change by anyone moves the
+// resource version the informers hold.
+type syncer struct {
+	cs     kubernetes.Interface
+	dyn    dynamic.Interface
+	stores map[schema.GroupVersionResource]toolscache.Store // owned objects in the cluster
+	last   map[string]appliedObject                         // by objectKey
+}
+
+type appliedObject struct {
+	desired         string // the object as last applied, JSON
+	resourceVersion string
+}
+
+func objectKey(gvr schema.GroupVersionResource, namespace, name string) string {
+	return gvr.String() + "/" + namespace + "/" + name
+}
+
+// upToDate reports whether the cluster still holds u exactly as last applied.
+func (s *syncer) upToDate(key string, gvr schema.GroupVersionResource, u *unstructured.Unstructured, desired string) bool {
+	last, ok := s.last[key]
+	if !ok || last.desired != desired {
+		return false
+	}
+	storeKey := u.GetName()
+	if u.GetNamespace() != "" {
+		storeKey = u.GetNamespace() + "/" + storeKey
+	}
+	cur, exists, err := s.stores[gvr].GetByKey(storeKey)
+	if err != nil || !exists {
+		return false
+	}
+	obj, ok := cur.(*unstructured.Unstructured)
+	return ok && obj.GetResourceVersion() == last.resourceVersion
+}
+
+// apply makes the cluster hold exactly what data describes: it applies
+// desired objects, deletes owned ones no longer desired and sets Pod
 // Security labels. One object failing does not hold up the others; every
 // failure is reported. It returns nil only when data cannot be read.
-func applyPolicies(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Interface, data map[string]string) (*applied, error) {
+func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, error) {
 	objs, podSecurity, err := policy.Decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("desired policies from the hub are unreadable: %w", err)
@@ -134,40 +181,53 @@ func applyPolicies(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Int
 	want := map[string]bool{}
 	for _, u := range objs {
 		gvr := gvrOf(u)
-		want[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] = true
+		key := objectKey(gvr, u.GetNamespace(), u.GetName())
+		want[key] = true
 		if name := u.GetLabels()[policy.PolicyLabel]; name != "" {
 			res.types[name] = fv1.PolicyType(u.GetLabels()[policy.PolicyTypeLabel])
 		}
-		var ri dynamic.ResourceInterface = dyn.Resource(gvr)
-		if owned[gvr] {
-			ri = dyn.Resource(gvr).Namespace(u.GetNamespace())
+		raw, err := json.Marshal(u.Object)
+		if err != nil {
+			return nil, err
 		}
-		if _, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true}); err != nil {
+		if s.upToDate(key, gvr, u, string(raw)) {
+			res.objects++
+			continue
+		}
+		var ri dynamic.ResourceInterface = s.dyn.Resource(gvr)
+		if owned[gvr] {
+			ri = s.dyn.Resource(gvr).Namespace(u.GetNamespace())
+		}
+		out, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
+		if err != nil {
+			delete(s.last, key)
 			res.fail(u, err)
 			continue
 		}
+		s.last[key] = appliedObject{desired: string(raw), resourceVersion: out.GetResourceVersion()}
 		res.objects++
 	}
-	for gvr := range owned {
-		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: policy.OwnedLabel + "=true"})
-		if err != nil {
-			return res, err
-		}
-		for i := range list.Items {
-			u := &list.Items[i]
-			if want[gvr.String()+"/"+u.GetNamespace()+"/"+u.GetName()] {
+	for gvr, store := range s.stores {
+		for _, o := range store.List() {
+			u, ok := o.(*unstructured.Unstructured)
+			if !ok || want[objectKey(gvr, u.GetNamespace(), u.GetName())] {
 				continue
 			}
-			var ri dynamic.ResourceInterface = dyn.Resource(gvr)
+			var ri dynamic.ResourceInterface = s.dyn.Resource(gvr)
 			if owned[gvr] {
-				ri = dyn.Resource(gvr).Namespace(u.GetNamespace())
+				ri = s.dyn.Resource(gvr).Namespace(u.GetNamespace())
 			}
 			if err := ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				res.fail(u, fmt.Errorf("remove: %w", err))
 			}
 		}
 	}
-	if err := podSecurityLabels(ctx, cs, podSecurity); err != nil {
+	for key := range s.last {
+		if !want[key] {
+			delete(s.last, key)
+		}
+	}
+	if err := podSecurityLabels(ctx, s.cs, podSecurity); err != nil {
 		res.errs = append(res.errs, fv1.Insight{Type: fv1.PolicySecurity, Kind: fv1.InsightSyncError, Message: "set Pod Security labels: " + err.Error()})
 	}
 	if len(res.errs) > 0 {

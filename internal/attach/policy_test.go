@@ -2,6 +2,8 @@ package attach_test
 
 import (
 	"context"
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -120,6 +123,9 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
 			t.Errorf("pod beyond the quota: %v", err)
 		}
+		if in := waitInsight(t, "pol-a", "pol-quota", fv1.InsightQuotaExceeded, "ResourceQuota/flotilla-quota"); !strings.Contains(in.Message, "pods: 2 of 2 used") {
+			t.Errorf("quota insight = %+v", in)
+		}
 	})
 
 	t.Run("access on a group, drift restored", func(t *testing.T) {
@@ -151,4 +157,131 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 			return apierrors.IsNotFound(a.Client.Get(ctx, client.ObjectKeyFromObject(binding), &rbacv1.ClusterRoleBinding{})), nil
 		})
 	})
+
+	t.Run("namespace selector narrows an access policy", func(t *testing.T) {
+		mustCreateNamespace(t, a, "psel")
+		createPolicy(t, "pol-sel", fv1.PolicySpec{Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{ClusterGroup: "pol"},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "blue"}},
+			Access:            &fv1.AccessSpec{Role: "edit", Subjects: []fv1.Subject{{Kind: "User", Name: "bob"}}}})
+		binding := func(ns string) error {
+			return a.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "flotilla-pol-sel"}, &rbacv1.RoleBinding{})
+		}
+		labelNamespace(t, a, "psel", `{"metadata":{"labels":{"team":"blue"}}}`)
+		waitFor(t, 15*time.Second, "binding in the labelled namespace", func(context.Context) (bool, error) { return binding("psel") == nil, nil })
+		if err := binding("pother"); !apierrors.IsNotFound(err) {
+			t.Errorf("binding in a namespace without the label: %v", err)
+		}
+		labelNamespace(t, a, "psel", `{"metadata":{"labels":{"team":null}}}`)
+		waitFor(t, 15*time.Second, "binding gone with the label", func(context.Context) (bool, error) { return apierrors.IsNotFound(binding("psel")), nil })
+	})
+
+	t.Run("audit mode admits and reports", func(t *testing.T) {
+		// "privileged" in pol-b's default namespace predates the policy.
+		createPolicy(t, "pol-audit", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: fv1.PolicyScope{Cluster: "pol-b"}, Mode: fv1.ModeAudit,
+			Security: &fv1.SecuritySpec{Level: "baseline", DisallowPrivileged: true}})
+		waitInsight(t, "pol-b", "pol-audit", fv1.InsightAuditHit, "Pod/privileged")
+		priv := func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+		}
+		if err := b.Client.Create(ctx, pod("default", "audited", "x/y:1", priv)); err != nil {
+			t.Fatalf("audit mode rejected a pod: %v", err)
+		}
+		in := waitInsight(t, "pol-b", "pol-audit", fv1.InsightAuditHit, "Pod/audited")
+		if in.Type != fv1.PolicySecurity || !strings.Contains(in.Message, "privileged") {
+			t.Errorf("insight = %+v", in)
+		}
+		waitFor(t, 15*time.Second, "policy status counts the hits", func(ctx context.Context) (bool, error) {
+			var p fv1.Policy
+			err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: "pol-audit"}, &p)
+			return err == nil && p.Status.Clusters == 1 && p.Status.Noncompliant == 1 && p.Status.Violations >= 2, err
+		})
+	})
+
+	t.Run("a violation that existed before the policy", func(t *testing.T) {
+		mustCreateNamespace(t, a, "pold")
+		if err := a.Client.Create(ctx, pod("pold", "old-latest", "registry.example.com/app:latest", nil)); err != nil {
+			t.Fatal(err)
+		}
+		createPolicy(t, "pol-latest", fv1.PolicySpec{Type: fv1.PolicyImageRegistry, Scope: fv1.PolicyScope{Workspace: "default"},
+			ImageRegistry: &fv1.ImageRegistrySpec{BlockLatest: true}})
+		eventuallyRejected(t, a, pod("pold", "new-latest", "registry.example.com/app:latest", nil), "pol-latest")
+		in := waitInsight(t, "pol-a", "pol-latest", fv1.InsightViolation, "Pod/old-latest")
+		if in.Type != fv1.PolicyImageRegistry || in.Namespace != "pold" || !strings.Contains(in.Message, "tag other than latest") {
+			t.Errorf("insight = %+v", in)
+		}
+		bin, err := testenv.Binary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bin, "policy", "insights", "--cluster", "pol-a", "--type", "image-registry", "--hub-kubeconfig", env.Hub.Kubeconfig).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "old-latest") || !strings.Contains(string(out), "Violation") {
+			t.Errorf("flotilla policy insights: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("mutation runs before validation", func(t *testing.T) {
+		mustCreateNamespace(t, a, "pmut")
+		createPolicy(t, "pol-defaults", fv1.PolicySpec{Type: fv1.PolicyMutation, Scope: fv1.PolicyScope{Cluster: "pol-a"},
+			Mutation: &fv1.MutationSpec{AddLabels: map[string]string{"example.com/owner": "platform"}, PodSecurityContext: &fv1.PodSecurityDefaults{RunAsNonRoot: ptr.To(true)}}})
+		createPolicy(t, "pol-nonroot", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: fv1.PolicyScope{Cluster: "pol-a"}, Security: &fv1.SecuritySpec{RequireRunAsNonRoot: true}})
+		asRoot := func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsNonRoot: ptr.To(false)}
+		}
+		eventuallyRejected(t, a, pod("pmut", "root", "x/y:1", asRoot), "security policy pol-nonroot")
+		// A pod that says nothing is defaulted to non-root, then admitted.
+		var got corev1.Pod
+		waitFor(t, 15*time.Second, "pod defaulted and labelled", func(ctx context.Context) (bool, error) {
+			p := pod("pmut", "plain", "x/y:1", nil)
+			if err := a.Client.Create(ctx, p); err != nil {
+				return false, nil
+			}
+			if err := a.Client.Get(ctx, client.ObjectKeyFromObject(p), &got); err != nil {
+				return false, err
+			}
+			if got.Labels["example.com/owner"] == "platform" {
+				return true, nil
+			}
+			a.Client.Delete(ctx, p)
+			return false, nil
+		})
+		if sc := got.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+			t.Errorf("pod security context = %+v, want runAsNonRoot defaulted to true", sc)
+		}
+	})
+}
+
+// waitInsight waits until cluster reports a finding of kind about object
+// under policy, and returns it.
+func waitInsight(t *testing.T, cluster, policy string, kind fv1.InsightKind, object string) fv1.Insight {
+	t.Helper()
+	var found fv1.Insight
+	waitFor(t, 20*time.Second, fmt.Sprintf("%s insight of %s about %s in %s", kind, policy, object, cluster), func(ctx context.Context) (bool, error) {
+		var c fv1.Cluster
+		if err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c); err != nil || c.Status.Policies == nil {
+			return false, err
+		}
+		for _, in := range c.Status.Policies.Insights {
+			if in.Policy == policy && in.Kind == kind && in.Object == object {
+				found = in
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return found
+}
+
+func mustCreateNamespace(t *testing.T, m *testenv.Process, name string) {
+	t.Helper()
+	if err := m.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func labelNamespace(t *testing.T, m *testenv.Process, name, patch string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if err := m.Client.Patch(context.Background(), ns, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		t.Fatal(err)
+	}
 }

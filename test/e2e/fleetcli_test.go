@@ -140,6 +140,34 @@ func TestFleetCLI(t *testing.T) {
 		hubFails(t, kc, `cluster group "edge" still has 1 cluster: edge-1; move or detach them first`, "clustergroup", "delete", "edge")
 	})
 
+	t.Run("policy create list get insights delete", func(t *testing.T) {
+		hubOK(t, kc, "policy", "create", "no-latest", "--type", "image-registry", "--org", "--block-latest", "--allow-registry", "registry.example.com")
+		hubOK(t, kc, "policy", "create", "no-root", "--type", "security", "--cluster-group", "default", "--disallow", "privileged", "--disallow", "run-as-root", "--mode", "audit")
+		out := hubOK(t, kc, "policy", "list")
+		if h := tableHeader(out); h != "NAME TYPE SCOPE MODE CLUSTERS NONCOMPLIANT VIOLATIONS AGE" || !strings.Contains(out, "no-root") {
+			t.Errorf("policy list:\n%s", out)
+		}
+		out = hubOK(t, kc, "policy", "get", "no-root")
+		for _, want := range []string{"Type:          security", "Scope:         cluster-group/default", "Mode:          audit", "Clusters:      0"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("policy get lacks %q:\n%s", want, out)
+			}
+		}
+		var p struct{ Kind string }
+		if err := json.Unmarshal([]byte(hubOK(t, kc, "policy", "get", "no-root", "-o", "json")), &p); err != nil || p.Kind != "Policy" {
+			t.Errorf("policy get -o json: %q %v", p.Kind, err)
+		}
+		if out := hubOK(t, kc, "policy", "insights"); tableHeader(out) != "CLUSTER POLICY TYPE KIND NAMESPACE OBJECT MESSAGE" {
+			t.Errorf("policy insights:\n%s", out)
+		}
+		hubFails(t, kc, `"nope" not found`, "policy", "insights", "--cluster", "nope")
+		hubFails(t, kc, `unknown policy type "bogus"`, "policy", "insights", "--type", "bogus")
+		hubFails(t, kc, "compil", "policy", "create", "bad-cel", "--type", "custom", "--org", "--expression", "object.spec.replicas <", "--match-kind", "apps/Deployment")
+		hubFails(t, kc, "unknown --disallow", "policy", "create", "bad-rule", "--type", "security", "--org", "--disallow", "everything")
+		hubOK(t, kc, "policy", "delete", "no-latest")
+		hubOK(t, kc, "policy", "delete", "no-root")
+	})
+
 	t.Run("--hub-kubeconfig wins over the environment", func(t *testing.T) {
 		hubOK(t, filepath.Join(t.TempDir(), "absent"), "clustergroup", "list", "--hub-kubeconfig", kc)
 	})
