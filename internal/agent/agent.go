@@ -70,9 +70,10 @@ type agent struct {
 	c       Config
 	dir     *datadir.Dir
 	cluster kubernetes.Interface
-	// dyn applies policies; nil for simulated clusters, which take none.
+	// dyn applies policies; nil for simulated clusters that take none.
 	dyn dynamic.Interface
-	// clusterCfg reaches the member cluster; nil for simulated clusters.
+	// clusterCfg reaches the member cluster; nil for simulated clusters,
+	// whose objects are not checked for insights.
 	clusterCfg *rest.Config
 
 	mu  sync.RWMutex
@@ -82,19 +83,19 @@ type agent struct {
 
 // Run runs the agent until ctx ends or the cluster is detached.
 func Run(ctx context.Context, c Config) error {
-	return RunWith(ctx, c, nil)
+	return RunWith(ctx, c, nil, nil)
 }
 
-// RunWith runs the agent for the given cluster client instead of the one
+// RunWith runs the agent for the given cluster clients instead of the ones
 // c.ClusterKubeconfig names; the fleet benchmark uses it to simulate many
-// clusters in one process.
-func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface) error {
+// clusters in one process. With dyn nil the cluster takes no policies.
+func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface, dyn dynamic.Interface) error {
 	dir, err := datadir.Open(c.DataDir)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
-	a := &agent{c: c, dir: dir, cluster: cluster}
+	a := &agent{c: c, dir: dir, cluster: cluster, dyn: dyn}
 	if a.cluster == nil {
 		clusterCfg, err := a.clusterConfig()
 		if err != nil {

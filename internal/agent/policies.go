@@ -86,9 +86,11 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 		sy.stores[gvr] = inf.GetStore()
 	}
 
-	rep, err := newReporter(ctx, a.current().Cluster, hub, a.clusterCfg, factory.ForResource(quotas).Informer())
-	if err != nil {
-		return nil, err
+	var rep *reporter
+	if a.clusterCfg != nil {
+		if rep, err = newReporter(ctx, a.current().Cluster, hub, a.clusterCfg, factory.ForResource(quotas).Informer()); err != nil {
+			return nil, err
+		}
 	}
 	factory.Start(ctx.Done())
 
@@ -107,7 +109,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 			return err
 		}
 		res, err := sy.apply(ctx, cm.Data)
-		if res != nil {
+		if res != nil && rep != nil {
 			rep.synced(cm.ResourceVersion, res.security, res.types, res.objects, res.errs)
 		}
 		return err

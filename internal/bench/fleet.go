@@ -24,7 +24,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
 	fakediscovery "k8s.io/client-go/discovery/fake"
+	fakedynamic "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	k8stesting "k8s.io/client-go/testing"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -127,6 +129,7 @@ type fleetResult struct {
 	benchCPU     float64
 	benchRSS     int64
 	total, sent  []time.Duration // heartbeat→status: from the change, from the agent reading it
+	policy       []time.Duration // policy create → applied, per cluster
 	probes       int
 	notHealthy   int // clusters not Healthy at the end of the window
 	note         string
@@ -136,6 +139,7 @@ type fleetResult struct {
 type simCluster struct {
 	name     string
 	cs       *fake.Clientset
+	dyn      *fakedynamic.FakeDynamicClient // takes the cluster's policies
 	basePods int32
 	healthy  chan struct{} // closed once the hub reports it Healthy
 
@@ -144,6 +148,7 @@ type simCluster struct {
 	attachDone, csrAt   time.Time
 	registeredAt        time.Time
 	probe               *probe
+	policyAt            time.Time // the bench policy's binding was applied
 }
 
 // probe is one inventory change and when each step noticed it.
@@ -238,6 +243,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	for i := range sims {
 		s := &simCluster{name: fmt.Sprintf("sim-%05d", i), healthy: make(chan struct{})}
 		s.cs, s.basePods = newSimClientset(f, s, tmpl)
+		s.dyn = newSimDynamic(f, s)
 		sims[i] = s
 		f.byName[s.name] = s
 	}
@@ -282,6 +288,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 			}
 			for _, s := range sims {
 				s.cs.ClearActions()
+				s.dyn.ClearActions()
 			}
 		}
 	}()
@@ -335,7 +342,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 					// kubelet's crash-loop backoff, as its Deployment would be.
 					backoff := 10 * time.Second
 					for {
-						err := agent.RunWith(agentsCtx, ac, s.cs)
+						err := agent.RunWith(agentsCtx, ac, s.cs, s.dyn)
 						if err == nil || agentsCtx.Err() != nil {
 							return
 						}
@@ -520,9 +527,64 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if len(res.total) < res.probes {
 		logf("%d of %d inventory changes never showed in the hub's status", res.probes-len(res.total), res.probes)
 	}
+	if err := measurePolicy(ctx, cl, f, sims, res, logf); err != nil {
+		return res, err
+	}
 	summarizeLog(logf, "hub", filepath.Join(hubDir, "logs", "hub.log"))
 	summarizeLog(logf, "agents", agentLog.Name())
 	return res, nil
+}
+
+// benchPolicy is the access policy measurePolicy creates; each agent applies
+// it as a ClusterRoleBinding of this name.
+const benchPolicy = "bench-fleet-access"
+
+// measurePolicy creates an organization-wide access policy and notes when
+// each Healthy cluster's agent applies its binding (into the simulated
+// cluster: what an apiserver then does is measured by bench policy).
+func measurePolicy(ctx context.Context, cl client.Client, f *fleet, sims []*simCluster, res *fleetResult, logf func(string, ...any)) error {
+	p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: benchPolicy}, Spec: fv1.PolicySpec{
+		Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true},
+		Access: &fv1.AccessSpec{Role: "view", Subjects: []fv1.Subject{{Kind: "User", Name: "bench"}}},
+	}}
+	start := time.Now()
+	if err := cl.Create(ctx, p); err != nil {
+		return err
+	}
+	defer cl.Delete(context.Background(), p)
+	for deadline := start.Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		f.mu.Lock()
+		res.policy = res.policy[:0]
+		for _, s := range sims {
+			if !s.policyAt.IsZero() {
+				res.policy = append(res.policy, s.policyAt.Sub(start))
+			}
+		}
+		f.mu.Unlock()
+		if len(res.policy) >= res.healthy {
+			break
+		}
+	}
+	sortDurations(res.policy)
+	logf("policy applied in %d/%d clusters: p50/p99 %s, every cluster %s", len(res.policy), res.healthy, pair(res.policy), maxOf(res.policy))
+	return nil
+}
+
+// newSimDynamic returns the simulated cluster's policy objects store; a
+// reactor notes when the agent applies the bench policy's binding.
+func newSimDynamic(f *fleet, s *simCluster) *fakedynamic.FakeDynamicClient {
+	dyn := fakedynamic.NewSimpleDynamicClient(clientgoscheme.Scheme)
+	dyn.PrependReactor("patch", "clusterrolebindings", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetName() == "flotilla-"+benchPolicy {
+			f.mu.Lock()
+			if s.policyAt.IsZero() {
+				s.policyAt = time.Now()
+			}
+			f.mu.Unlock()
+		}
+		return false, nil, nil
+	})
+	return dyn
 }
 
 // phaseLog writes the agents' log and notes, per cluster, when its agent
@@ -635,15 +697,15 @@ func printFleet(out io.Writer, rs []*fleetResult) {
 		return
 	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "CLUSTERS\tREGISTER ALL (s)\tATTACH→HEALTHY p50/p99\tHUB PSS MiB\tHUB RSS MiB\tKB/CLUSTER\tHUB CPU (mCPU)\tHEARTBEAT→STATUS p50/p99\tAFTER AGENT READ p50/p99\t")
+	fmt.Fprintln(tw, "CLUSTERS\tREGISTER ALL (s)\tATTACH→HEALTHY p50/p99\tHUB PSS MiB\tHUB RSS MiB\tKB/CLUSTER\tHUB CPU (mCPU)\tHEARTBEAT→STATUS p50/p99\tAFTER AGENT READ p50/p99\tPOLICY→APPLIED p50/p99\t")
 	for _, r := range rs {
 		kb := "-"
 		if r.loaded.PSS > 0 && r.healthy > 0 {
 			kb = fmt.Sprintf("%.0f", float64(r.loaded.PSS-r.idle.PSS)/1024/float64(r.healthy))
 		}
-		fmt.Fprintf(tw, "%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.n, r.registerAll.Seconds(),
+		fmt.Fprintf(tw, "%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.n, r.registerAll.Seconds(),
 			pair(r.attach), mibOrDash(r.loaded.PSS), mibOrDash(r.loaded.RSS), kb,
-			fmt.Sprintf("%.0f", r.hubCPU), pair(r.total), pair(r.sent))
+			fmt.Sprintf("%.0f", r.hubCPU), pair(r.total), pair(r.sent), pair(r.policy))
 	}
 	tw.Flush()
 	fmt.Fprintln(out)
@@ -655,6 +717,7 @@ func printFleet(out io.Writer, rs []*fleetResult) {
 			pair(r.phases[0]), pair(r.phases[1]), pair(r.phases[2]), pair(r.phases[3]))
 		fmt.Fprintf(out, "  heartbeat→status: %d/%d changes seen, max %s; after agent read max %s\n",
 			len(r.total), r.probes, maxOf(r.total), maxOf(r.sent))
+		fmt.Fprintf(out, "  policy create → binding applied by the agent: %d/%d clusters, every cluster %s\n", len(r.policy), r.healthy, maxOf(r.policy))
 		fmt.Fprintf(out, "  bench process (the simulated fleet): RSS %.0f MiB, CPU %.0f mCPU over the window\n", mib(r.benchRSS), r.benchCPU)
 		if r.note != "" {
 			fmt.Fprintf(out, "  %s\n", r.note)

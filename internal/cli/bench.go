@@ -26,7 +26,7 @@ func newBenchCmd() *cobra.Command {
 		},
 	}
 	startup.Flags().IntVar(&runs, "runs", 3, "measurements of each")
-	cmd.AddCommand(startup, newBenchFleetCmd(), newBenchAgentCmd())
+	cmd.AddCommand(startup, newBenchFleetCmd(), newBenchAgentCmd(), newBenchPolicyCmd())
 	return cmd
 }
 

@@ -25,3 +25,18 @@ func newBenchAgentCmd() *cobra.Command {
 	cmd.Flags().StringVar(&agentBin, "agent-binary", "", "agent to measure: a flotilla-agent binary (default: this binary's 'agent')")
 	return cmd
 }
+
+func newBenchPolicyCmd() *cobra.Command {
+	var clusters, runs int
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Policy create → enforced in every local cluster, and drift restore time",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return bench.Policy(signalContext(), c.OutOrStdout(), clusters, runs)
+		},
+	}
+	cmd.Flags().IntVar(&clusters, "clusters", 3, "local clusters to attach")
+	cmd.Flags().IntVar(&runs, "runs", 20, "measurements of each")
+	return cmd
+}

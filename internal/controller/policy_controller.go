@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -44,6 +45,9 @@ func (r *ClusterPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("clusterpolicy").
+		// A policy change rewrites every cluster's desired state; clusters
+		// are independent, and most of the time is waiting on the apiserver.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		// Health writes change a Cluster often; only its group (spec) and its
 		// hub namespace appearing change what it must hold.
 		For(&fv1.Cluster{}, builder.WithPredicates(predicate.Or(

@@ -1,0 +1,270 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/attach"
+	"flotilla.dev/flotilla/internal/hub"
+	"flotilla.dev/flotilla/internal/kubeconfig"
+	"flotilla.dev/flotilla/internal/procs"
+)
+
+// Policy starts a hub and n local clusters, attaches each with an agent
+// process, and measures, runs times each:
+//   - policy create → enforced: from creating a policy on the hub until
+//     every member's own apiserver enforces it (polled every 10 ms): an
+//     image-registry policy (a dry-run pod it forbids is rejected) and an
+//     access policy (a SubjectAccessReview for its user is allowed);
+//   - drift restore: from deleting a Flotilla-owned ClusterRoleBinding in a
+//     member until it is back.
+func Policy(ctx context.Context, out io.Writer, n, runs int) error {
+	self, err := procs.Self()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "flotilla-bench-policy-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	hubDir := filepath.Join(tmp, "hub")
+	h, err := procs.Start("hub", self, []string{"hub", "--data-dir", hubDir}, hubDir+".log")
+	if err != nil {
+		return err
+	}
+	defer h.Stop(10 * time.Second)
+	waiting := map[*procs.Proc]string{h: hubDir}
+	var members []*kubernetes.Clientset
+	for i := range n {
+		dir := filepath.Join(tmp, "cluster-"+strconv.Itoa(i))
+		lc, err := procs.Start("localcluster", self, []string{"localcluster", "--name", "c" + strconv.Itoa(i), "--data-dir", dir, "--nodes", "1"}, dir+".log")
+		if err != nil {
+			return err
+		}
+		defer lc.Stop(10 * time.Second)
+		waiting[lc] = dir
+	}
+	for p, d := range waiting {
+		if err := waitMarker(p, d); err != nil {
+			return err
+		}
+	}
+	cfg, err := kubeconfig.Load(filepath.Join(hubDir, "admin.kubeconfig"))
+	if err != nil {
+		return err
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: hub.Scheme()})
+	if err != nil {
+		return err
+	}
+	for i := range n {
+		name, dir := "c"+strconv.Itoa(i), filepath.Join(tmp, "cluster-"+strconv.Itoa(i))
+		boot, err := attach.Attach(ctx, cl, cfg, attach.Options{Name: name})
+		if err != nil {
+			return err
+		}
+		bootFile := filepath.Join(tmp, name+".boot")
+		if err := os.WriteFile(bootFile, boot, 0o600); err != nil {
+			return err
+		}
+		agent, err := procs.Start("agent", self, []string{"agent", "--cluster-kubeconfig", filepath.Join(dir, "kubeconfig"),
+			"--bootstrap-kubeconfig", bootFile, "--data-dir", filepath.Join(tmp, name+"-agent")}, filepath.Join(tmp, name+"-agent.log"))
+		if err != nil {
+			return err
+		}
+		defer agent.Stop(5 * time.Second)
+		mcfg, err := kubeconfig.Load(filepath.Join(dir, "kubeconfig"))
+		if err != nil {
+			return err
+		}
+		mcfg.QPS, mcfg.Burst = 500, 500
+		cs, err := kubernetes.NewForConfig(mcfg)
+		if err != nil {
+			return err
+		}
+		members = append(members, cs)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		var l fv1.ClusterList
+		if err := cl.List(ctx, &l); err != nil {
+			return false, nil
+		}
+		healthy := 0
+		for _, c := range l.Items {
+			if c.Status.Health == fv1.HealthHealthy {
+				healthy++
+			}
+		}
+		return healthy == n, nil
+	})
+	if err != nil {
+		return fmt.Errorf("clusters not Healthy: %v", err)
+	}
+
+	// An image-registry policy becomes a ValidatingAdmissionPolicy: the
+	// member's apiserver compiles new ones on a 1 s tick, so "applied" (the
+	// object is in the cluster: Flotilla's part) and "enforced" differ.
+	var applied, enforced, granted []time.Duration
+	for r := range runs {
+		name := "bench-registry-" + strconv.Itoa(r)
+		p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fv1.PolicySpec{
+			Type: fv1.PolicyImageRegistry, Scope: fv1.PolicyScope{Organization: true},
+			ImageRegistry: &fv1.ImageRegistrySpec{AllowedRegistries: []string{"registry.example.com"}},
+		}}
+		start := time.Now()
+		if err := cl.Create(ctx, p); err != nil {
+			return err
+		}
+		in, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+			_, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, "flotilla-"+name, metav1.GetOptions{})
+			return err == nil, nil
+		}, start)
+		if err != nil {
+			return fmt.Errorf("%s not applied: %v", name, err)
+		}
+		applied = append(applied, slices.Max(in))
+		lat, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+			err := dryRunPod(ctx, cs)
+			return err != nil && strings.Contains(err.Error(), name), nil
+		}, start)
+		if err != nil {
+			return fmt.Errorf("%s not enforced: %v", name, err)
+		}
+		enforced = append(enforced, slices.Max(lat))
+		if err := cl.Delete(ctx, p); err != nil {
+			return err
+		}
+		if _, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+			return dryRunPod(ctx, cs) == nil, nil
+		}, time.Now()); err != nil {
+			return fmt.Errorf("%s not removed: %v", name, err)
+		}
+	}
+	// An access policy becomes a ClusterRoleBinding, which the member's
+	// authorizer uses as soon as its informer sees it.
+	for r := range runs {
+		user := "bench-user-" + strconv.Itoa(r)
+		p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: user}, Spec: fv1.PolicySpec{
+			Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true},
+			Access: &fv1.AccessSpec{Role: "view", Subjects: []fv1.Subject{{Kind: "User", Name: user}}},
+		}}
+		start := time.Now()
+		if err := cl.Create(ctx, p); err != nil {
+			return err
+		}
+		lat, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+			return mayListPods(ctx, cs, user), nil
+		}, start)
+		if err != nil {
+			return fmt.Errorf("%s not enforced: %v", user, err)
+		}
+		granted = append(granted, slices.Max(lat))
+		if err := cl.Delete(ctx, p); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "policy create on the hub → in every one of %d clusters, %d runs each:\n", n, runs)
+	fmt.Fprintf(out, "  image-registry, ValidatingAdmissionPolicy applied:       %s\n", percentiles(applied))
+	fmt.Fprintf(out, "  image-registry, enforced (member rejects a dry-run pod):  %s\n", percentiles(enforced))
+	fmt.Fprintf(out, "  access, enforced (member authorizes the user):           %s\n", percentiles(granted))
+
+	access := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "bench-drift"}, Spec: fv1.PolicySpec{
+		Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true},
+		Access: &fv1.AccessSpec{Role: "view", Subjects: []fv1.Subject{{Kind: "User", Name: "bench"}}},
+	}}
+	if err := cl.Create(ctx, access); err != nil {
+		return err
+	}
+	defer cl.Delete(context.Background(), access)
+	crbs := members[0].RbacV1().ClusterRoleBindings()
+	present := func(ctx context.Context) (bool, error) {
+		_, err := crbs.Get(ctx, "flotilla-bench-drift", metav1.GetOptions{})
+		return err == nil, client.IgnoreNotFound(err)
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, time.Minute, true, present); err != nil {
+		return fmt.Errorf("access policy not applied: %v", err)
+	}
+	var drift []time.Duration
+	for range runs {
+		if err := crbs.Delete(ctx, "flotilla-bench-drift", metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+		start := time.Now()
+		if err := wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, time.Minute, false, present); err != nil {
+			return fmt.Errorf("binding not restored: %v", err)
+		}
+		drift = append(drift, time.Since(start))
+		time.Sleep(200 * time.Millisecond)
+	}
+	fmt.Fprintf(out, "drift restore (ClusterRoleBinding deleted → back), %d runs: %s\n", runs, percentiles(drift))
+	return nil
+}
+
+// mayListPods asks cs whether user may list pods in default.
+func mayListPods(ctx context.Context, cs *kubernetes.Clientset, user string) bool {
+	r, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: user, ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods", Namespace: "default"},
+	}}, metav1.CreateOptions{})
+	return err == nil && r.Status.Allowed
+}
+
+// dryRunPod asks cs whether it admits a pod from a registry no policy allows.
+func dryRunPod(ctx context.Context, cs *kubernetes.Clientset) error {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-", Namespace: "default"},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "docker.io/library/nginx:1.27"}}},
+	}
+	_, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	return err
+}
+
+// untilAll polls cond for every member in parallel and returns how long
+// after start each first held.
+func untilAll(ctx context.Context, members []*kubernetes.Clientset, cond func(context.Context, *kubernetes.Clientset) (bool, error), start time.Time) ([]time.Duration, error) {
+	lat := make([]time.Duration, len(members))
+	errs := make([]error, len(members))
+	var wg sync.WaitGroup
+	for i, cs := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+				return cond(ctx, cs)
+			})
+			lat[i] = time.Since(start)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return lat, nil
+}
+
+// percentiles formats p50, p99 and max of ds.
+func percentiles(ds []time.Duration) string {
+	s := slices.Clone(ds)
+	sortDurations(s)
+	return fmt.Sprintf("p50 %s  p99 %s  max %s", pct(s, 50).Round(time.Millisecond), pct(s, 99).Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
+}
+
