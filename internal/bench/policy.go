@@ -267,4 +267,3 @@ func percentiles(ds []time.Duration) string {
 	sortDurations(s)
 	return fmt.Sprintf("p50 %s  p99 %s  max %s", pct(s, 50).Round(time.Millisecond), pct(s, 99).Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
 }
-
