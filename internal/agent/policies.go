@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -78,7 +79,15 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 		o.LabelSelector = policy.OwnedLabel + "=true"
 	})
 	sy := &syncer{cs: a.cluster, dyn: dyn, stores: map[schema.GroupVersionResource]toolscache.Store{}, last: map[string]appliedObject{}}
+	served, err := a.servedKinds()
+	if err != nil {
+		return nil, err
+	}
 	for gvr := range owned {
+		if !served[gvr] {
+			klog.InfoS("the cluster does not serve a kind policies use; those policies will report sync errors", "resource", gvr.String())
+			continue
+		}
 		inf := factory.ForResource(gvr).Informer()
 		if _, err := inf.AddEventHandler(handler); err != nil {
 			return nil, err
@@ -130,6 +139,38 @@ func (r *applied) fail(u *unstructured.Unstructured, err error) {
 		Policy: u.GetLabels()[policy.PolicyLabel], Type: fv1.PolicyType(u.GetLabels()[policy.PolicyTypeLabel]), Kind: fv1.InsightSyncError,
 		Namespace: u.GetNamespace(), Object: u.GetKind() + "/" + u.GetName(), Message: err.Error(),
 	})
+}
+
+// servedKinds reports which owned kinds the cluster serves: mutation
+// policies need Kubernetes 1.36 or later, and the rest must not wait on them.
+// Simulated clusters serve everything.
+func (a *agent) servedKinds() (map[schema.GroupVersionResource]bool, error) {
+	out := map[schema.GroupVersionResource]bool{}
+	for gvr := range owned {
+		out[gvr] = a.clusterCfg == nil
+	}
+	if a.clusterCfg == nil {
+		return out, nil
+	}
+	groupVersions := map[schema.GroupVersion]bool{}
+	for gvr := range owned {
+		groupVersions[gvr.GroupVersion()] = true
+	}
+	for gv := range groupVersions {
+		list, err := a.cluster.Discovery().ServerResourcesForGroupVersion(gv.String())
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("discover the cluster's %s resources: %w", gv, err)
+		}
+		for _, r := range list.APIResources {
+			if _, ok := owned[gv.WithResource(r.Name)]; ok {
+				out[gv.WithResource(r.Name)] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // syncer makes the cluster hold what the hub desires. It remembers what it
@@ -194,6 +235,10 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 		}
 		if s.upToDate(key, gvr, u, string(raw)) {
 			res.objects++
+			continue
+		}
+		if _, served := s.stores[gvr]; !served {
+			res.fail(u, fmt.Errorf("the cluster does not serve %s; upgrade it (mutation policies need Kubernetes 1.36 or later)", gvr.GroupResource()))
 			continue
 		}
 		var ri dynamic.ResourceInterface = s.dyn.Resource(gvr)

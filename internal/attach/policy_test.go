@@ -171,13 +171,19 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 		if err := binding("pother"); !apierrors.IsNotFound(err) {
 			t.Errorf("binding in a namespace without the label: %v", err)
 		}
+		// A deleted RoleBinding comes back.
+		if err := a.Client.Delete(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "psel", Name: "flotilla-pol-sel"}}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 5*time.Second, "RoleBinding restored", func(context.Context) (bool, error) { return binding("psel") == nil, nil })
 		labelNamespace(t, a, "psel", `{"metadata":{"labels":{"team":null}}}`)
 		waitFor(t, 15*time.Second, "binding gone with the label", func(context.Context) (bool, error) { return apierrors.IsNotFound(binding("psel")), nil })
 	})
 
 	t.Run("audit mode admits and reports", func(t *testing.T) {
-		// "privileged" in pol-b's default namespace predates the policy.
-		createPolicy(t, "pol-audit", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: fv1.PolicyScope{Cluster: "pol-b"}, Mode: fv1.ModeAudit,
+		// pol-b is in the default group; "privileged" in its default
+		// namespace predates the policy.
+		createPolicy(t, "pol-audit", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: fv1.PolicyScope{ClusterGroup: "default"}, Mode: fv1.ModeAudit,
 			Security: &fv1.SecuritySpec{Level: "baseline", DisallowPrivileged: true}})
 		waitInsight(t, "pol-b", "pol-audit", fv1.InsightAuditHit, "Pod/privileged")
 		priv := func(p *corev1.Pod) {
@@ -193,7 +199,7 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 		waitFor(t, 15*time.Second, "policy status counts the hits", func(ctx context.Context) (bool, error) {
 			var p fv1.Policy
 			err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: "pol-audit"}, &p)
-			return err == nil && p.Status.Clusters == 1 && p.Status.Noncompliant == 1 && p.Status.Violations >= 2, err
+			return err == nil && p.Status.Clusters >= 1 && p.Status.Noncompliant >= 1 && p.Status.Violations >= 2, err
 		})
 	})
 

@@ -24,6 +24,7 @@ import (
 	"flotilla.dev/flotilla/internal/attach"
 	"flotilla.dev/flotilla/internal/hub"
 	"flotilla.dev/flotilla/internal/kubeconfig"
+	"flotilla.dev/flotilla/internal/policy"
 	"flotilla.dev/flotilla/internal/procs"
 )
 
@@ -122,7 +123,7 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 	// An image-registry policy becomes a ValidatingAdmissionPolicy: the
 	// member's apiserver compiles new ones on a 1 s tick, so "applied" (the
 	// object is in the cluster: Flotilla's part) and "enforced" differ.
-	var applied, enforced, granted []time.Duration
+	var applied, enforced, granted, written []time.Duration
 	for r := range runs {
 		name := "bench-registry-" + strconv.Itoa(r)
 		p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fv1.PolicySpec{
@@ -170,6 +171,14 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 		if err := cl.Create(ctx, p); err != nil {
 			return err
 		}
+		hubDone := make(chan []time.Duration, 1)
+		go func() {
+			var names []string
+			for i := range n {
+				names = append(names, "c"+strconv.Itoa(i))
+			}
+			hubDone <- untilWritten(ctx, cl, names, "flotilla-"+user, start)
+		}()
 		lat, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
 			return mayListPods(ctx, cs, user), nil
 		}, start)
@@ -177,6 +186,9 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 			return fmt.Errorf("%s not enforced: %v", user, err)
 		}
 		granted = append(granted, slices.Max(lat))
+		if w := <-hubDone; len(w) == n {
+			written = append(written, slices.Max(w))
+		}
 		if err := cl.Delete(ctx, p); err != nil {
 			return err
 		}
@@ -184,6 +196,7 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 	fmt.Fprintf(out, "policy create on the hub → in every one of %d clusters, %d runs each:\n", n, runs)
 	fmt.Fprintf(out, "  image-registry, ValidatingAdmissionPolicy applied:       %s\n", percentiles(applied))
 	fmt.Fprintf(out, "  image-registry, enforced (member rejects a dry-run pod):  %s\n", percentiles(enforced))
+	fmt.Fprintf(out, "  access, desired state written on the hub:                %s\n", percentiles(written))
 	fmt.Fprintf(out, "  access, enforced (member authorizes the user):           %s\n", percentiles(granted))
 
 	access := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "bench-drift"}, Spec: fv1.PolicySpec{
@@ -234,6 +247,27 @@ func dryRunPod(ctx context.Context, cs *kubernetes.Clientset) error {
 	}
 	_, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	return err
+}
+
+// untilWritten polls the hub until each cluster's desired state mentions
+// needle, and returns how long after start each did.
+func untilWritten(ctx context.Context, cl client.Client, clusters []string, needle string, start time.Time) []time.Duration {
+	var out []time.Duration
+	pending := slices.Clone(clusters)
+	for deadline := start.Add(time.Minute); len(pending) > 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		var still []string
+		for _, c := range pending {
+			var cm corev1.ConfigMap
+			err := cl.Get(ctx, client.ObjectKey{Namespace: fv1.HubNamespace(c), Name: policy.DesiredConfigMap}, &cm)
+			if err == nil && strings.Contains(cm.Data[policy.KeyObjects], needle) {
+				out = append(out, time.Since(start))
+				continue
+			}
+			still = append(still, c)
+		}
+		pending = still
+	}
+	return out
 }
 
 // untilAll polls cond for every member in parallel and returns how long

@@ -47,7 +47,7 @@ func (r *ClusterPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("clusterpolicy").
 		// A policy change rewrites every cluster's desired state; clusters
 		// are independent, and most of the time is waiting on the apiserver.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 16}).
 		// Health writes change a Cluster often; only its group (spec) and its
 		// hub namespace appearing change what it must hold.
 		For(&fv1.Cluster{}, builder.WithPredicates(predicate.Or(
@@ -72,12 +72,13 @@ func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if c.Status.Namespace == "" {
 		return ctrl.Result{}, nil // its hub namespace is not there yet; the status update brings us back
 	}
+	// Render only reads: the cache's objects are shared, not copied.
 	var policies fv1.PolicyList
-	if err := r.Client.List(ctx, &policies); err != nil {
+	if err := r.Client.List(ctx, &policies, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	var cns fv1.ClusterNamespaceList
-	if err := r.Client.List(ctx, &cns, client.InNamespace(fv1.HubNamespace(c.Name))); err != nil {
+	if err := r.Client.List(ctx, &cns, client.InNamespace(fv1.HubNamespace(c.Name)), client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	nss := make([]policy.Namespace, 0, len(cns.Items))

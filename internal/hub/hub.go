@@ -125,7 +125,11 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	// No client-side throttling: a policy change writes every cluster's
+	// desired state at once, and the apiserver's own limits apply.
+	mgrCfg := rest.CopyConfig(cfg)
+	mgrCfg.QPS = -1
+	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme: Scheme(),
 		// The hub reads only its own bootstrap tokens, never every Secret.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
