@@ -2,9 +2,16 @@
 package controller
 
 import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
@@ -29,6 +36,23 @@ func SetupAll(mgr ctrl.Manager, hubInfo map[string]string) error {
 		return err
 	}
 	return (&ClusterReconciler{Client: c, HubInfo: hubInfo}).SetupWithManager(mgr)
+}
+
+// enqueueAll maps any event to a request for every object of one
+// cluster-scoped kind, listed into a fresh newList().
+func enqueueAll(c client.Client, newList func() client.ObjectList) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
+		list := newList()
+		if err := c.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+			return nil
+		}
+		var out []reconcile.Request
+		_ = meta.EachListItem(list, func(o runtime.Object) error {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: o.(client.Object).GetName()}})
+			return nil
+		})
+		return out
+	})
 }
 
 // live counts the objects not being deleted: a member on its way out does

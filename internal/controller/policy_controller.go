@@ -32,17 +32,7 @@ type ClusterPolicyReconciler struct {
 // SetupWithManager registers the reconciler; any policy change revisits every
 // cluster, a namespace change its own cluster.
 func (r *ClusterPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	allClusters := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-		var list fv1.ClusterList
-		if err := r.Client.List(ctx, &list); err != nil {
-			return nil
-		}
-		out := make([]reconcile.Request, len(list.Items))
-		for i, c := range list.Items {
-			out[i] = reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}}
-		}
-		return out
-	})
+	allClusters := enqueueAll(r.Client, func() client.ObjectList { return &fv1.ClusterList{} })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("clusterpolicy").
 		// A policy change rewrites every cluster's desired state; clusters

@@ -7,14 +7,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/policy"
@@ -36,17 +33,7 @@ type PolicyReconciler struct {
 // SetupWithManager registers the reconciler: a cluster's report, group or
 // namespaces changing revisits every policy.
 func (r *PolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	allPolicies := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
-		var list fv1.PolicyList
-		if err := r.Client.List(ctx, &list); err != nil {
-			return nil
-		}
-		out := make([]reconcile.Request, len(list.Items))
-		for i, p := range list.Items {
-			out[i] = reconcile.Request{NamespacedName: types.NamespacedName{Name: p.Name}}
-		}
-		return out
-	})
+	allPolicies := enqueueAll(r.Client, func() client.ObjectList { return &fv1.PolicyList{} })
 	reportOrGroup := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld.(*fv1.Cluster), e.ObjectNew.(*fv1.Cluster)
 		return o.Spec.Group != n.Spec.Group || !equality.Semantic.DeepEqual(o.Status.Policies, n.Status.Policies)
