@@ -72,6 +72,7 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 	if err != nil {
 		return err
 	}
+	cfg.QPS = -1 // polls must not queue behind client-side throttling
 	cl, err := client.New(cfg, client.Options{Scheme: hub.Scheme()})
 	if err != nil {
 		return err
@@ -96,7 +97,7 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 		if err != nil {
 			return err
 		}
-		mcfg.QPS, mcfg.Burst = 500, 500
+		mcfg.QPS = -1
 		cs, err := kubernetes.NewForConfig(mcfg)
 		if err != nil {
 			return err
