@@ -123,7 +123,9 @@ type CapabilitiesRule struct {
 
 // ImageRegistrySpec limits where images come from.
 type ImageRegistrySpec struct {
-	// AllowedRegistries are registry hosts (or host/path prefixes) images may come from; empty allows any.
+	// AllowedRegistries are registry hosts or host/path prefixes images may
+	// come from, or patterns over the whole image where * matches anything
+	// (registry.example.com/team-*/*); empty allows any.
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MaxLength=253
 	// +optional

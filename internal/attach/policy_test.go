@@ -85,8 +85,14 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 
 	t.Run("image registry on a workspace", func(t *testing.T) {
 		createPolicy(t, "pshop-registry", fv1.PolicySpec{Type: fv1.PolicyImageRegistry, Scope: fv1.PolicyScope{Workspace: "pshop"},
-			ImageRegistry: &fv1.ImageRegistrySpec{AllowedRegistries: []string{"registry.example.com"}}})
+			ImageRegistry: &fv1.ImageRegistrySpec{AllowedRegistries: []string{"registry.example.com", "mirror.example.com/team-*/*"}}})
 		eventuallyRejected(t, a, pod("pshop-web", "untrusted", "docker.io/nginx:1.27", nil), "pshop-registry")
+		if err := a.Client.Create(ctx, pod("pshop-web", "mirrored", "mirror.example.com/team-a/nginx:1.27", nil)); err != nil {
+			t.Errorf("pod matching an allowed pattern: %v", err)
+		}
+		if err := a.Client.Create(ctx, pod("pshop-web", "other-team", "mirror.example.com/ops/nginx:1.27", nil)); err == nil {
+			t.Error("pod outside the allowed pattern admitted")
+		}
 		if err := a.Client.Create(ctx, pod("pother", "untrusted", "docker.io/nginx:1.27", nil)); err != nil {
 			t.Errorf("same pod in another workspace's namespace: %v", err)
 		}

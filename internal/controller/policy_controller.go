@@ -46,7 +46,8 @@ func (r *ClusterPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				return e.ObjectOld.(*fv1.Cluster).Status.Namespace != e.ObjectNew.(*fv1.Cluster).Status.Namespace
 			}},
 		))).
-		Watches(&fv1.Policy{}, allClusters).
+		// Status writes (compliance) do not change what clusters hold.
+		Watches(&fv1.Policy{}, allClusters, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&fv1.ClusterNamespace{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: strings.TrimPrefix(o.GetNamespace(), "cluster-")}}}
 		})).

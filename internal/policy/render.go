@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -363,6 +364,12 @@ func imageValidation(p *fv1.Policy) admissionregistrationv1.Validation {
 	if len(spec.AllowedRegistries) > 0 {
 		var any []string
 		for _, r := range spec.AllowedRegistries {
+			if strings.Contains(r, "*") {
+				// A pattern over the whole image reference; * matches anything.
+				re := "^" + strings.ReplaceAll(regexp.QuoteMeta(r), `\*`, ".*") + "$"
+				any = append(any, fmt.Sprintf("c.image.matches(%q)", re))
+				continue
+			}
 			any = append(any, fmt.Sprintf("c.image.startsWith(%q)", strings.TrimSuffix(r, "/")+"/"))
 		}
 		checks = append(checks, "("+strings.Join(any, " || ")+")")

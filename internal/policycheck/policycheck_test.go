@@ -23,7 +23,7 @@ func TestCheck(t *testing.T) {
 		{"custom CEL compiles", custom("object.spec.replicas <= 5"), ""},
 		{"custom CEL does not compile", custom("object.spec.replicas <= "), "compil"},
 		{"custom CEL not boolean", custom("object.metadata.name"), "must evaluate to bool"},
-		{"image registry", fv1.PolicySpec{Type: fv1.PolicyImageRegistry, Scope: org, ImageRegistry: &fv1.ImageRegistrySpec{AllowedRegistries: []string{"r.example.com"}, BlockLatest: true, RequireDigest: true}}, ""},
+		{"image registry", fv1.PolicySpec{Type: fv1.PolicyImageRegistry, Scope: org, ImageRegistry: &fv1.ImageRegistrySpec{AllowedRegistries: []string{"r.example.com", "mirror.example.com/team-*/*"}, BlockLatest: true, RequireDigest: true}}, ""},
 		{"security rules", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: org, Security: &fv1.SecuritySpec{
 			DisallowPrivileged: true, DisallowHostNamespaces: true, RequireRunAsNonRoot: true, RequireReadOnlyRootFilesystem: true,
 			Capabilities: &fv1.CapabilitiesRule{Allowed: []string{"NET_BIND_SERVICE"}},
