@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -342,7 +343,11 @@ func (a *agent) beat(ctx context.Context, hc *http.Client, url string) (heartbea
 	if err != nil {
 		return heartbeat.Response{}, err
 	}
-	defer resp.Body.Close()
+	defer func() {
+		// Read to the end, so the connection (and its TLS session) is reused.
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}()
 	if resp.StatusCode != http.StatusOK {
 		return heartbeat.Response{}, fmt.Errorf("hub answered %s", resp.Status)
 	}

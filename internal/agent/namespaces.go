@@ -8,8 +8,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -79,14 +81,19 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 	return out
 }
 
-// syncNamespaces carries out the plan for the current state.
-func syncNamespaces(ctx context.Context, cluster kubernetes.Interface, hub client.Client, hubNS string) error {
-	members, err := cluster.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+// syncNamespaces carries out the plan for the current state, as the caches
+// hold it; writes go to the cluster and the hub.
+func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, hubCache client.Reader, cluster kubernetes.Interface, hub client.Client, hubNS string) error {
+	cached, err := members.List(labels.Everything())
 	if err != nil {
 		return err
 	}
+	member := make([]corev1.Namespace, len(cached))
+	for i, ns := range cached {
+		member[i] = *ns
+	}
 	var cns fv1.ClusterNamespaceList
-	if err := hub.List(ctx, &cns, client.InNamespace(hubNS)); err != nil {
+	if err := hubCache.List(ctx, &cns, client.InNamespace(hubNS)); err != nil {
 		return err
 	}
 	byName := map[string]*fv1.ClusterNamespace{}
@@ -94,7 +101,7 @@ func syncNamespaces(ctx context.Context, cluster kubernetes.Interface, hub clien
 		byName[cns.Items[i].Name] = &cns.Items[i]
 	}
 	var errs []error
-	for _, a := range planNamespaces(members.Items, cns.Items) {
+	for _, a := range planNamespaces(member, cns.Items) {
 		if err := apply(ctx, cluster, hub, hubNS, a, byName[a.Name]); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsAlreadyExists(err) {
 			errs = append(errs, err)
 		}

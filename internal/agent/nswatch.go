@@ -22,6 +22,7 @@ func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client) (func
 	if _, err := factory.Core().V1().Namespaces().Informer().AddEventHandler(handler); err != nil {
 		return nil, err
 	}
+	members := factory.Core().V1().Namespaces().Lister()
 	factory.Start(ctx.Done())
 
 	hubCache, err := cache.New(a.hubConfig(), cache.Options{Scheme: scheme(), DefaultNamespaces: map[string]cache.Config{hubNS: {}}})
@@ -37,8 +38,18 @@ func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client) (func
 	}
 	go hubCache.Start(ctx)
 
+	// Both sides are read from the informers' caches: the periodic sync
+	// costs neither apiserver anything.
 	go t.run(ctx, "namespace sync", func(ctx context.Context) error {
-		return syncNamespaces(ctx, a.cluster, hub, hubNS)
+		if !hubCache.WaitForCacheSync(ctx) {
+			return ctx.Err()
+		}
+		for _, ok := range factory.WaitForCacheSync(ctx.Done()) {
+			if !ok {
+				return ctx.Err()
+			}
+		}
+		return syncNamespaces(ctx, members, hubCache, a.cluster, hub, hubNS)
 	})
 	return t.poke, nil
 }
