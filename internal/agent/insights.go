@@ -43,6 +43,7 @@ type reporter struct {
 	scan    kubernetes.Interface
 	pods    toolscache.SharedIndexInformer
 	quotas  toolscache.SharedIndexInformer
+	vaps    toolscache.Store // the cluster's Flotilla-owned ValidatingAdmissionPolicies
 	t       trigger
 
 	mu       sync.Mutex
@@ -57,7 +58,7 @@ type reporter struct {
 	sent        *fv1.ClusterPolicyStatus
 }
 
-func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *rest.Config, quotas toolscache.SharedIndexInformer) (*reporter, error) {
+func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *rest.Config, quotas toolscache.SharedIndexInformer, vaps toolscache.Store) (*reporter, error) {
 	scanCfg := rest.CopyConfig(cfg)
 	scanCfg.WarningHandlerWithContext = warningCollector{}
 	scan, err := kubernetes.NewForConfig(scanCfg)
@@ -68,7 +69,7 @@ func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *re
 	if err != nil {
 		return nil, err
 	}
-	r := &reporter{cluster: cluster, hub: hub, scan: scan, quotas: quotas, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}, types: map[string]fv1.PolicyType{}}
+	r := &reporter{cluster: cluster, hub: hub, scan: scan, quotas: quotas, vaps: vaps, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}, types: map[string]fv1.PolicyType{}}
 	factory := metadatainformer.NewSharedInformerFactory(meta, 0)
 	r.pods = factory.ForResource(corev1.SchemeGroupVersion.WithResource("pods")).Informer()
 	if _, err := r.pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -205,6 +206,11 @@ func (r *reporter) checkPod(ctx context.Context, m *metav1.PartialObjectMetadata
 		case vapName.MatchString(text):
 			in.Policy = strings.TrimPrefix(vapName.FindStringSubmatch(text)[1], "flotilla-")
 			in.Type = kinds[in.Policy]
+			// A check may race the sync that brought the policy: the
+			// admission policy the cluster enforces says what it is.
+			if o, ok, _ := r.vaps.GetByKey(policyObjectName(in.Policy)); in.Type == "" && ok {
+				in.Type = fv1.PolicyType(o.(*unstructured.Unstructured).GetLabels()[policy.PolicyTypeLabel])
+			}
 			if mm := vapMsg.FindStringSubmatch(text); mm != nil {
 				in.Message = mm[1]
 			}

@@ -42,7 +42,13 @@ var owned = map[schema.GroupVersionResource]bool{
 	{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "mutatingadmissionpolicybindings"}:   false,
 }
 
-var quotas = schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}
+var (
+	quotas = schema.GroupVersionResource{Version: "v1", Resource: "resourcequotas"}
+	vaps   = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"}
+)
+
+// policyObjectName is what a policy's cluster-wide objects are called.
+func policyObjectName(policy string) string { return "flotilla-" + policy }
 
 var resourceOf = map[string]string{
 	"RoleBinding": "rolebindings", "ClusterRoleBinding": "clusterrolebindings", "ResourceQuota": "resourcequotas", "LimitRange": "limitranges",
@@ -97,7 +103,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 
 	var rep *reporter
 	if a.clusterCfg != nil {
-		if rep, err = newReporter(ctx, a.current().Cluster, hub, a.clusterCfg, factory.ForResource(quotas).Informer()); err != nil {
+		if rep, err = newReporter(ctx, a.current().Cluster, hub, a.clusterCfg, factory.ForResource(quotas).Informer(), factory.ForResource(vaps).Informer().GetStore()); err != nil {
 			return nil, err
 		}
 	}

@@ -129,7 +129,7 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota") {
 			t.Errorf("pod beyond the quota: %v", err)
 		}
-		if in := waitInsight(t, "pol-a", "pol-quota", fv1.InsightQuotaExceeded, "ResourceQuota/flotilla-quota"); !strings.Contains(in.Message, "pods: 2 of 2 used") {
+		if in := waitInsight(t, "pol-a", "pol-quota", fv1.PolicyQuota, fv1.InsightQuotaExceeded, "ResourceQuota/flotilla-quota"); !strings.Contains(in.Message, "pods: 2 of 2 used") {
 			t.Errorf("quota insight = %+v", in)
 		}
 	})
@@ -191,15 +191,15 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 		// namespace predates the policy.
 		createPolicy(t, "pol-audit", fv1.PolicySpec{Type: fv1.PolicySecurity, Scope: fv1.PolicyScope{ClusterGroup: "default"}, Mode: fv1.ModeAudit,
 			Security: &fv1.SecuritySpec{Level: "baseline", DisallowPrivileged: true}})
-		waitInsight(t, "pol-b", "pol-audit", fv1.InsightAuditHit, "Pod/privileged")
+		waitInsight(t, "pol-b", "pol-audit", fv1.PolicySecurity, fv1.InsightAuditHit, "Pod/privileged")
 		priv := func(p *corev1.Pod) {
 			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 		}
 		if err := b.Client.Create(ctx, pod("default", "audited", "x/y:1", priv)); err != nil {
 			t.Fatalf("audit mode rejected a pod: %v", err)
 		}
-		in := waitInsight(t, "pol-b", "pol-audit", fv1.InsightAuditHit, "Pod/audited")
-		if in.Type != fv1.PolicySecurity || !strings.Contains(in.Message, "privileged") {
+		in := waitInsight(t, "pol-b", "pol-audit", fv1.PolicySecurity, fv1.InsightAuditHit, "Pod/audited")
+		if !strings.Contains(in.Message, "privileged") {
 			t.Errorf("insight = %+v", in)
 		}
 		waitFor(t, 15*time.Second, "policy status counts the hits", func(ctx context.Context) (bool, error) {
@@ -217,8 +217,8 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 		createPolicy(t, "pol-latest", fv1.PolicySpec{Type: fv1.PolicyImageRegistry, Scope: fv1.PolicyScope{Workspace: "default"},
 			ImageRegistry: &fv1.ImageRegistrySpec{BlockLatest: true}})
 		eventuallyRejected(t, a, pod("pold", "new-latest", "registry.example.com/app:latest", nil), "pol-latest")
-		in := waitInsight(t, "pol-a", "pol-latest", fv1.InsightViolation, "Pod/old-latest")
-		if in.Type != fv1.PolicyImageRegistry || in.Namespace != "pold" || !strings.Contains(in.Message, "tag other than latest") {
+		in := waitInsight(t, "pol-a", "pol-latest", fv1.PolicyImageRegistry, fv1.InsightViolation, "Pod/old-latest")
+		if in.Namespace != "pold" || !strings.Contains(in.Message, "tag other than latest") {
 			t.Errorf("insight = %+v", in)
 		}
 		bin, err := testenv.Binary()
@@ -264,16 +264,16 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 
 // waitInsight waits until cluster reports a finding of kind about object
 // under policy, and returns it.
-func waitInsight(t *testing.T, cluster, policy string, kind fv1.InsightKind, object string) fv1.Insight {
+func waitInsight(t *testing.T, cluster, policy string, typ fv1.PolicyType, kind fv1.InsightKind, object string) fv1.Insight {
 	t.Helper()
 	var found fv1.Insight
-	waitFor(t, 20*time.Second, fmt.Sprintf("%s insight of %s about %s in %s", kind, policy, object, cluster), func(ctx context.Context) (bool, error) {
+	waitFor(t, 20*time.Second, fmt.Sprintf("%s insight of %s policy %s about %s in %s", kind, typ, policy, object, cluster), func(ctx context.Context) (bool, error) {
 		var c fv1.Cluster
 		if err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c); err != nil || c.Status.Policies == nil {
 			return false, err
 		}
 		for _, in := range c.Status.Policies.Insights {
-			if in.Policy == policy && in.Kind == kind && in.Object == object {
+			if in.Policy == policy && in.Type == typ && in.Kind == kind && in.Object == object {
 				found = in
 				return true, nil
 			}
