@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
-	"maps"
+	"crypto/sha256"
+	"encoding/json"
 	"strings"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,6 +29,9 @@ import (
 // it up. It is keyed by cluster name.
 type ClusterPolicyReconciler struct {
 	Client client.Client
+
+	// written holds, by cluster name, a writtenState.
+	written sync.Map
 }
 
 // SetupWithManager registers the reconciler; any policy change revisits every
@@ -58,6 +63,9 @@ func (r *ClusterPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var c fv1.Cluster
 	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil || c.DeletionTimestamp != nil {
+		if apierrors.IsNotFound(err) {
+			r.written.Delete(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if c.Status.Namespace == "" {
@@ -82,22 +90,39 @@ func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: policy.DesiredConfigMap, Namespace: fv1.HubNamespace(c.Name), Labels: map[string]string{fv1.LabelCluster: c.Name}}}
-	var cur corev1.ConfigMap
-	err = r.Client.Get(ctx, client.ObjectKeyFromObject(cm), &cur)
-	switch {
-	case apierrors.IsNotFound(err):
-		cm.Data = data
-		return ctrl.Result{}, client.IgnoreAlreadyExists(r.Client.Create(ctx, cm))
-	case err != nil:
+	raw, err := json.Marshal(data)
+	if err != nil {
 		return ctrl.Result{}, err
-	case maps.Equal(cur.Data, data):
+	}
+	sum := sha256.Sum256(raw)
+	wrote := writtenState{uid: c.UID, sum: sum}
+	if last, ok := r.written.Load(c.Name); ok && last == wrote {
 		return ctrl.Result{}, nil
 	}
-	// A merge patch without a resource version: the desired state is ours
-	// alone, and a stale cache must not turn into conflicts and delays.
-	before := cur.DeepCopy()
-	before.ResourceVersion = ""
-	cur.Data = data
-	return ctrl.Result{}, r.Client.Patch(ctx, &cur, client.MergeFrom(before))
+	// Written without reading: the hub keeps no cache of ConfigMaps (one per
+	// cluster), and the desired state is ours alone. A merge patch replaces
+	// both keys; an unchanged one is a no-op in the apiserver, which is all a
+	// restarted hub's first pass costs.
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: policy.DesiredConfigMap, Namespace: fv1.HubNamespace(c.Name), Labels: map[string]string{fv1.LabelCluster: c.Name}}}
+	patch, err := json.Marshal(map[string]any{"data": data})
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	err = r.Client.Patch(ctx, cm, client.RawPatch(types.MergePatchType, patch))
+	if apierrors.IsNotFound(err) {
+		cm.Data = data
+		err = client.IgnoreAlreadyExists(r.Client.Create(ctx, cm))
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	r.written.Store(c.Name, wrote)
+	return ctrl.Result{}, nil
+}
+
+// writtenState is what was last written for a cluster; the UID tells a
+// cluster attached again under the same name from the one before.
+type writtenState struct {
+	uid types.UID
+	sum [sha256.Size]byte
 }

@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -88,6 +90,13 @@ func (s *Server) Stop(timeout time.Duration) {
 // Start starts the apiserver and waits until StartedPath passes; ctx bounds
 // only the wait. The apiserver runs until Stop.
 func Start(ctx context.Context, c Config) (*Server, error) {
+	// The apiserver's heap is mostly short-lived request garbage: collecting
+	// at 50 % growth rather than 100 % takes a quarter off the hub's memory
+	// at 300 clusters with no measurable CPU cost (flotilla bench fleet;
+	// 25 % cost 40 % more CPU). GOGC, when set, wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
 	ca, err := pki.LoadOrCreateCA(c.PKIDir, "ca", "flotilla-ca")
 	if err != nil {
 		return nil, err
