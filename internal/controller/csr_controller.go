@@ -23,6 +23,9 @@ import (
 // ones with the apiserver's client CA.
 type CSRReconciler struct {
 	Client client.Client
+	// APIReader reads past the cache: a token created a moment ago may not
+	// be in it yet, and a refusal is final for the agent.
+	APIReader client.Reader
 }
 
 // SetupWithManager registers the reconciler.
@@ -48,6 +51,9 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	var cluster fv1.Cluster
 	err := r.Client.Get(ctx, client.ObjectKey{Name: request.Cluster}, &cluster)
+	if apierrors.IsNotFound(err) && r.APIReader != nil {
+		err = r.APIReader.Get(ctx, client.ObjectKey{Name: request.Cluster}, &cluster)
+	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
@@ -56,7 +62,11 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	var tok tokenState
 	var secret corev1.Secret
 	if id, ok := bootstrapTokenID(request.Requestor); ok {
-		err := r.Client.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: "bootstrap-token-" + id}, &secret)
+		key := client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: "bootstrap-token-" + id}
+		err := r.Client.Get(ctx, key, &secret)
+		if apierrors.IsNotFound(err) && r.APIReader != nil {
+			err = r.APIReader.Get(ctx, key, &secret)
+		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err
 		}

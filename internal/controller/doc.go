@@ -32,7 +32,7 @@ func SetupAll(mgr ctrl.Manager, hubInfo map[string]string) error {
 	if err := (&PolicyReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&CSRReconciler{Client: c}).SetupWithManager(mgr); err != nil {
+	if err := (&CSRReconciler{Client: c, APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return (&ClusterReconciler{Client: c, HubInfo: hubInfo}).SetupWithManager(mgr)
