@@ -232,15 +232,20 @@ func (a *agent) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	poke, err := a.startNamespaceSync(ctx, hub)
+	hubCache, err := a.hubCache()
+	if err != nil {
+		return err
+	}
+	poke, err := a.startNamespaceSync(ctx, hub, hubCache)
 	if err != nil {
 		return err
 	}
 	if a.dyn != nil {
-		if _, err := a.startPolicySync(ctx, a.dyn, hub); err != nil {
+		if err := a.startPolicySync(ctx, a.dyn, hub, hubCache); err != nil {
 			return err
 		}
 	}
+	go hubCache.Start(ctx)
 	ready := false
 	tick := time.NewTicker(a.c.Interval)
 	defer tick.Stop()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"reflect"
 	"regexp"
 	"sort"
@@ -49,7 +48,6 @@ type reporter struct {
 	mu       sync.Mutex
 	version  string // of the desired policies last applied
 	security map[string]policy.NamespaceSecurity
-	types    map[string]fv1.PolicyType // of the policies behind applied objects
 	objects  int32
 	syncErrs []fv1.Insight
 
@@ -69,7 +67,7 @@ func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *re
 	if err != nil {
 		return nil, err
 	}
-	r := &reporter{cluster: cluster, hub: hub, scan: scan, quotas: quotas, vaps: vaps, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}, types: map[string]fv1.PolicyType{}}
+	r := &reporter{cluster: cluster, hub: hub, scan: scan, quotas: quotas, vaps: vaps, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}}
 	factory := metadatainformer.NewSharedInformerFactory(meta, 0)
 	r.pods = factory.ForResource(corev1.SchemeGroupVersion.WithResource("pods")).Informer()
 	if _, err := r.pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -84,14 +82,9 @@ func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *re
 }
 
 // synced records the outcome of applying one version of the desired policies.
-func (r *reporter) synced(version string, security map[string]policy.NamespaceSecurity, kinds map[string]fv1.PolicyType, objects int, errs []fv1.Insight) {
+func (r *reporter) synced(version string, security map[string]policy.NamespaceSecurity, objects int, errs []fv1.Insight) {
 	r.mu.Lock()
 	r.version, r.security, r.objects, r.syncErrs = version, security, int32(objects), errs
-	// Kept across versions: a check racing the next sync may meet a policy
-	// this version does not know yet.
-	for name, t := range kinds {
-		r.types[name] = t
-	}
 	r.mu.Unlock()
 	r.t.poke()
 }
@@ -100,7 +93,7 @@ func (r *reporter) synced(version string, security map[string]policy.NamespaceSe
 // findings on the hub when they changed.
 func (r *reporter) report(ctx context.Context) error {
 	r.mu.Lock()
-	version, security, kinds, objects, syncErrs := r.version, r.security, maps.Clone(r.types), r.objects, r.syncErrs
+	version, security, objects, syncErrs := r.version, r.security, r.objects, r.syncErrs
 	r.mu.Unlock()
 	if version == "" || !r.pods.HasSynced() {
 		return nil // nothing applied yet; synced pokes again
@@ -124,7 +117,7 @@ func (r *reporter) report(ctx context.Context) error {
 		found, ok := r.seen[m.UID]
 		if !ok {
 			var err error
-			if found, err = r.checkPod(ctx, m, security, kinds); err != nil {
+			if found, err = r.checkPod(ctx, m, security); err != nil {
 				return err
 			}
 			r.seen[m.UID] = found
@@ -182,7 +175,7 @@ var (
 )
 
 // checkPod asks the cluster whether it would admit the pod today.
-func (r *reporter) checkPod(ctx context.Context, m *metav1.PartialObjectMetadata, security map[string]policy.NamespaceSecurity, kinds map[string]fv1.PolicyType) ([]fv1.Insight, error) {
+func (r *reporter) checkPod(ctx context.Context, m *metav1.PartialObjectMetadata, security map[string]policy.NamespaceSecurity) ([]fv1.Insight, error) {
 	pod, err := r.scan.CoreV1().Pods(m.Namespace).Get(ctx, m.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
@@ -205,10 +198,8 @@ func (r *reporter) checkPod(ctx context.Context, m *metav1.PartialObjectMetadata
 		switch {
 		case vapName.MatchString(text):
 			in.Policy = strings.TrimPrefix(vapName.FindStringSubmatch(text)[1], "flotilla-")
-			in.Type = kinds[in.Policy]
-			// A check may race the sync that brought the policy: the
-			// admission policy the cluster enforces says what it is.
-			if o, ok, _ := r.vaps.GetByKey(policyObjectName(in.Policy)); in.Type == "" && ok {
+			// The admission policy the cluster enforces says what it is.
+			if o, ok, _ := r.vaps.GetByKey(policyObjectName(in.Policy)); ok {
 				in.Type = fv1.PolicyType(o.(*unstructured.Unstructured).GetLabels()[policy.PolicyTypeLabel])
 			}
 			if mm := vapMsg.FindStringSubmatch(text); mm != nil {

@@ -4,16 +4,34 @@ import (
 	"context"
 
 	"k8s.io/client-go/informers"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
 
+// hubCache watches the cluster's own hub namespace; the agent's syncs share
+// it, so each kind is one watch on the hub.
+func (a *agent) hubCache() (cache.Cache, error) {
+	hubNS := fv1.HubNamespace(a.current().Cluster)
+	return cache.New(a.hubConfig(), cache.Options{Scheme: scheme(), DefaultNamespaces: map[string]cache.Config{hubNS: {}}})
+}
+
+// watchHub calls handler on every change of obj's kind in the hub cache.
+func watchHub(ctx context.Context, hubCache cache.Cache, obj client.Object, handler toolscache.ResourceEventHandler) error {
+	inf, err := hubCache.GetInformer(ctx, obj)
+	if err != nil {
+		return err
+	}
+	_, err = inf.AddEventHandler(handler)
+	return err
+}
+
 // startNamespaceSync watches the cluster's namespaces and the hub's
 // ClusterNamespaces of this cluster and syncs them on every change. It returns
 // a function that asks for a sync.
-func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client) (func(), error) {
+func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client, hubCache cache.Cache) (func(), error) {
 	t := newTrigger()
 	handler := t.handler()
 	hubNS := fv1.HubNamespace(a.current().Cluster)
@@ -25,18 +43,9 @@ func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client) (func
 	members := factory.Core().V1().Namespaces().Lister()
 	factory.Start(ctx.Done())
 
-	hubCache, err := cache.New(a.hubConfig(), cache.Options{Scheme: scheme(), DefaultNamespaces: map[string]cache.Config{hubNS: {}}})
-	if err != nil {
+	if err := watchHub(ctx, hubCache, &fv1.ClusterNamespace{}, handler); err != nil {
 		return nil, err
 	}
-	inf, err := hubCache.GetInformer(ctx, &fv1.ClusterNamespace{})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := inf.AddEventHandler(handler); err != nil {
-		return nil, err
-	}
-	go hubCache.Start(ctx)
 
 	// Both sides are read from the informers' caches: the periodic sync
 	// costs neither apiserver anything.

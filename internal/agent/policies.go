@@ -64,22 +64,13 @@ func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
 
 // startPolicySync applies the cluster's desired policies whenever they change
 // on the hub or an owned object changes in the cluster (drift).
-func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub client.Client) (func(), error) {
+func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub client.Client, hubCache cache.Cache) error {
 	t := newTrigger()
 	handler := t.handler()
 	hubNS := fv1.HubNamespace(a.current().Cluster)
-	hubCache, err := cache.New(a.hubConfig(), cache.Options{Scheme: scheme(), DefaultNamespaces: map[string]cache.Config{hubNS: {}}})
-	if err != nil {
-		return nil, err
+	if err := watchHub(ctx, hubCache, &corev1.ConfigMap{}, handler); err != nil {
+		return err
 	}
-	inf, err := hubCache.GetInformer(ctx, &corev1.ConfigMap{})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := inf.AddEventHandler(handler); err != nil {
-		return nil, err
-	}
-	go hubCache.Start(ctx)
 
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
 		o.LabelSelector = policy.OwnedLabel + "=true"
@@ -87,7 +78,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 	sy := &syncer{cs: a.cluster, dyn: dyn, stores: map[schema.GroupVersionResource]toolscache.Store{}, last: map[string]appliedObject{}}
 	served, err := a.servedKinds()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for gvr := range owned {
 		if !served[gvr] {
@@ -96,7 +87,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 		}
 		inf := factory.ForResource(gvr).Informer()
 		if _, err := inf.AddEventHandler(handler); err != nil {
-			return nil, err
+			return err
 		}
 		sy.stores[gvr] = inf.GetStore()
 	}
@@ -104,7 +95,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 	var rep *reporter
 	if a.clusterCfg != nil {
 		if rep, err = newReporter(ctx, a.current().Cluster, hub, a.clusterCfg, factory.ForResource(quotas).Informer(), factory.ForResource(vaps).Informer().GetStore()); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	factory.Start(ctx.Done())
@@ -125,18 +116,17 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 		}
 		res, err := sy.apply(ctx, cm.Data)
 		if res != nil && rep != nil {
-			rep.synced(cm.ResourceVersion, res.security, res.types, res.objects, res.errs)
+			rep.synced(cm.ResourceVersion, res.security, res.objects, res.errs)
 		}
 		return err
 	})
-	return t.poke, nil
+	return nil
 }
 
 // applied is the outcome of one sync.
 type applied struct {
 	objects  int
 	security map[string]policy.NamespaceSecurity
-	types    map[string]fv1.PolicyType
 	errs     []fv1.Insight // what could not be applied or removed
 }
 
@@ -226,15 +216,12 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 	if err != nil {
 		return nil, fmt.Errorf("desired policies from the hub are unreadable: %w", err)
 	}
-	res := &applied{security: podSecurity, types: map[string]fv1.PolicyType{}}
+	res := &applied{security: podSecurity}
 	want := map[string]bool{}
 	for _, u := range objs {
 		gvr := gvrOf(u)
 		key := objectKey(gvr, u.GetNamespace(), u.GetName())
 		want[key] = true
-		if name := u.GetLabels()[policy.PolicyLabel]; name != "" {
-			res.types[name] = fv1.PolicyType(u.GetLabels()[policy.PolicyTypeLabel])
-		}
 		raw, err := json.Marshal(u.Object)
 		if err != nil {
 			return nil, err
