@@ -167,10 +167,7 @@ func securityContextConfig(d *fv1.PodSecurityDefaults) string {
 func kindCondition(kinds []string) string {
 	var any []string
 	for _, k := range kinds {
-		group, kind := "", k
-		if g, kk, ok := strings.Cut(k, "/"); ok {
-			group, kind = g, kk
-		}
+		group, kind := splitKind(k)
 		any = append(any, fmt.Sprintf("(request.kind.group == %q && request.kind.kind == %q)", group, kind))
 	}
 	return "(" + strings.Join(any, " || ") + ")"

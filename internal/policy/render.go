@@ -334,16 +334,21 @@ func podRule() []admissionregistrationv1.NamedRuleWithOperations {
 func kindRules(kinds []string) []admissionregistrationv1.NamedRuleWithOperations {
 	var out []admissionregistrationv1.NamedRuleWithOperations
 	for _, k := range kinds {
-		group, kind := "", k
-		if g, kk, ok := strings.Cut(k, "/"); ok {
-			group, kind = g, kk
-		}
+		group, kind := splitKind(k)
 		out = append(out, admissionregistrationv1.NamedRuleWithOperations{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
 			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
 			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: []string{plural(kind)}},
 		}})
 	}
 	return out
+}
+
+// splitKind splits Pod or apps/Deployment into API group and kind.
+func splitKind(k string) (group, kind string) {
+	if g, kk, ok := strings.Cut(k, "/"); ok {
+		return g, kk
+	}
+	return "", k
 }
 
 func plural(kind string) string {
