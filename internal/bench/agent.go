@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -38,50 +39,19 @@ func Agent(ctx context.Context, out io.Writer, runs int, window time.Duration, a
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	hubDir, clusterDir := filepath.Join(tmp, "hub"), filepath.Join(tmp, "cluster")
-	h, err := procs.Start("hub", self, []string{"hub", "--data-dir", hubDir}, hubDir+".log")
+	lf, err := startLocal(tmp, 1, 2)
 	if err != nil {
 		return err
 	}
-	defer h.Stop(10 * time.Second)
-	lc, err := procs.Start("localcluster", self, []string{"localcluster", "--name", "bench", "--data-dir", clusterDir, "--nodes", "2"}, clusterDir+".log")
-	if err != nil {
-		return err
-	}
-	defer lc.Stop(10 * time.Second)
-	for p, d := range map[*procs.Proc]string{h: hubDir, lc: clusterDir} {
-		if err := waitMarker(p, d); err != nil {
-			return err
-		}
-	}
-	cfg, err := kubeconfig.Load(filepath.Join(hubDir, "admin.kubeconfig"))
-	if err != nil {
-		return err
-	}
-	cl, err := client.New(cfg, client.Options{Scheme: hub.Scheme()})
-	if err != nil {
-		return err
-	}
+	defer lf.stop()
+	cl, cfg, clusterDir := lf.cl, lf.cfg, lf.clusterDirs[0]
 
 	var lat []time.Duration
 	var agent *procs.Proc
 	for i := range runs {
 		name := "bench-" + strconv.Itoa(i)
 		start := time.Now()
-		boot, err := attach.Attach(ctx, cl, cfg, attach.Options{Name: name})
-		if err != nil {
-			return err
-		}
-		bootFile := filepath.Join(tmp, name+".boot")
-		if err := os.WriteFile(bootFile, boot, 0o600); err != nil {
-			return err
-		}
-		agentDir := filepath.Join(tmp, name)
-		args := []string{"--cluster-kubeconfig", filepath.Join(clusterDir, "kubeconfig"), "--bootstrap-kubeconfig", bootFile, "--data-dir", agentDir}
-		if agentBin == self {
-			args = append([]string{"agent"}, args...)
-		}
-		agent, err = procs.Start("agent", agentBin, args, agentDir+".log")
+		agent, err = startAgent(ctx, cl, cfg, tmp, name, filepath.Join(clusterDir, "kubeconfig"), agentBin)
 		if err != nil {
 			return err
 		}
@@ -128,6 +98,88 @@ func Agent(ctx context.Context, out io.Writer, runs int, window time.Duration, a
 	fmt.Fprintf(out, "idle agent (%s) over %s: RSS %.1f MiB  PSS %.1f MiB  CPU %.2f mCPU\n",
 		filepath.Base(agentBin), window, float64(mem.RSS)/(1<<20), float64(mem.PSS)/(1<<20), milli)
 	return nil
+}
+
+// localFleet is a hub and local clusters run as child processes of this
+// binary, with an unthrottled admin client of the hub.
+type localFleet struct {
+	procs       []*procs.Proc
+	clusterDirs []string
+	cfg         *rest.Config
+	cl          client.Client
+}
+
+// startLocal starts a hub and n local clusters of nodes nodes each under
+// tmp and waits until all are ready.
+func startLocal(tmp string, n, nodes int) (*localFleet, error) {
+	self, err := procs.Self()
+	if err != nil {
+		return nil, err
+	}
+	lf := &localFleet{}
+	hubDir := filepath.Join(tmp, "hub")
+	dirs := []string{hubDir}
+	args := [][]string{{"hub", "--data-dir", hubDir}}
+	for i := range n {
+		dir := filepath.Join(tmp, "cluster-"+strconv.Itoa(i))
+		lf.clusterDirs = append(lf.clusterDirs, dir)
+		dirs = append(dirs, dir)
+		args = append(args, []string{"localcluster", "--name", "c" + strconv.Itoa(i), "--data-dir", dir, "--nodes", strconv.Itoa(nodes)})
+	}
+	for i, a := range args {
+		p, err := procs.Start(a[0], self, a, dirs[i]+".log")
+		if err != nil {
+			lf.stop()
+			return nil, err
+		}
+		lf.procs = append(lf.procs, p)
+	}
+	for i, p := range lf.procs {
+		if err := p.WaitReady(dirs[i], 2*time.Minute); err != nil {
+			lf.stop()
+			return nil, err
+		}
+	}
+	if lf.cfg, err = kubeconfig.Load(filepath.Join(hubDir, "admin.kubeconfig")); err != nil {
+		lf.stop()
+		return nil, err
+	}
+	lf.cfg.QPS = -1 // polls must not queue behind client-side throttling
+	if lf.cl, err = client.New(lf.cfg, client.Options{Scheme: hub.Scheme()}); err != nil {
+		lf.stop()
+		return nil, err
+	}
+	return lf, nil
+}
+
+func (lf *localFleet) stop() {
+	for _, p := range lf.procs {
+		p.Stop(10 * time.Second)
+	}
+}
+
+// startAgent attaches name to the hub and starts an agent (agentBin, or
+// this binary's "agent" when empty) for the cluster clusterKubeconfig
+// reaches; its files go in dir.
+func startAgent(ctx context.Context, cl client.Client, cfg *rest.Config, dir, name, clusterKubeconfig, agentBin string) (*procs.Proc, error) {
+	self, err := procs.Self()
+	if err != nil {
+		return nil, err
+	}
+	boot, err := attach.Attach(ctx, cl, cfg, attach.Options{Name: name})
+	if err != nil {
+		return nil, err
+	}
+	bootFile := filepath.Join(dir, name+".boot")
+	if err := os.WriteFile(bootFile, boot, 0o600); err != nil {
+		return nil, err
+	}
+	agentDir := filepath.Join(dir, name)
+	args := []string{"--cluster-kubeconfig", clusterKubeconfig, "--bootstrap-kubeconfig", bootFile, "--data-dir", agentDir}
+	if agentBin == "" || agentBin == self {
+		agentBin, args = self, append([]string{"agent"}, args...)
+	}
+	return procs.Start("agent", agentBin, args, agentDir+".log")
 }
 
 // cpuTicks is utime+stime of pid in clock ticks (1/100 s).

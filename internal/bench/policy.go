@@ -21,11 +21,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
-	"flotilla.dev/flotilla/internal/attach"
-	"flotilla.dev/flotilla/internal/hub"
 	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/policy"
-	"flotilla.dev/flotilla/internal/procs"
 )
 
 // Policy starts a hub and n local clusters, attaches each with an agent
@@ -37,58 +34,21 @@ import (
 //   - drift restore: from deleting a Flotilla-owned ClusterRoleBinding in a
 //     member until it is back.
 func Policy(ctx context.Context, out io.Writer, n, runs int) error {
-	self, err := procs.Self()
-	if err != nil {
-		return err
-	}
 	tmp, err := os.MkdirTemp("", "flotilla-bench-policy-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	hubDir := filepath.Join(tmp, "hub")
-	h, err := procs.Start("hub", self, []string{"hub", "--data-dir", hubDir}, hubDir+".log")
+	lf, err := startLocal(tmp, n, 1)
 	if err != nil {
 		return err
 	}
-	defer h.Stop(10 * time.Second)
-	waiting := map[*procs.Proc]string{h: hubDir}
+	defer lf.stop()
+	cl := lf.cl
 	var members []*kubernetes.Clientset
 	for i := range n {
-		dir := filepath.Join(tmp, "cluster-"+strconv.Itoa(i))
-		lc, err := procs.Start("localcluster", self, []string{"localcluster", "--name", "c" + strconv.Itoa(i), "--data-dir", dir, "--nodes", "1"}, dir+".log")
-		if err != nil {
-			return err
-		}
-		defer lc.Stop(10 * time.Second)
-		waiting[lc] = dir
-	}
-	for p, d := range waiting {
-		if err := waitMarker(p, d); err != nil {
-			return err
-		}
-	}
-	cfg, err := kubeconfig.Load(filepath.Join(hubDir, "admin.kubeconfig"))
-	if err != nil {
-		return err
-	}
-	cfg.QPS = -1 // polls must not queue behind client-side throttling
-	cl, err := client.New(cfg, client.Options{Scheme: hub.Scheme()})
-	if err != nil {
-		return err
-	}
-	for i := range n {
-		name, dir := "c"+strconv.Itoa(i), filepath.Join(tmp, "cluster-"+strconv.Itoa(i))
-		boot, err := attach.Attach(ctx, cl, cfg, attach.Options{Name: name})
-		if err != nil {
-			return err
-		}
-		bootFile := filepath.Join(tmp, name+".boot")
-		if err := os.WriteFile(bootFile, boot, 0o600); err != nil {
-			return err
-		}
-		agent, err := procs.Start("agent", self, []string{"agent", "--cluster-kubeconfig", filepath.Join(dir, "kubeconfig"),
-			"--bootstrap-kubeconfig", bootFile, "--data-dir", filepath.Join(tmp, name+"-agent")}, filepath.Join(tmp, name+"-agent.log"))
+		name, dir := "c"+strconv.Itoa(i), lf.clusterDirs[i]
+		agent, err := startAgent(ctx, cl, lf.cfg, tmp, name, filepath.Join(dir, "kubeconfig"), "")
 		if err != nil {
 			return err
 		}
