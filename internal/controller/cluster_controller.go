@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -96,8 +97,12 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	c.Status.Namespace = fv1.HubNamespace(c.Name)
 	c.Status.ObservedGeneration = c.Generation
-	if err := r.Client.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, err
+	// Heartbeat status writes bring every cluster here; most change nothing
+	// this reconciler owns, and an empty patch is still a request.
+	if !equality.Semantic.DeepEqual(before.Status, c.Status) {
+		if err := r.Client.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }

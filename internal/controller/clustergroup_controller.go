@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -43,12 +44,15 @@ func (r *ClusterGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	var members fv1.ClusterList
-	if err := r.Client.List(ctx, &members, client.MatchingFields{groupIndex: g.Name}); err != nil {
+	if err := r.Client.List(ctx, &members, client.MatchingFields{groupIndex: g.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	before := g.DeepCopy()
 	g.Status.Clusters = live(members.Items)
 	g.Status.ObservedGeneration = g.Generation
 	meta.SetStatusCondition(&g.Status.Conditions, readyCondition(g.Generation, "group membership is up to date"))
+	if equality.Semantic.DeepEqual(before.Status, g.Status) {
+		return ctrl.Result{}, nil // most member events change no count
+	}
 	return ctrl.Result{}, r.Client.Status().Patch(ctx, &g, client.MergeFrom(before))
 }

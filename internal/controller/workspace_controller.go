@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -43,12 +44,15 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	var members fv1.ClusterNamespaceList
-	if err := r.Client.List(ctx, &members, client.MatchingFields{workspaceIndex: w.Name}); err != nil {
+	if err := r.Client.List(ctx, &members, client.MatchingFields{workspaceIndex: w.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
 	before := w.DeepCopy()
 	w.Status.Namespaces = live(members.Items)
 	w.Status.ObservedGeneration = w.Generation
 	meta.SetStatusCondition(&w.Status.Conditions, readyCondition(w.Generation, "namespace count is up to date"))
+	if equality.Semantic.DeepEqual(before.Status, w.Status) {
+		return ctrl.Result{}, nil // most member events change no count
+	}
 	return ctrl.Result{}, r.Client.Status().Patch(ctx, &w, client.MergeFrom(before))
 }
