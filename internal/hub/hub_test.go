@@ -259,7 +259,7 @@ func TestExternalEtcdClusterSurvivesMemberLoss(t *testing.T) {
 	}
 
 	procs[0].Kill()
-	eventually(t, 30*time.Second, "writes with one etcd member down", func(ctx context.Context) (bool, error) {
+	eventually(t, time.Minute, "writes with one etcd member down", func(ctx context.Context) (bool, error) {
 		err := h.Client.Create(ctx, newCluster("after", ""))
 		return err == nil || apierrors.IsAlreadyExists(err), nil
 	})
