@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,7 +36,7 @@ import (
 // Pods are checked by the cluster itself: a dry-run create of a copy goes
 // through the cluster's admission exactly as a new pod would, so a rejection
 // is a violation and a warning an audit hit. Each pod is checked once per
-// version of the desired policies.
+// version of the desired policies, once the cluster enforces that version.
 type reporter struct {
 	cluster string
 	hub     client.Client
@@ -47,6 +48,7 @@ type reporter struct {
 
 	mu       sync.Mutex
 	version  string // of the desired policies last applied
+	applied  time.Time
 	security map[string]policy.NamespaceSecurity
 	objects  int32
 	syncErrs []fv1.Insight
@@ -84,16 +86,27 @@ func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *re
 // synced records the outcome of applying one version of the desired policies.
 func (r *reporter) synced(version string, security map[string]policy.NamespaceSecurity, objects int, errs []fv1.Insight) {
 	r.mu.Lock()
+	if version != r.version {
+		r.applied = time.Now()
+		// Look again once the cluster enforces what was just applied.
+		time.AfterFunc(admissionSettle, r.t.poke)
+	}
 	r.version, r.security, r.objects, r.syncErrs = version, security, int32(objects), errs
 	r.mu.Unlock()
 	r.t.poke()
 }
+
+// admissionSettle is how long after a policy object lands before its
+// cluster surely enforces it: an apiserver loads admission policies on a
+// one-second tick, after its own watch has seen them.
+const admissionSettle = 3 * time.Second
 
 // report checks what is new since the last report and publishes the
 // findings on the hub when they changed.
 func (r *reporter) report(ctx context.Context) error {
 	r.mu.Lock()
 	version, security, objects, syncErrs := r.version, r.security, r.objects, r.syncErrs
+	settled := time.Since(r.applied) >= admissionSettle
 	r.mu.Unlock()
 	if version == "" || !r.pods.HasSynced() {
 		return nil // nothing applied yet; synced pokes again
@@ -120,7 +133,9 @@ func (r *reporter) report(ctx context.Context) error {
 			if found, err = r.checkPod(ctx, m, security); err != nil {
 				return err
 			}
-			r.seen[m.UID] = found
+			if settled {
+				r.seen[m.UID] = found
+			}
 		}
 		podFindings = append(podFindings, found...)
 	}

@@ -50,8 +50,23 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fv1.Cluster{}).
 		Watches(&fv1.ClusterGroup{}, handler.EnqueueRequestsFromMapFunc(r.groupMembers), builder.WithPredicates(groupLifecycle)).
+		// A bootstrap token may reach the cache after its Cluster did; its
+		// arrival schedules the expiry check.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(tokenCluster), builder.WithPredicates(created)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
+}
+
+var created = predicate.Funcs{
+	UpdateFunc: func(event.UpdateEvent) bool { return false },
+	DeleteFunc: func(event.DeleteEvent) bool { return false },
+}
+
+func tokenCluster(_ context.Context, o client.Object) []reconcile.Request {
+	if name := o.GetLabels()[fv1.LabelCluster]; name != "" && o.GetNamespace() == metav1.NamespaceSystem {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
+	}
+	return nil
 }
 
 func (r *ClusterReconciler) groupMembers(ctx context.Context, o client.Object) []reconcile.Request {
