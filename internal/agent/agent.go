@@ -77,9 +77,10 @@ type agent struct {
 	// whose objects are not checked for insights.
 	clusterCfg *rest.Config
 
-	mu  sync.RWMutex
-	id  *identity
-	tls tls.Certificate
+	mu    sync.RWMutex
+	id    *identity
+	tls   tls.Certificate
+	hubRT http.RoundTripper
 }
 
 // Run runs the agent until ctx ends or the cluster is detached.
@@ -290,15 +291,25 @@ func (a *agent) hubClient() (client.Client, error) {
 
 func (a *agent) hubConfig() *rest.Config {
 	id := a.current()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(id.CAData)
-	// Rotation swaps the certificate under a long-lived client.
-	return &rest.Config{
-		Host: id.Server,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{
-			RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12,
-		}},
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.hubRT == nil {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(id.CAData)
+		// One transport for every hub client: HTTP/2 carries the agent's
+		// requests and watches over one connection, so the hub keeps one
+		// TLS connection per cluster rather than one per watch. Rotation
+		// swaps the certificate under it; pings find a dead connection.
+		a.hubRT = &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			ForceAttemptHTTP2:   true,
+			TLSHandshakeTimeout: 10 * time.Second,
+			IdleConnTimeout:     90 * time.Second,
+			TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
+			HTTP2:               &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
+		}
 	}
+	return &rest.Config{Host: id.Server, Transport: a.hubRT}
 }
 
 func (a *agent) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
