@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "strings"
+
 // Names shared by the hub and the agents it registers.
 const (
 	// LabelCluster names the cluster an object on the hub belongs to.
@@ -31,7 +33,12 @@ const (
 )
 
 // HubNamespace is the hub namespace holding a cluster's desired state.
-func HubNamespace(cluster string) string { return "cluster-" + cluster }
+func HubNamespace(cluster string) string { return hubNamespacePrefix + cluster }
+
+// ClusterOfHubNamespace names the cluster whose hub namespace ns is.
+func ClusterOfHubNamespace(ns string) string { return strings.TrimPrefix(ns, hubNamespacePrefix) }
+
+const hubNamespacePrefix = "cluster-"
 
 // AgentUser is the hub user name of a cluster's agent.
 func AgentUser(cluster string) string { return AgentUserPrefix + cluster }

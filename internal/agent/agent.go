@@ -225,6 +225,9 @@ func (a *agent) current() *identity {
 
 // loop heartbeats until ctx ends or the hub asks the agent to detach.
 func (a *agent) loop(ctx context.Context) error {
+	// What the loop starts ends with it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	hub, err := a.hubClient()
 	if err != nil {
 		return err
@@ -233,20 +236,18 @@ func (a *agent) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hubCache, err := a.hubCache()
-	if err != nil {
-		return err
-	}
-	poke, err := a.startNamespaceSync(ctx, hub, hubCache)
+	state := newHubState(hub, a.current().Cluster)
+	poke, err := a.startNamespaceSync(ctx, hub, state)
 	if err != nil {
 		return err
 	}
 	if a.dyn != nil {
-		if err := a.startPolicySync(ctx, a.dyn, hub, hubCache); err != nil {
+		if err := a.startPolicySync(ctx, a.dyn, hub, state); err != nil {
 			return err
 		}
 	}
-	go hubCache.Start(ctx)
+	go state.run(ctx)
+	go state.pollChanges(ctx, hc, url)
 	ready := false
 	tick := time.NewTicker(a.c.Interval)
 	defer tick.Stop()
@@ -261,7 +262,10 @@ func (a *agent) loop(ctx context.Context) error {
 			klog.InfoS("heartbeat failed; will retry", "err", err)
 		case resp.Detach:
 			return a.detach(ctx)
-		case !ready:
+		default:
+			state.heard(resp.Changes)
+		}
+		if err == nil && !ready {
 			ready = true
 			if err := a.dir.MarkReady(); err != nil {
 				return err
@@ -336,17 +340,22 @@ func (a *agent) heartbeatClient(ctx context.Context, hub client.Client) (*http.C
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(cm.Data["heartbeatCA"]))
-	hc := &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{
-			RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12,
-		}},
-	}
+	// Heartbeats and change polls share one HTTP/2 connection; each request
+	// bounds its own time.
+	hc := &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		ForceAttemptHTTP2:   true,
+		TLSHandshakeTimeout: 10 * time.Second,
+		TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
+		HTTP2:               &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
+	}}
 	return hc, cm.Data["heartbeatURL"], nil
 }
 
 func (a *agent) beat(ctx context.Context, hc *http.Client, url string) (heartbeat.Response, error) {
 	r := inventory(ctx, a.cluster)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	r.IntervalSeconds = int(a.c.Interval / time.Second)
 	r.AgentVersion = version.Flotilla
 	body, _ := json.Marshal(r)

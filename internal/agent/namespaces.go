@@ -83,7 +83,7 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 
 // syncNamespaces carries out the plan for the current state, as the caches
 // hold it; writes go to the cluster and the hub.
-func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, hubCache client.Reader, cluster kubernetes.Interface, hub client.Client, hubNS string) error {
+func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, onHub []fv1.ClusterNamespace, cluster kubernetes.Interface, hub client.Client, hubNS string) error {
 	cached, err := members.List(labels.Everything())
 	if err != nil {
 		return err
@@ -92,16 +92,12 @@ func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, hu
 	for i, ns := range cached {
 		member[i] = *ns
 	}
-	var cns fv1.ClusterNamespaceList
-	if err := hubCache.List(ctx, &cns, client.InNamespace(hubNS)); err != nil {
-		return err
-	}
 	byName := map[string]*fv1.ClusterNamespace{}
-	for i := range cns.Items {
-		byName[cns.Items[i].Name] = &cns.Items[i]
+	for i := range onHub {
+		byName[onHub[i].Name] = &onHub[i]
 	}
 	var errs []error
-	for _, a := range planNamespaces(member, cns.Items) {
+	for _, a := range planNamespaces(member, onHub) {
 		if err := apply(ctx, cluster, hub, hubNS, a, byName[a.Name]); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsAlreadyExists(err) {
 			errs = append(errs, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -64,13 +62,10 @@ func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
 
 // startPolicySync applies the cluster's desired policies whenever they change
 // on the hub or an owned object changes in the cluster (drift).
-func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub client.Client, hubCache cache.Cache) error {
+func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub client.Client, state *hubState) error {
 	t := newTrigger()
 	handler := t.handler()
-	hubNS := fv1.HubNamespace(a.current().Cluster)
-	if err := watchHub(ctx, hubCache, &corev1.ConfigMap{}, handler); err != nil {
-		return err
-	}
+	state.onChange = append(state.onChange, t.poke)
 
 	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
 		o.LabelSelector = policy.OwnedLabel + "=true"
@@ -106,13 +101,9 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 				return fmt.Errorf("cannot watch %s in the cluster", gvr.Resource)
 			}
 		}
-		var cm corev1.ConfigMap
-		err := hubCache.Get(ctx, client.ObjectKey{Namespace: hubNS, Name: policy.DesiredConfigMap}, &cm)
-		if apierrors.IsNotFound(err) {
-			return nil // nothing desired yet
-		}
-		if err != nil {
-			return err
+		cm, _ := state.desiredPolicies()
+		if cm == nil {
+			return nil // nothing desired yet, or not fetched yet; the fetch pokes
 		}
 		res, err := sy.apply(ctx, cm.Data)
 		if res != nil && rep != nil {

@@ -273,8 +273,15 @@ func TestExpiredBootstrapCredentialIsRefused(t *testing.T) {
 	if !strings.Contains(a.Log(), "expired") {
 		t.Errorf("agent output does not say why:\n%s", a.Log())
 	}
+	var seen []metav1.Condition
+	defer func() {
+		if t.Failed() {
+			t.Logf("conditions: %+v\nhub log: %s", seen, env.Hub.Log())
+		}
+	}()
 	waitFor(t, 10*time.Second, "expiry in conditions", func(ctx context.Context) (bool, error) {
-		cond := meta.FindStatusCondition(getCluster(t, "expired").Status.Conditions, fv1.ClusterConditionRegistered)
+		seen = getCluster(t, "expired").Status.Conditions
+		cond := meta.FindStatusCondition(seen, fv1.ClusterConditionRegistered)
 		return cond != nil && cond.Status == metav1.ConditionFalse && cond.Reason == "BootstrapExpired", nil
 	})
 }

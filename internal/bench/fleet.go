@@ -560,7 +560,7 @@ func measurePolicy(ctx context.Context, cl client.Client, hubCache cache.Cache, 
 		if !ok || !strings.Contains(cm.Data[policy.KeyObjects], "flotilla-"+benchPolicy) {
 			return
 		}
-		s := f.byName[strings.TrimPrefix(cm.Namespace, "cluster-")]
+		s := f.byName[fv1.ClusterOfHubNamespace(cm.Namespace)]
 		if s == nil {
 			return
 		}

@@ -102,7 +102,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		r.prepared.Store(c.UID, true)
 	}
 	before := c.DeepCopy()
-	requeue, err := r.expireTokens(ctx, &c)
+	requeue, expired, err := r.expireTokens(ctx, &c)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -116,6 +116,13 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	// this reconciler owns, and an empty patch is still a request.
 	if !equality.Semantic.DeepEqual(before.Status, c.Status) {
 		if err := r.Client.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	// Only once the conditions say why: a token deleted first would leave
+	// nothing to tell that the credential expired.
+	for _, s := range expired {
+		if err := r.Client.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -159,7 +166,8 @@ func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) e
 		&rbacv1.Role{
 			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: ns, Labels: labels},
 			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}},
+				// It fetches when told of a change; it watches nothing here.
+				{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list"}},
 				{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create", "update", "patch", "delete"}},
 				// The agent reports the cluster's namespaces and finishes their deletion.
 				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusternamespaces", "clusternamespaces/status"}, Verbs: []string{"create", "update", "patch", "delete"}},
@@ -173,7 +181,7 @@ func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) e
 		&rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name), Labels: labels},
 			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusters"}, ResourceNames: []string{c.Name}, Verbs: []string{"get", "list", "watch"}},
+				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusters"}, ResourceNames: []string{c.Name}, Verbs: []string{"get"}},
 				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusters/status"}, ResourceNames: []string{c.Name}, Verbs: []string{"get", "update", "patch"}},
 			},
 		},
@@ -192,14 +200,13 @@ func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) e
 	return nil
 }
 
-// expireTokens deletes expired bootstrap tokens of c and, if none was used,
-// says so in c's conditions. It returns when to look again.
-func (r *ClusterReconciler) expireTokens(ctx context.Context, c *fv1.Cluster) (time.Duration, error) {
+// expireTokens finds c's expired bootstrap tokens, to be deleted, and if none
+// was used says so in c's conditions. It returns when to look again.
+func (r *ClusterReconciler) expireTokens(ctx context.Context, c *fv1.Cluster) (next time.Duration, expired []*corev1.Secret, err error) {
 	var secrets corev1.SecretList
 	if err := r.Client.List(ctx, &secrets, client.InNamespace(metav1.NamespaceSystem), client.MatchingLabels{fv1.LabelCluster: c.Name}); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	var next time.Duration
 	for i := range secrets.Items {
 		s := &secrets.Items[i]
 		exp, err := time.Parse(time.RFC3339, string(s.Data["expiration"]))
@@ -218,11 +225,9 @@ func (r *ClusterReconciler) expireTokens(ctx context.Context, c *fv1.Cluster) (t
 				Message: "the bootstrap credential expired at " + exp.Format(time.RFC3339) + " before an agent registered; detach with --force and attach again",
 			})
 		}
-		if err := r.Client.Delete(ctx, s); client.IgnoreNotFound(err) != nil {
-			return 0, err
-		}
+		expired = append(expired, s)
 	}
-	return next, nil
+	return next, expired, nil
 }
 
 // detach finishes a cluster's removal once its agent has cleaned up, when it

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,6 +28,8 @@ import (
 // it up. It is keyed by cluster name.
 type ClusterPolicyReconciler struct {
 	Client client.Client
+	// Changed tells the cluster's agent that its desired state changed.
+	Changed func(cluster string)
 
 	// written holds, by cluster name, a writtenState.
 	written sync.Map
@@ -54,7 +55,7 @@ func (r *ClusterPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Status writes (compliance) do not change what clusters hold.
 		Watches(&fv1.Policy{}, allClusters, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&fv1.ClusterNamespace{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: strings.TrimPrefix(o.GetNamespace(), "cluster-")}}}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: fv1.ClusterOfHubNamespace(o.GetNamespace())}}}
 		})).
 		Complete(r)
 }
@@ -117,6 +118,9 @@ func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, err
 	}
 	r.written.Store(c.Name, wrote)
+	if r.Changed != nil {
+		r.Changed(c.Name)
+	}
 	return ctrl.Result{}, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,7 +48,7 @@ func ListNamespaces(ctx context.Context, c client.Client, cluster, workspace str
 }
 
 // ClusterOf returns the cluster a ClusterNamespace belongs to.
-func ClusterOf(n *fv1.ClusterNamespace) string { return strings.TrimPrefix(n.Namespace, "cluster-") }
+func ClusterOf(n *fv1.ClusterNamespace) string { return fv1.ClusterOfHubNamespace(n.Namespace) }
 
 // CreateNamespace creates namespace name in cluster for workspace; the
 // cluster's agent then creates it in the cluster.

@@ -54,7 +54,7 @@ func DeleteWorkspace(ctx context.Context, c client.Client, name string) error {
 	var members []string
 	for _, n := range nss {
 		if n.DeletionTimestamp == nil {
-			members = append(members, n.Namespace[len("cluster-"):]+"/"+n.Name)
+			members = append(members, fv1.ClusterOfHubNamespace(n.Namespace)+"/"+n.Name)
 		}
 	}
 	if len(members) > 0 {

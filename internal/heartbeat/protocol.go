@@ -47,4 +47,16 @@ type Report struct {
 type Response struct {
 	// Detach asks the agent to clean up its cluster and stop.
 	Detach bool `json:"detach,omitempty"`
+	// Changes is the cluster's change token (see ChangesPath): an agent
+	// whose last fetch was at another token fetches again, so a lost poll
+	// delays a change by one interval at most.
+	Changes string `json:"changes,omitempty"`
 }
+
+// ChangesResponse answers a poll of ChangesPath.
+type ChangesResponse struct {
+	Token string `json:"token"`
+}
+
+// LongPoll is how long the hub holds a poll that sees no change.
+const LongPoll = 2 * time.Minute

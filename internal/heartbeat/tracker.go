@@ -27,6 +27,8 @@ import (
 // status when it changes. It reads Clusters from the manager's cache.
 type Tracker struct {
 	Client client.Client
+	// Changes tells agents when to fetch what the hub holds for them.
+	Changes *Changes
 
 	mu      sync.Mutex
 	obs     map[string]Observation
@@ -38,7 +40,7 @@ type Tracker struct {
 
 // NewTracker returns a Tracker that reads and writes through c.
 func NewTracker(c client.Client) *Tracker {
-	return &Tracker{Client: c, obs: map[string]Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
+	return &Tracker{Client: c, Changes: NewChanges(), obs: map[string]Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
 }
 
 var errUnknownCluster = errors.New("cluster not attached")
@@ -60,7 +62,7 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Respon
 	t.obs[cluster] = Observation{Seen: time.Now(), Report: &r}
 	delete(t.disconnected, cluster)
 	t.mu.Unlock()
-	return Response{}, t.sync(ctx, &c)
+	return Response{Changes: t.Changes.Token(cluster)}, t.sync(ctx, &c)
 }
 
 // Start re-evaluates, each second, only the clusters whose heartbeats are
@@ -95,6 +97,7 @@ func (t *Tracker) Start(ctx context.Context) error {
 			err := t.Client.Get(ctx, client.ObjectKey{Name: name}, &c)
 			if apierrors.IsNotFound(err) || err == nil && c.DeletionTimestamp != nil {
 				t.forget(name)
+				t.Changes.Forget(name)
 				continue
 			}
 			if err == nil {
@@ -173,10 +176,11 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	return nil
 }
 
-// ServeHTTP receives a report. The client certificate names the cluster; TLS
-// has already verified it against the hub's client CA.
+// ServeHTTP receives reports and change polls. The client certificate names
+// the cluster; TLS has already verified it against the hub's client CA.
 func (t *Tracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost || r.URL.Path != Path {
+	route := r.Method + " " + r.URL.Path
+	if route != http.MethodPost+" "+Path && route != http.MethodGet+" "+ChangesPath {
 		http.NotFound(w, r)
 		return
 	}
@@ -190,19 +194,27 @@ func (t *Tracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not an agent identity", http.StatusForbidden)
 		return
 	}
-	var rep Report
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&rep); err != nil {
-		http.Error(w, "bad report: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	resp, err := t.Observe(r.Context(), cluster, rep)
-	switch {
-	case errors.Is(err, errUnknownCluster):
-		http.Error(w, "cluster "+cluster+" is not attached to this hub", http.StatusNotFound)
-		return
-	case err != nil && !apierrors.IsConflict(err):
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
+	var resp any
+	if r.Method == http.MethodGet {
+		ctx, cancel := context.WithTimeout(r.Context(), LongPoll)
+		defer cancel()
+		resp = ChangesResponse{Token: t.Changes.Wait(ctx, cluster, r.URL.Query().Get("since"))}
+	} else {
+		var rep Report
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&rep); err != nil {
+			http.Error(w, "bad report: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		hb, err := t.Observe(r.Context(), cluster, rep)
+		switch {
+		case errors.Is(err, errUnknownCluster):
+			http.Error(w, "cluster "+cluster+" is not attached to this hub", http.StatusNotFound)
+			return
+		case err != nil && !apierrors.IsConflict(err):
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		resp = hb
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)

@@ -13,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/datadir"
@@ -117,4 +119,28 @@ func agentRBAC() []client.Object {
 			})
 	}
 	return objs
+}
+
+// notifyNamespaceChanges wakes a cluster's agent whenever one of its
+// ClusterNamespaces changes on the hub, so that the agent fetches them then
+// instead of watching them.
+func notifyNamespaceChanges(ctx context.Context, mgr manager.Manager, changes *heartbeat.Changes) error {
+	inf, err := mgr.GetCache().GetInformer(ctx, &fv1.ClusterNamespace{})
+	if err != nil {
+		return err
+	}
+	bump := func(o any) {
+		if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+			o = d.Obj
+		}
+		if n, ok := o.(client.Object); ok {
+			changes.Bump(fv1.ClusterOfHubNamespace(n.GetNamespace()), heartbeat.Namespaces)
+		}
+	}
+	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    bump,
+		UpdateFunc: func(_, o any) { bump(o) },
+		DeleteFunc: bump,
+	})
+	return err
 }

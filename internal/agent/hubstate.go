@@ -1,0 +1,178 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/heartbeat"
+	"flotilla.dev/flotilla/internal/policy"
+)
+
+// hubState is what the hub holds for this cluster that the agent acts on:
+// its ClusterNamespaces and its desired policies. The agent fetches them when
+// the hub says they changed (a long poll next to the heartbeats, backed by
+// the token in every heartbeat answer) instead of watching them, so an agent
+// holds no watch open on the hub's apiserver.
+type hubState struct {
+	hub client.Client
+	ns  string
+	t   trigger
+	// onChange is called after each fetch.
+	onChange []func()
+
+	mu      sync.Mutex
+	want    heartbeat.Token // the newest token heard of
+	have    heartbeat.Token // what the fetched state is at least as new as
+	fetched [2]bool         // by heartbeat.Kind
+	nss     []fv1.ClusterNamespace
+	desired *corev1.ConfigMap // nil while the hub holds none
+}
+
+func newHubState(hub client.Client, cluster string) *hubState {
+	return &hubState{hub: hub, ns: fv1.HubNamespace(cluster), t: newTrigger()}
+}
+
+// heard records a token from the hub; a new one asks for a fetch.
+func (s *hubState) heard(token string) {
+	tok, ok := heartbeat.ParseToken(token)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	s.want = tok
+	stale := tok != s.have
+	s.mu.Unlock()
+	if stale {
+		s.t.poke()
+	}
+}
+
+// run fetches whenever a new token is heard, until ctx ends.
+func (s *hubState) run(ctx context.Context) {
+	s.t.poke() // the first fetch needs no token
+	s.t.run(ctx, "fetching from the hub", s.fetch)
+}
+
+// fetch reads what changed since the last fetch, the token first so that
+// what is read is at least as new as it.
+func (s *hubState) fetch(ctx context.Context) error {
+	s.mu.Lock()
+	want, have, fetched := s.want, s.have, s.fetched
+	s.mu.Unlock()
+	stale := func(k heartbeat.Kind) bool { return !fetched[k] || want.Changed(have, k) }
+	if !stale(heartbeat.Namespaces) && !stale(heartbeat.Policies) {
+		return nil
+	}
+	var nss *fv1.ClusterNamespaceList
+	if stale(heartbeat.Namespaces) {
+		nss = &fv1.ClusterNamespaceList{}
+		if err := s.hub.List(ctx, nss, client.InNamespace(s.ns)); err != nil {
+			return err
+		}
+	}
+	var desired *corev1.ConfigMap
+	if stale(heartbeat.Policies) {
+		desired = &corev1.ConfigMap{}
+		if err := s.hub.Get(ctx, client.ObjectKey{Namespace: s.ns, Name: policy.DesiredConfigMap}, desired); apierrors.IsNotFound(err) {
+			desired = nil
+		} else if err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	if nss != nil {
+		s.nss, s.fetched[heartbeat.Namespaces] = nss.Items, true
+	}
+	if stale(heartbeat.Policies) {
+		s.desired, s.fetched[heartbeat.Policies] = desired, true
+	}
+	s.have = want
+	s.mu.Unlock()
+	for _, f := range s.onChange {
+		f()
+	}
+	return nil
+}
+
+// namespaces returns a copy of the fetched ClusterNamespaces; ok is false
+// before the first fetch.
+func (s *hubState) namespaces() (nss []fv1.ClusterNamespace, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.nss {
+		nss = append(nss, *s.nss[i].DeepCopy())
+	}
+	return nss, s.fetched[heartbeat.Namespaces]
+}
+
+// desiredPolicies returns the fetched desired-policies ConfigMap, nil when
+// there is none; ok is false before the first fetch.
+func (s *hubState) desiredPolicies() (cm *corev1.ConfigMap, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.desired, s.fetched[heartbeat.Policies]
+}
+
+// pollChanges long-polls the hub for change tokens until ctx ends, retrying
+// with backoff while the hub is unreachable.
+func (s *hubState) pollChanges(ctx context.Context, hc *http.Client, base string) {
+	since, backoff := "", time.Second
+	for ctx.Err() == nil {
+		token, err := pollOnce(ctx, hc, base, since)
+		if err != nil {
+			if ctx.Err() == nil {
+				klog.V(1).InfoS("polling the hub for changes failed; will retry", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 30*time.Second)
+			continue
+		}
+		backoff = time.Second
+		s.heard(token)
+		since = token
+	}
+}
+
+func pollOnce(ctx context.Context, hc *http.Client, base, since string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	u.Path, u.RawQuery = heartbeat.ChangesPath, url.Values{"since": {since}}.Encode()
+	ctx, cancel := context.WithTimeout(ctx, heartbeat.LongPoll+30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("hub answered %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	var out heartbeat.ChangesResponse
+	return out.Token, json.Unmarshal(body, &out)
+}
