@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -123,14 +124,42 @@ func (d *Dir) readyFile() string { return ReadyFile(d.Path) }
 // ReadyFile is the marker a process in dir writes once it serves.
 func ReadyFile(dir string) string { return filepath.Join(dir, "ready") }
 
-// FreePort asks the kernel for a free port on 127.0.0.1.
+// FreePort returns a port free on 127.0.0.1 now, from below the kernel's
+// ephemeral range when it can: a port from that range, once released, may be
+// taken by any outgoing connection before its new owner binds it.
 func FreePort() (int, error) {
+	low := ephemeralLow()
+	for range 64 {
+		if low <= minPort {
+			break
+		}
+		port := minPort + rand.IntN(low-minPort)
+		if checkFree(port) == nil {
+			return port, nil
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// minPort keeps clear of well-known and commonly configured ports.
+const minPort = 20000
+
+// ephemeralLow is where the kernel starts choosing ports for outgoing
+// connections.
+func ephemeralLow() int {
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				return n
+			}
+		}
+	}
+	return 32768 // the Linux default
 }
 
 func checkFree(port int) error {
