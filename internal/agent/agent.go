@@ -53,8 +53,12 @@ type Config struct {
 	ClusterKubeconfig string
 	// BootstrapKubeconfig holds the single-use credential for first registration.
 	BootstrapKubeconfig string
-	// DataDir keeps the agent's key and signed identity.
+	// DataDir keeps the agent's key and, unless IdentitySecret is set, its
+	// signed identity.
 	DataDir string
+	// IdentitySecret ("NAMESPACE/NAME") keeps the signed identity in a
+	// Secret of the member cluster instead: a pod's disk does not outlive it.
+	IdentitySecret string
 	// Interval between heartbeats.
 	Interval time.Duration
 	// CertTTL is the lifetime asked for the agent's certificate (min 10m).
@@ -70,6 +74,7 @@ func NewConfig() Config {
 type agent struct {
 	c       Config
 	dir     *datadir.Dir
+	store   identityStore
 	cluster kubernetes.Interface
 	// dyn applies policies; nil for simulated clusters that take none.
 	dyn dynamic.Interface
@@ -111,6 +116,12 @@ func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface, dyn dy
 			return err
 		}
 	}
+	a.store = fileStore{dir.Join("hub.kubeconfig")}
+	if c.IdentitySecret != "" {
+		if a.store, err = newSecretStore(a.cluster, c.IdentitySecret); err != nil {
+			return err
+		}
+	}
 	id, err := a.identity(ctx)
 	if err != nil {
 		return err
@@ -138,16 +149,27 @@ func (a *agent) clusterConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-func (a *agent) identityFile() string { return a.dir.Join("hub.kubeconfig") }
-
 // identity returns the saved identity, or registers with the bootstrap
 // credential, retrying with backoff while the hub is unreachable.
 func (a *agent) identity(ctx context.Context) (*identity, error) {
-	if id, ok := loadIdentity(a.identityFile()); ok {
+	var saved []byte
+	// The store may be the member cluster, which may be down for now.
+	err := wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: time.Second, Factor: 2, Steps: 1 << 30, Cap: 30 * time.Second}, func(ctx context.Context) (bool, error) {
+		var err error
+		if saved, err = a.store.load(ctx); err != nil {
+			klog.InfoS("cannot read the saved identity; retrying", "err", err)
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if id, ok := decodeIdentity(saved); ok {
 		return id, nil
 	}
 	if a.c.BootstrapKubeconfig == "" {
-		return nil, fmt.Errorf("no saved identity in %s and no --bootstrap-kubeconfig to register with", a.dir.Path)
+		return nil, fmt.Errorf("no saved identity in %s and no --bootstrap-kubeconfig to register with", a.store)
 	}
 	cfg, cluster, err := bootstrapTarget(a.c.BootstrapKubeconfig)
 	if err != nil {
@@ -183,7 +205,15 @@ func (a *agent) identity(ctx context.Context) (*identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return id, id.save(a.identityFile())
+	return id, a.save(ctx, id)
+}
+
+func (a *agent) save(ctx context.Context, id *identity) error {
+	data, err := id.encode()
+	if err != nil {
+		return err
+	}
+	return a.store.save(ctx, data)
 }
 
 // key returns the agent's private key, made once and kept in the data dir.
@@ -396,7 +426,7 @@ func (a *agent) rotateIfDue(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := next.save(a.identityFile()); err != nil {
+	if err := a.save(ctx, next); err != nil {
 		return err
 	}
 	klog.InfoS("certificate rotated", "expires", next.NotAfter)
@@ -428,7 +458,9 @@ func (a *agent) detach(ctx context.Context) error {
 			return err
 		}
 	}
-	os.Remove(a.identityFile())
+	if err := a.store.remove(ctx); err != nil {
+		klog.ErrorS(err, "forgetting the identity", "store", a.store)
+	}
 	os.Remove(filepath.Join(a.dir.Path, "agent.key"))
 	klog.InfoS("detached", "cluster", id.Cluster)
 	return nil

@@ -54,26 +54,20 @@ func (id *identity) restConfig() *rest.Config {
 	}
 }
 
-// save writes the identity as a kubeconfig, atomically.
-func (id *identity) save(path string) error {
+// encode writes the identity as a kubeconfig.
+func (id *identity) encode() ([]byte, error) {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["flotilla-hub"] = &clientcmdapi.Cluster{Server: id.Server, CertificateAuthorityData: id.CAData}
 	cfg.AuthInfos[fv1.AgentUser(id.Cluster)] = &clientcmdapi.AuthInfo{ClientCertificateData: id.CertPEM, ClientKeyData: id.KeyPEM}
 	cfg.Contexts[id.Cluster] = &clientcmdapi.Context{Cluster: "flotilla-hub", AuthInfo: fv1.AgentUser(id.Cluster)}
 	cfg.CurrentContext = id.Cluster
-	data, err := clientcmd.Write(*cfg)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(path+".tmp", path)
+	return clientcmd.Write(*cfg)
 }
 
-// loadIdentity reads a saved identity; ok is false if there is none usable.
-func loadIdentity(path string) (*identity, bool) {
-	raw, err := clientcmd.LoadFromFile(path)
+// decodeIdentity reads what encode wrote; ok is false if it is not a usable
+// identity (unreadable, or its certificate expired).
+func decodeIdentity(data []byte) (*identity, bool) {
+	raw, err := clientcmd.Load(data)
 	if err != nil {
 		return nil, false
 	}

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,10 +33,21 @@ func TestCertificateRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dir.Close()
+	// The identity lives in a Secret of the member cluster, as for an agent
+	// in a pod: created on registration, updated on rotation.
+	member := env.Clusters[0].Clientset
+	if _, err := member.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store, err := newSecretStore(member, SystemNamespace+"/agent-identity")
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := &agent{
 		c:       Config{BootstrapKubeconfig: bootPath, CertTTL: 10 * time.Minute, Interval: time.Second},
 		dir:     dir,
-		cluster: env.Clusters[0].Clientset,
+		store:   store,
+		cluster: member,
 	}
 	id, err := a.identity(ctx)
 	if err != nil {
@@ -71,8 +84,9 @@ func TestCertificateRotation(t *testing.T) {
 	if string(next.CertPEM) == string(id.CertPEM) {
 		t.Fatal("certificate not renewed")
 	}
-	if saved, ok := loadIdentity(a.identityFile()); !ok || string(saved.CertPEM) != string(next.CertPEM) {
-		t.Error("renewed identity not saved")
+	data, err := store.load(ctx)
+	if saved, ok := decodeIdentity(data); err != nil || !ok || string(saved.CertPEM) != string(next.CertPEM) {
+		t.Errorf("renewed identity not saved in the Secret: %v", err)
 	}
 	// New connections present the new certificate.
 	hc.CloseIdleConnections()

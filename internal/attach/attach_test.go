@@ -63,11 +63,11 @@ func attachCluster(t *testing.T, name string, o attach.Options) string {
 }
 
 // newAgent describes an agent for member; run it with Run or Start.
-func newAgent(t *testing.T, name string, member *testenv.Process, boot, dir string) *agentRun {
+func newAgent(t *testing.T, name string, member *testenv.Process, boot, dir string, extra ...string) *agentRun {
 	if dir == "" {
 		dir = filepath.Join(t.TempDir(), "agent-"+name)
 	}
-	args := []string{"agent", "--cluster-kubeconfig", member.Kubeconfig, "--data-dir", dir, "--heartbeat-interval", interval}
+	args := append([]string{"agent", "--cluster-kubeconfig", member.Kubeconfig, "--data-dir", dir, "--heartbeat-interval", interval}, extra...)
 	if boot != "" {
 		args = append(args, "--bootstrap-kubeconfig", boot)
 	}
@@ -231,6 +231,36 @@ func TestKilledAgentDisconnectsAndRecoversWithoutNewRegistration(t *testing.T) {
 	waitHealth(t, "beta", 10*time.Second, fv1.HealthHealthy)
 	if n := agentCSRs(t, "beta"); n != 1 {
 		t.Errorf("restart registered again: %d CSRs", n)
+	}
+}
+
+// An agent in a pod keeps its identity in a Secret of its cluster: a new
+// pod, with an empty disk and a used bootstrap credential, carries on.
+func TestAgentIdentityInSecretOutlivesItsDisk(t *testing.T) {
+	member := env.Clusters[0]
+	ctx := context.Background()
+	if err := member.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ident"}}); err != nil {
+		t.Fatal(err)
+	}
+	inSecret := []string{"--identity-secret", "ident/theta-identity"}
+	first := newAgent(t, "theta", member, attachCluster(t, "theta", attach.Options{}), "", inSecret...)
+	if err := first.Run(); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, "theta", 30*time.Second, fv1.HealthHealthy)
+	var s corev1.Secret
+	if err := member.Client.Get(ctx, client.ObjectKey{Namespace: "ident", Name: "theta-identity"}, &s); err != nil || len(s.Data["kubeconfig"]) == 0 {
+		t.Fatalf("identity Secret: %v", err)
+	}
+	first.Kill()
+
+	second := newAgent(t, "theta-2", member, first.boot, "", inSecret...) // a fresh disk
+	if err := second.Run(); err != nil {
+		t.Fatalf("%v\n%s", err, second.Log())
+	}
+	waitHealth(t, "theta", 30*time.Second, fv1.HealthHealthy)
+	if n := agentCSRs(t, "theta"); n != 1 {
+		t.Errorf("the new agent registered again: %d CSRs", n)
 	}
 }
 

@@ -57,7 +57,9 @@ func AgentObjects(bootstrap []byte, image string) []client.Object {
 						Containers: []corev1.Container{{
 							Name:  "agent",
 							Image: image,
-							Args:  []string{"agent", "--bootstrap-kubeconfig=/etc/flotilla/bootstrap/kubeconfig", "--data-dir=/var/lib/flotilla"},
+							// The pod's disk goes with it; the identity must not.
+							Args: []string{"agent", "--bootstrap-kubeconfig=/etc/flotilla/bootstrap/kubeconfig", "--data-dir=/var/lib/flotilla",
+								"--identity-secret=" + agentNamespace + "/flotilla-agent-identity"},
 							Resources: corev1.ResourceRequirements{
 								Requests: corev1.ResourceList{corev1.ResourceCPU: mustQ("10m"), corev1.ResourceMemory: mustQ("32Mi")},
 								Limits:   corev1.ResourceList{corev1.ResourceMemory: mustQ("128Mi")},

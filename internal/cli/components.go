@@ -127,6 +127,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&cfg.ClusterKubeconfig, "cluster-kubeconfig", "", "kubeconfig of the member cluster (default: in-cluster)")
 	f.StringVar(&cfg.BootstrapKubeconfig, "bootstrap-kubeconfig", "", "kubeconfig with the single-use bootstrap credential from 'flotilla cluster attach'")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "directory for the agent's key and identity")
+	f.StringVar(&cfg.IdentitySecret, "identity-secret", "", "keep the hub identity in this Secret (NAMESPACE/NAME) of the member cluster instead of --data-dir, for an agent in a pod")
 	f.DurationVar(&cfg.Interval, "heartbeat-interval", cfg.Interval, "time between heartbeats")
 	f.DurationVar(&cfg.CertTTL, "certificate-ttl", cfg.CertTTL, "lifetime asked for the agent's certificate (at least 10m); renewed at 80%")
 	return cmd

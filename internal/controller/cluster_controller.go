@@ -53,7 +53,9 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A bootstrap token may reach the cache after its Cluster did; its
 		// arrival schedules the expiry check.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(tokenCluster), builder.WithPredicates(created)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		// A new cluster's agent waits on its hub side; attaching many at once
+		// is mostly waiting on the apiserver.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 16}).
 		Complete(r)
 }
 

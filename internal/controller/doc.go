@@ -18,7 +18,7 @@ import (
 
 // SetupAll registers every hub reconciler with mgr;
 // hubInfo is written to every cluster namespace for its agent.
-func SetupAll(mgr ctrl.Manager, hubInfo map[string]string, changed func(cluster string)) error {
+func SetupAll(mgr ctrl.Manager, hubInfo map[string]string, wrotePolicies func(cluster, resourceVersion string)) error {
 	c := mgr.GetClient()
 	if err := (&ClusterGroupReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
@@ -26,7 +26,7 @@ func SetupAll(mgr ctrl.Manager, hubInfo map[string]string, changed func(cluster 
 	if err := (&WorkspaceReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&ClusterPolicyReconciler{Client: c, Changed: changed}).SetupWithManager(mgr); err != nil {
+	if err := (&ClusterPolicyReconciler{Client: c, Wrote: wrotePolicies}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&PolicyReconciler{Client: c}).SetupWithManager(mgr); err != nil {

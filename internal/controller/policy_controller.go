@@ -28,8 +28,9 @@ import (
 // it up. It is keyed by cluster name.
 type ClusterPolicyReconciler struct {
 	Client client.Client
-	// Changed tells the cluster's agent that its desired state changed.
-	Changed func(cluster string)
+	// Wrote tells the cluster's agent that its desired state changed, and
+	// at which resourceVersion.
+	Wrote func(cluster, resourceVersion string)
 
 	// written holds, by cluster name, a writtenState.
 	written sync.Map
@@ -118,8 +119,8 @@ func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, err
 	}
 	r.written.Store(c.Name, wrote)
-	if r.Changed != nil {
-		r.Changed(c.Name)
+	if r.Wrote != nil {
+		r.Wrote(c.Name, cm.ResourceVersion)
 	}
 	return ctrl.Result{}, nil
 }

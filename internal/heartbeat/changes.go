@@ -36,19 +36,23 @@ const (
 type Token struct {
 	Epoch string
 	Revs  [kinds]uint64
+	// PoliciesVersion is the resourceVersion of the desired policies the
+	// hub last wrote, if known: reading at least that version can be served
+	// from the apiserver's watch cache, which costs etcd nothing.
+	PoliciesVersion string
 }
 
 func (t Token) String() string {
-	return t.Epoch + "." + strconv.FormatUint(t.Revs[Namespaces], 10) + "." + strconv.FormatUint(t.Revs[Policies], 10)
+	return t.Epoch + "." + strconv.FormatUint(t.Revs[Namespaces], 10) + "." + strconv.FormatUint(t.Revs[Policies], 10) + "." + t.PoliciesVersion
 }
 
 // ParseToken reads a token String made; ok is false for anything else.
 func ParseToken(s string) (t Token, ok bool) {
 	parts := strings.Split(s, ".")
-	if len(parts) != 1+int(kinds) || parts[0] == "" {
+	if len(parts) != 2+int(kinds) || parts[0] == "" {
 		return Token{}, false
 	}
-	t.Epoch = parts[0]
+	t.Epoch, t.PoliciesVersion = parts[0], parts[1+kinds]
 	for k := range kinds {
 		n, err := strconv.ParseUint(parts[1+k], 10, 64)
 		if err != nil {
@@ -69,7 +73,7 @@ type Changes struct {
 	epoch string
 
 	mu    sync.Mutex
-	revs  map[string][kinds]uint64
+	state map[string]Token         // without Epoch
 	ready map[string]chan struct{} // closed on the cluster's next change
 }
 
@@ -77,16 +81,29 @@ type Changes struct {
 func NewChanges() *Changes {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return &Changes{epoch: hex.EncodeToString(b), revs: map[string][kinds]uint64{}, ready: map[string]chan struct{}{}}
+	return &Changes{epoch: hex.EncodeToString(b), state: map[string]Token{}, ready: map[string]chan struct{}{}}
 }
 
 // Bump records a change of k for cluster and wakes its agent's poll.
 func (c *Changes) Bump(cluster string, k Kind) {
+	c.bump(cluster, k, "")
+}
+
+// WrotePolicies records that the hub wrote cluster's desired policies at
+// resourceVersion rv.
+func (c *Changes) WrotePolicies(cluster, rv string) {
+	c.bump(cluster, Policies, rv)
+}
+
+func (c *Changes) bump(cluster string, k Kind, rv string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := c.revs[cluster]
-	r[k]++
-	c.revs[cluster] = r
+	t := c.state[cluster]
+	t.Revs[k]++
+	if k == Policies {
+		t.PoliciesVersion = rv
+	}
+	c.state[cluster] = t
 	if ch, ok := c.ready[cluster]; ok {
 		close(ch)
 		delete(c.ready, cluster)
@@ -97,7 +114,7 @@ func (c *Changes) Bump(cluster string, k Kind) {
 func (c *Changes) Forget(cluster string) {
 	c.Bump(cluster, Namespaces) // wake a poll still parked
 	c.mu.Lock()
-	delete(c.revs, cluster)
+	delete(c.state, cluster)
 	c.mu.Unlock()
 }
 
@@ -109,7 +126,9 @@ func (c *Changes) Token(cluster string) string {
 }
 
 func (c *Changes) token(cluster string) string {
-	return Token{Epoch: c.epoch, Revs: c.revs[cluster]}.String()
+	t := c.state[cluster]
+	t.Epoch = c.epoch
+	return t.String()
 }
 
 // Wait returns cluster's token once it is not since, or when ctx ends.

@@ -47,10 +47,13 @@ func TestChangesTokensDifferAcrossHubRestarts(t *testing.T) {
 func TestTokenSaysWhatChanged(t *testing.T) {
 	c := NewChanges()
 	t0, _ := ParseToken(c.Token("a"))
-	c.Bump("a", Policies)
+	c.WrotePolicies("a", "42")
 	t1, ok := ParseToken(c.Token("a"))
 	if !ok {
 		t.Fatalf("cannot parse %q", c.Token("a"))
+	}
+	if t1.PoliciesVersion != "42" {
+		t.Errorf("token %v does not carry the written version", t1)
 	}
 	if !t1.Changed(t0, Policies) || t1.Changed(t0, Namespaces) {
 		t.Errorf("after a policy change: %v → %v", t0, t1)
@@ -59,7 +62,7 @@ func TestTokenSaysWhatChanged(t *testing.T) {
 	if !restarted.Changed(t1, Namespaces) || !restarted.Changed(t1, Policies) {
 		t.Errorf("a new epoch must change every kind: %v → %v", t1, restarted)
 	}
-	for _, bad := range []string{"", "x", "e.1", "e.1.y", ".1.2"} {
+	for _, bad := range []string{"", "x", "e.1", "e.1.2", "e.1.y.", ".1.2.3"} {
 		if _, ok := ParseToken(bad); ok {
 			t.Errorf("ParseToken(%q) accepted", bad)
 		}

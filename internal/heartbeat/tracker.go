@@ -225,6 +225,8 @@ func Serve(ctx context.Context, l net.Listener, t *Tracker, cert tls.Certificate
 	srv := &http.Server{
 		Handler:           t,
 		ReadHeaderTimeout: 10 * time.Second,
+		// Parked change polls end with the hub, not at the shutdown deadline.
+		BaseContext: func(net.Listener) context.Context { return ctx },
 		TLSConfig: &tls.Config{
 			Certificates: []tls.Certificate{cert},
 			ClientAuth:   tls.RequireAndVerifyClientCert,

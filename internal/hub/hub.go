@@ -32,7 +32,6 @@ import (
 	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
-	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/kubeapi"
 	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/policycheck"
@@ -147,7 +146,7 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	tracker.Client = mgr.GetClient()
-	if err := controller.SetupAll(mgr, hubInfo, func(c string) { tracker.Changes.Bump(c, heartbeat.Policies) }); err != nil {
+	if err := controller.SetupAll(mgr, hubInfo, tracker.Changes.WrotePolicies); err != nil {
 		return err
 	}
 	if err := notifyNamespaceChanges(ctx, mgr, tracker.Changes); err != nil {
