@@ -136,13 +136,16 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 		return nil, fmt.Errorf("submitting certificate request to the hub: %w", err)
 	}
 	klog.InfoS("submitted certificate request", "csr", csr.Name, "cluster", cluster)
-	for {
+	// Many agents register at once when a fleet is attached: the wait backs
+	// off, and reads come from the apiserver's watch cache (a stale answer
+	// only means one more look).
+	for wait := 100 * time.Millisecond; ; wait = min(wait*3/2, time.Second) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(wait):
 		}
-		got, err := cs.CertificatesV1().CertificateSigningRequests().Get(ctx, csr.Name, metav1.GetOptions{})
+		got, err := cs.CertificatesV1().CertificateSigningRequests().Get(ctx, csr.Name, metav1.GetOptions{ResourceVersion: "0"})
 		if err != nil {
 			if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
 				return nil, errPermanent{fmt.Errorf("the hub refused access while registering: %v", err)}

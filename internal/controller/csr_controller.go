@@ -32,7 +32,7 @@ type CSRReconciler struct {
 func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// Registrations come in bursts when a fleet is attached at once.
 	return ctrl.NewControllerManagedBy(mgr).For(&certificatesv1.CertificateSigningRequest{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 16}).
 		Complete(r)
 }
 
