@@ -212,9 +212,10 @@ func (r *reporter) checkPod(ctx context.Context, m *metav1.PartialObjectMetadata
 		in := fv1.Insight{Kind: kind, Namespace: pod.Namespace, Object: object, Message: text}
 		switch {
 		case vapName.MatchString(text):
-			in.Policy = strings.TrimPrefix(vapName.FindStringSubmatch(text)[1], "flotilla-")
+			vap := vapName.FindStringSubmatch(text)[1]
+			in.Policy = policy.PolicyOf(vap)
 			// The admission policy the cluster enforces says what it is.
-			if o, ok, _ := r.vaps.GetByKey(policyObjectName(in.Policy)); ok {
+			if o, ok, _ := r.vaps.GetByKey(vap); ok {
 				in.Type = fv1.PolicyType(o.(*unstructured.Unstructured).GetLabels()[policy.PolicyTypeLabel])
 			}
 			if mm := vapMsg.FindStringSubmatch(text); mm != nil {

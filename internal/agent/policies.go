@@ -45,9 +45,6 @@ var (
 	vaps   = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"}
 )
 
-// policyObjectName is what a policy's cluster-wide objects are called.
-func policyObjectName(policy string) string { return "flotilla-" + policy }
-
 var resourceOf = map[string]string{
 	"RoleBinding": "rolebindings", "ClusterRoleBinding": "clusterrolebindings", "ResourceQuota": "resourcequotas", "LimitRange": "limitranges",
 	"NetworkPolicy": "networkpolicies", "ValidatingAdmissionPolicy": "validatingadmissionpolicies",

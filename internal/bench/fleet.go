@@ -557,7 +557,7 @@ func measurePolicy(ctx context.Context, cl client.Client, hubCache cache.Cache, 
 	}
 	written := func(obj any) {
 		cm, ok := obj.(*corev1.ConfigMap)
-		if !ok || !strings.Contains(cm.Data[policy.KeyObjects], "flotilla-"+benchPolicy) {
+		if !ok || !strings.Contains(cm.Data[policy.KeyObjects], policy.ObjectName(benchPolicy)) {
 			return
 		}
 		s := f.byName[fv1.ClusterOfHubNamespace(cm.Namespace)]
@@ -613,7 +613,7 @@ func measurePolicy(ctx context.Context, cl client.Client, hubCache cache.Cache, 
 func newSimDynamic(f *fleet, s *simCluster) *fakedynamic.FakeDynamicClient {
 	dyn := fakedynamic.NewSimpleDynamicClient(clientgoscheme.Scheme)
 	dyn.PrependReactor("patch", "clusterrolebindings", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetName() == "flotilla-"+benchPolicy {
+		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetName() == policy.ObjectName(benchPolicy) {
 			f.mu.Lock()
 			if s.policyAt.IsZero() {
 				s.policyAt = time.Now()

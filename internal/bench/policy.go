@@ -96,7 +96,7 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 			return err
 		}
 		in, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
-			_, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, "flotilla-"+name, metav1.GetOptions{})
+			_, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, policy.ObjectName(name), metav1.GetOptions{})
 			return err == nil, nil
 		}, start)
 		if err != nil {
@@ -138,7 +138,7 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 			for i := range n {
 				names = append(names, "c"+strconv.Itoa(i))
 			}
-			hubDone <- untilWritten(ctx, cl, names, "flotilla-"+user, start)
+			hubDone <- untilWritten(ctx, cl, names, policy.ObjectName(user), start)
 		}()
 		lat, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
 			return mayListPods(ctx, cs, user), nil

@@ -155,6 +155,14 @@ func appliesToCluster(p *fv1.Policy, nss []Namespace) (Source, bool) {
 	return Source{}, false
 }
 
+// ObjectName is what the objects a policy renders to are called.
+func ObjectName(policy string) string { return objectPrefix + policy }
+
+// PolicyOf names the policy behind an object ObjectName named.
+func PolicyOf(object string) string { return strings.TrimPrefix(object, objectPrefix) }
+
+const objectPrefix = "flotilla-"
+
 func meta(name, namespace string, p *fv1.Policy) metav1.ObjectMeta {
 	labels := map[string]string{OwnedLabel: "true"}
 	if p != nil {
@@ -207,7 +215,7 @@ func limitRange(ns string) client.Object {
 func networkPolicy(ns string, p *fv1.Policy) client.Object {
 	np := &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
-		ObjectMeta: meta("flotilla-"+p.Name, ns, p),
+		ObjectMeta: meta(ObjectName(p.Name), ns, p),
 	}
 	var all []networkingv1.NetworkPolicyPeer // no peers listed: everything
 	switch p.Spec.Network.Recipe {
@@ -247,7 +255,7 @@ func subjects(p *fv1.Policy) []rbacv1.Subject {
 func clusterRoleBinding(p *fv1.Policy) client.Object {
 	return &rbacv1.ClusterRoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
-		ObjectMeta: meta("flotilla-"+p.Name, "", p),
+		ObjectMeta: meta(ObjectName(p.Name), "", p),
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: p.Spec.Access.Role},
 		Subjects:   subjects(p),
 	}
@@ -256,7 +264,7 @@ func clusterRoleBinding(p *fv1.Policy) client.Object {
 func roleBinding(ns string, p *fv1.Policy) client.Object {
 	return &rbacv1.RoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
-		ObjectMeta: meta("flotilla-"+p.Name, ns, p),
+		ObjectMeta: meta(ObjectName(p.Name), ns, p),
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: p.Spec.Access.Role},
 		Subjects:   subjects(p),
 	}
@@ -293,7 +301,7 @@ func validating(p *fv1.Policy, rules []admissionregistrationv1.NamedRuleWithOper
 	if p.Spec.Mode == fv1.ModeAudit {
 		actions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Audit, admissionregistrationv1.Warn}
 	}
-	name := "flotilla-" + p.Name
+	name := ObjectName(p.Name)
 	return []client.Object{
 		&admissionregistrationv1.ValidatingAdmissionPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
