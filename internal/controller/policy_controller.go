@@ -92,24 +92,20 @@ func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	sum := sha256.Sum256(raw)
-	wrote := writtenState{uid: c.UID, sum: sum}
-	if last, ok := r.written.Load(c.Name); ok && last == wrote {
-		return ctrl.Result{}, nil
-	}
 	// Written without reading: the hub keeps no cache of ConfigMaps (one per
 	// cluster), and the desired state is ours alone. A merge patch replaces
 	// both keys; an unchanged one is a no-op in the apiserver, which is all a
-	// restarted hub's first pass costs.
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: policy.DesiredConfigMap, Namespace: fv1.HubNamespace(c.Name), Labels: map[string]string{fv1.LabelCluster: c.Name}}}
+	// restarted hub's first pass costs. The patch (map keys sorted) is also
+	// what tells an unchanged state.
 	patch, err := json.Marshal(map[string]any{"data": data})
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	wrote := writtenState{uid: c.UID, sum: sha256.Sum256(patch)}
+	if last, ok := r.written.Load(c.Name); ok && last == wrote {
+		return ctrl.Result{}, nil
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: policy.DesiredConfigMap, Namespace: fv1.HubNamespace(c.Name), Labels: map[string]string{fv1.LabelCluster: c.Name}}}
 	err = r.Client.Patch(ctx, cm, client.RawPatch(types.MergePatchType, patch))
 	if apierrors.IsNotFound(err) {
 		cm.Data = data
