@@ -36,6 +36,16 @@ func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+// get reads from the cache, and past it when the cache does not have the
+// object (yet).
+func (r *CSRReconciler) get(ctx context.Context, key client.ObjectKey, obj client.Object) error {
+	err := r.Client.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, key, obj)
+	}
+	return err
+}
+
 // Reconcile reviews one pending CSR.
 func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var csr certificatesv1.CertificateSigningRequest
@@ -50,10 +60,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, nil
 	}
 	var cluster fv1.Cluster
-	err := r.Client.Get(ctx, client.ObjectKey{Name: request.Cluster}, &cluster)
-	if apierrors.IsNotFound(err) && r.APIReader != nil {
-		err = r.APIReader.Get(ctx, client.ObjectKey{Name: request.Cluster}, &cluster)
-	}
+	err := r.get(ctx, client.ObjectKey{Name: request.Cluster}, &cluster)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
@@ -62,11 +69,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	var tok tokenState
 	var secret corev1.Secret
 	if id, ok := bootstrapTokenID(request.Requestor); ok {
-		key := client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: "bootstrap-token-" + id}
-		err := r.Client.Get(ctx, key, &secret)
-		if apierrors.IsNotFound(err) && r.APIReader != nil {
-			err = r.APIReader.Get(ctx, key, &secret)
-		}
+		err := r.get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: "bootstrap-token-" + id}, &secret)
 		if err != nil && !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err
 		}
