@@ -107,15 +107,15 @@ func (s *hubState) fetch(ctx context.Context) error {
 }
 
 // getDesired reads the desired policies, nil if there are none. Given the
-// version the hub wrote, it reads at least that version, which the hub's
-// apiserver serves from its watch cache; a thousand agents told of a policy
-// change at once then cost etcd nothing.
+// version the hub wrote, it reads at least that version, so an apiserver
+// answering from a cache (a hub on a host cluster) cannot hand back the
+// state before the change.
 func (s *hubState) getDesired(ctx context.Context, atLeast string) (*corev1.ConfigMap, error) {
 	key := client.ObjectKey{Namespace: s.ns, Name: policy.DesiredConfigMap}
 	cm := &corev1.ConfigMap{}
 	err := s.hub.Get(ctx, key, cm, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: atLeast}})
 	if atLeast != "" && (apierrors.IsTimeout(err) || apierrors.IsResourceExpired(err)) {
-		err = s.hub.Get(ctx, key, cm) // the cache did not catch up: read from etcd
+		err = s.hub.Get(ctx, key, cm) // the cache did not catch up: a quorum read
 	}
 	if apierrors.IsNotFound(err) {
 		return nil, nil

@@ -137,8 +137,8 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 	}
 	klog.InfoS("submitted certificate request", "csr", csr.Name, "cluster", cluster)
 	// Many agents register at once when a fleet is attached: the wait backs
-	// off, and reads come from the apiserver's watch cache (a stale answer
-	// only means one more look).
+	// off, and a read at any version may be answered from a cache (a stale
+	// answer only means one more look).
 	for wait := 100 * time.Millisecond; ; wait = min(wait*3/2, time.Second) {
 		select {
 		case <-ctx.Done():

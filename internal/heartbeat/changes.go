@@ -16,7 +16,7 @@ import (
 // Agents fetch their ClusterNamespaces and desired policies only when told,
 // rather than each keeping watches open on the hub's apiserver: a parked
 // request here costs the hub a few kilobytes, a watch there a request
-// context, a watch cache consumer and several goroutines.
+// context, its own etcd watch and several goroutines.
 const ChangesPath = "/v1/changes"
 
 // Kind is what changed for a cluster: each is fetched on its own.
@@ -37,8 +37,8 @@ type Token struct {
 	Epoch string
 	Revs  [kinds]uint64
 	// PoliciesVersion is the resourceVersion of the desired policies the
-	// hub last wrote, if known: reading at least that version can be served
-	// from the apiserver's watch cache, which costs etcd nothing.
+	// hub last wrote, if known: an agent reads at least that version, so a
+	// cached answer cannot predate the change.
 	PoliciesVersion string
 }
 

@@ -171,8 +171,8 @@ func Run(ctx context.Context, c Config) error {
 	}
 	klog.InfoS("hub ready", "dataDir", dir.Path)
 
-	// The hub's own controller manager (namespace deletion, garbage
-	// collection, signing approved agent certificates) starts once the hub
+	// The hub's own controller manager (namespace deletion, signing
+	// approved agent certificates) starts once the hub
 	// serves: nothing before needs it, and its start would slow the hub's.
 	var kcmDone <-chan struct{}
 	if api != nil {
@@ -248,8 +248,11 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 		StartedPath: "/version",
 		EtcdServers: servers,
 		EtcdPrefix:  "/flotilla/registry",
-		// The hub serves many watchers (controllers, agents, dashboards).
-		WatchCache: true,
+		// No watch cache: agents do not watch the hub, so each resource has
+		// one or two watchers (the hub's own informers), and a cache would
+		// hold a decoded copy of every object plus minutes of history, most
+		// of the hub's memory per cluster.
+		WatchCache: false,
 		Admission:  []kubeapi.AdmissionPlugin{{Name: policycheck.PluginName, Register: policycheck.Register}},
 	})
 	if err != nil {
@@ -269,9 +272,10 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 }
 
 // hubControllers are the kube-controller-manager controllers the hub runs.
+// Flotilla sets no owner references on the hub, so it runs no garbage
+// collector: that would keep metadata of every object in memory for nothing.
 var hubControllers = []string{
 	"namespace-controller",
-	"garbage-collector-controller",
 	"certificatesigningrequest-signing-controller",
 	"certificatesigningrequest-cleaner-controller",
 }
