@@ -33,8 +33,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/keyutil"
 	"k8s.io/klog/v2"
@@ -267,12 +267,15 @@ func (a *agent) loop(ctx context.Context) error {
 		return err
 	}
 	state := newHubState(hub, a.current().Cluster)
-	poke, err := a.startNamespaceSync(ctx, hub, state)
+	members := informers.NewSharedInformerFactoryWithOptions(a.cluster, 0, informers.WithTransform(slimNode))
+	view := memberView{nodes: members.Core().V1().Nodes().Informer(), namespaces: members.Core().V1().Namespaces().Informer()}
+	poke, err := a.startNamespaceSync(ctx, hub, state, members)
 	if err != nil {
 		return err
 	}
+	members.Start(ctx.Done())
 	if a.dyn != nil {
-		if err := a.startPolicySync(ctx, a.dyn, hub, state); err != nil {
+		if view.pods, err = a.startPolicySync(ctx, a.dyn, hub, state); err != nil {
 			return err
 		}
 	}
@@ -286,7 +289,7 @@ func (a *agent) loop(ctx context.Context) error {
 		if err := a.rotateIfDue(ctx); err != nil {
 			klog.ErrorS(err, "certificate rotation failed; will retry")
 		}
-		resp, err := a.beat(ctx, hc, url)
+		resp, err := a.beat(ctx, hc, url, view)
 		switch {
 		case err != nil:
 			klog.InfoS("heartbeat failed; will retry", "err", err)
@@ -310,17 +313,29 @@ func (a *agent) loop(ctx context.Context) error {
 	}
 }
 
-func scheme() *runtime.Scheme {
+// hubScheme knows the kinds the agent reads or writes on the hub, and no
+// others; it is built once per process.
+var hubScheme = sync.OnceValue(func() *runtime.Scheme {
 	s := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(s)
+	_ = corev1.AddToScheme(s)
 	_ = fv1.AddToScheme(s)
 	return s
+})
+
+// hubMapper maps those kinds without discovery: a fleet registering at once
+// would otherwise ask the hub's apiserver for its API groups once per agent.
+func hubMapper() meta.RESTMapper {
+	m := meta.NewDefaultRESTMapper(nil)
+	m.Add(corev1.SchemeGroupVersion.WithKind("ConfigMap"), meta.RESTScopeNamespace)
+	m.Add(fv1.GroupVersion.WithKind("Cluster"), meta.RESTScopeRoot)
+	m.Add(fv1.GroupVersion.WithKind("ClusterNamespace"), meta.RESTScopeNamespace)
+	return m
 }
 
 func (a *agent) hubClient() (client.Client, error) {
 	cfg := a.hubConfig()
 	cfg.Timeout = 15 * time.Second
-	return client.New(cfg, client.Options{Scheme: scheme()})
+	return client.New(cfg, client.Options{Scheme: hubScheme(), Mapper: hubMapper()})
 }
 
 func (a *agent) hubConfig() *rest.Config {
@@ -331,14 +346,15 @@ func (a *agent) hubConfig() *rest.Config {
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(id.CAData)
 		// One transport for every hub client: HTTP/2 carries the agent's
-		// requests and watches over one connection, so the hub keeps one
-		// TLS connection per cluster rather than one per watch. Rotation
-		// swaps the certificate under it; pings find a dead connection.
+		// requests over one connection. The agent talks to the apiserver
+		// only when told something changed, so the connection closes soon
+		// after: an idle fleet holds the hub's apiserver no connections.
+		// Rotation swaps the certificate under it; pings find a dead one.
 		a.hubRT = &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
 			ForceAttemptHTTP2:   true,
 			TLSHandshakeTimeout: 10 * time.Second,
-			IdleConnTimeout:     90 * time.Second,
+			IdleConnTimeout:     15 * time.Second,
 			TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
 			HTTP2:               &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
 		}
@@ -382,8 +398,8 @@ func (a *agent) heartbeatClient(ctx context.Context, hub client.Client) (*http.C
 	return hc, cm.Data["heartbeatURL"], nil
 }
 
-func (a *agent) beat(ctx context.Context, hc *http.Client, url string) (heartbeat.Response, error) {
-	r := inventory(ctx, a.cluster)
+func (a *agent) beat(ctx context.Context, hc *http.Client, url string, view memberView) (heartbeat.Response, error) {
+	r := inventory(ctx, a.cluster, view)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	r.IntervalSeconds = int(a.c.Interval / time.Second)

@@ -10,22 +10,50 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
 )
 
-// inventory reads what the hub shows about the cluster. Counts of namespaces
-// and pods come from one-item lists (the apiserver reports how many remain),
-// so a large cluster costs no more than a small one.
-func inventory(ctx context.Context, cs kubernetes.Interface) heartbeat.Report {
+// memberView is what the agent's informers already hold of its cluster:
+// counting from memory spares the cluster three lists per heartbeat. An
+// informer that is nil or not yet synced is read with a list instead.
+type memberView struct {
+	nodes, namespaces, pods toolscache.SharedIndexInformer
+}
+
+// slimNode keeps of a Node only what inventory counts, so the agent's
+// memory does not grow with the size of its cluster's node objects.
+func slimNode(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	slim := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion}}
+	slim.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: n.Status.Capacity.Cpu().DeepCopy(), corev1.ResourceMemory: n.Status.Capacity.Memory().DeepCopy()}
+	slim.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: n.Status.Allocatable.Cpu().DeepCopy(), corev1.ResourceMemory: n.Status.Allocatable.Memory().DeepCopy()}
+	if nodeReady(n) {
+		slim.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	}
+	return slim, nil
+}
+
+func synced(inf toolscache.SharedIndexInformer) bool {
+	return inf != nil && inf.HasSynced()
+}
+
+// inventory reads what the hub shows about the cluster. Counts the view
+// does not hold come from one-item lists (the apiserver reports how many
+// remain), so a large cluster costs no more than a small one.
+func inventory(ctx context.Context, cs kubernetes.Interface, v memberView) heartbeat.Report {
 	r := heartbeat.Report{Reachable: true}
-	v, err := cs.Discovery().ServerVersion()
+	ver, err := cs.Discovery().ServerVersion()
 	if err != nil {
 		r.Reachable, r.Error = false, err.Error()
 		return r
 	}
-	r.KubernetesVersion, r.Platform = v.GitVersion, v.Platform
+	r.KubernetesVersion, r.Platform = ver.GitVersion, ver.Platform
 
 	if rc := cs.Discovery().RESTClient(); !isNil(rc) {
 		body, err := rc.Get().AbsPath("/readyz").Param("verbose", "true").DoRaw(ctx)
@@ -37,25 +65,38 @@ func inventory(ctx context.Context, cs kubernetes.Interface) heartbeat.Report {
 		}
 	}
 
-	if nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
-		var cpu, mem, acpu, amem resource.Quantity
-		for _, n := range nodes.Items {
-			r.Nodes.Total++
-			if nodeReady(&n) {
-				r.Nodes.Ready++
-			}
-			cpu.Add(n.Status.Capacity[corev1.ResourceCPU])
-			mem.Add(n.Status.Capacity[corev1.ResourceMemory])
-			acpu.Add(n.Status.Allocatable[corev1.ResourceCPU])
-			amem.Add(n.Status.Allocatable[corev1.ResourceMemory])
+	var nodes []*corev1.Node
+	if synced(v.nodes) {
+		for _, o := range v.nodes.GetStore().List() {
+			nodes = append(nodes, o.(*corev1.Node))
 		}
-		r.Capacity = fv1.Resources{CPU: cpu, Memory: mem}
-		r.Allocatable = fv1.Resources{CPU: acpu, Memory: amem}
+	} else if l, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+		for i := range l.Items {
+			nodes = append(nodes, &l.Items[i])
+		}
 	}
-	if l, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
+	var cpu, mem, acpu, amem resource.Quantity
+	for _, n := range nodes {
+		r.Nodes.Total++
+		if nodeReady(n) {
+			r.Nodes.Ready++
+		}
+		cpu.Add(n.Status.Capacity[corev1.ResourceCPU])
+		mem.Add(n.Status.Capacity[corev1.ResourceMemory])
+		acpu.Add(n.Status.Allocatable[corev1.ResourceCPU])
+		amem.Add(n.Status.Allocatable[corev1.ResourceMemory])
+	}
+	r.Capacity = fv1.Resources{CPU: cpu, Memory: mem}
+	r.Allocatable = fv1.Resources{CPU: acpu, Memory: amem}
+
+	if synced(v.namespaces) {
+		r.Namespaces = int32(len(v.namespaces.GetStore().ListKeys()))
+	} else if l, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
 		r.Namespaces = count(len(l.Items), l.RemainingItemCount)
 	}
-	if l, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
+	if synced(v.pods) {
+		r.Pods = int32(len(v.pods.GetStore().ListKeys()))
+	} else if l, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
 		r.Pods = count(len(l.Items), l.RemainingItemCount)
 	}
 	return r

@@ -12,17 +12,16 @@ import (
 // startNamespaceSync watches the cluster's namespaces and syncs them with the
 // hub's ClusterNamespaces of this cluster on every change of either. It
 // returns a function that asks for a sync.
-func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client, state *hubState) (func(), error) {
+// The caller starts factory.
+func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client, state *hubState, factory informers.SharedInformerFactory) (func(), error) {
 	t := newTrigger()
 	handler := t.handler()
 	hubNS := fv1.HubNamespace(a.current().Cluster)
 
-	factory := informers.NewSharedInformerFactory(a.cluster, 0)
 	if _, err := factory.Core().V1().Namespaces().Informer().AddEventHandler(handler); err != nil {
 		return nil, err
 	}
 	members := factory.Core().V1().Namespaces().Lister()
-	factory.Start(ctx.Done())
 
 	state.onChange = append(state.onChange, t.poke)
 

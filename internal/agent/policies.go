@@ -59,7 +59,7 @@ func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
 
 // startPolicySync applies the cluster's desired policies whenever they change
 // on the hub or an owned object changes in the cluster (drift).
-func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub client.Client, state *hubState) error {
+func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub client.Client, state *hubState) (pods toolscache.SharedIndexInformer, err error) {
 	t := newTrigger()
 	handler := t.handler()
 	state.onChange = append(state.onChange, t.poke)
@@ -70,7 +70,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 	sy := &syncer{cs: a.cluster, dyn: dyn, stores: map[schema.GroupVersionResource]toolscache.Store{}, last: map[string]appliedObject{}}
 	served, err := a.servedKinds()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for gvr := range owned {
 		if !served[gvr] {
@@ -79,7 +79,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 		}
 		inf := factory.ForResource(gvr).Informer()
 		if _, err := inf.AddEventHandler(handler); err != nil {
-			return err
+			return nil, err
 		}
 		sy.stores[gvr] = inf.GetStore()
 	}
@@ -87,8 +87,9 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 	var rep *reporter
 	if a.clusterCfg != nil {
 		if rep, err = newReporter(ctx, a.current().Cluster, hub, a.clusterCfg, factory.ForResource(quotas).Informer(), factory.ForResource(vaps).Informer().GetStore()); err != nil {
-			return err
+			return nil, err
 		}
+		pods = rep.pods
 	}
 	factory.Start(ctx.Done())
 
@@ -108,7 +109,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 		}
 		return err
 	})
-	return nil
+	return pods, nil
 }
 
 // applied is the outcome of one sync.

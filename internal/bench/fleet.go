@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
@@ -610,8 +611,23 @@ func measurePolicy(ctx context.Context, cl client.Client, hubCache cache.Cache, 
 
 // newSimDynamic returns the simulated cluster's policy objects store; a
 // reactor notes when the agent applies the bench policy's binding.
+// unstructuredScheme maps every built-in kind to unstructured objects, as
+// the fake dynamic client needs; built once, it is shared by every simulated
+// cluster instead of copied into each.
+var unstructuredScheme = sync.OnceValue(func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for gvk := range clientgoscheme.Scheme.AllKnownTypes() {
+		if strings.HasSuffix(gvk.Kind, "List") {
+			s.AddKnownTypeWithName(gvk, &unstructured.UnstructuredList{})
+		} else {
+			s.AddKnownTypeWithName(gvk, &unstructured.Unstructured{})
+		}
+	}
+	return s
+})
+
 func newSimDynamic(f *fleet, s *simCluster) *fakedynamic.FakeDynamicClient {
-	dyn := fakedynamic.NewSimpleDynamicClient(clientgoscheme.Scheme)
+	dyn := fakedynamic.NewSimpleDynamicClientWithCustomListKinds(unstructuredScheme(), nil)
 	dyn.PrependReactor("patch", "clusterrolebindings", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetName() == policy.ObjectName(benchPolicy) {
 			f.mu.Lock()
