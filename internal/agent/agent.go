@@ -289,7 +289,7 @@ func (a *agent) loop(ctx context.Context) error {
 		if err := a.rotateIfDue(ctx); err != nil {
 			klog.ErrorS(err, "certificate rotation failed; will retry")
 		}
-		resp, err := a.beat(ctx, hc, url, view)
+		resp, err := a.beat(ctx, hc, url, &view)
 		switch {
 		case err != nil:
 			klog.InfoS("heartbeat failed; will retry", "err", err)
@@ -398,7 +398,7 @@ func (a *agent) heartbeatClient(ctx context.Context, hub client.Client) (*http.C
 	return hc, cm.Data["heartbeatURL"], nil
 }
 
-func (a *agent) beat(ctx context.Context, hc *http.Client, url string, view memberView) (heartbeat.Response, error) {
+func (a *agent) beat(ctx context.Context, hc *http.Client, url string, view *memberView) (heartbeat.Response, error) {
 	r := inventory(ctx, a.cluster, view)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -4,10 +4,13 @@ import (
 	"context"
 	"reflect"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -16,12 +19,20 @@ import (
 	"flotilla.dev/flotilla/internal/heartbeat"
 )
 
-// memberView is what the agent's informers already hold of its cluster:
-// counting from memory spares the cluster three lists per heartbeat. An
-// informer that is nil or not yet synced is read with a list instead.
+// memberView is what the agent already holds of its cluster: counting from
+// its informers spares the cluster three lists per heartbeat, and the
+// version is asked for every versionEvery. An informer that is nil or not
+// yet synced is read with a list instead.
 type memberView struct {
 	nodes, namespaces, pods toolscache.SharedIndexInformer
+
+	version   *version.Info
+	versionAt time.Time
 }
+
+// versionEvery is how often the agent asks its cluster for its version:
+// an upgrade shows on the hub within that time.
+const versionEvery = 5 * time.Minute
 
 // slimNode keeps of a Node only what inventory counts, so the agent's
 // memory does not grow with the size of its cluster's node objects.
@@ -46,17 +57,18 @@ func synced(inf toolscache.SharedIndexInformer) bool {
 // inventory reads what the hub shows about the cluster. Counts the view
 // does not hold come from one-item lists (the apiserver reports how many
 // remain), so a large cluster costs no more than a small one.
-func inventory(ctx context.Context, cs kubernetes.Interface, v memberView) heartbeat.Report {
+func inventory(ctx context.Context, cs kubernetes.Interface, v *memberView) heartbeat.Report {
 	r := heartbeat.Report{Reachable: true}
-	ver, err := cs.Discovery().ServerVersion()
-	if err != nil {
+	unreachable := func(err error) heartbeat.Report {
+		v.version = nil // ask again once it answers
 		r.Reachable, r.Error = false, err.Error()
 		return r
 	}
-	r.KubernetesVersion, r.Platform = ver.GitVersion, ver.Platform
-
 	if rc := cs.Discovery().RESTClient(); !isNil(rc) {
 		body, err := rc.Get().AbsPath("/readyz").Param("verbose", "true").DoRaw(ctx)
+		if err != nil && len(body) == 0 && !apierrors.IsServiceUnavailable(err) {
+			return unreachable(err)
+		}
 		if err != nil {
 			r.Failing = failingChecks(string(body))
 			if len(r.Failing) == 0 {
@@ -64,6 +76,14 @@ func inventory(ctx context.Context, cs kubernetes.Interface, v memberView) heart
 			}
 		}
 	}
+	if v.version == nil || time.Since(v.versionAt) >= versionEvery {
+		ver, err := cs.Discovery().ServerVersion()
+		if err != nil {
+			return unreachable(err)
+		}
+		v.version, v.versionAt = ver, time.Now()
+	}
+	r.KubernetesVersion, r.Platform = v.version.GitVersion, v.version.Platform
 
 	var nodes []*corev1.Node
 	if synced(v.nodes) {

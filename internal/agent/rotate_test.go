@@ -64,7 +64,7 @@ func TestCertificateRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.beat(ctx, hc, url, memberView{}); err != nil {
+	if _, err := a.beat(ctx, hc, url, &memberView{}); err != nil {
 		t.Fatalf("first heartbeat: %v", err)
 	}
 	if err := a.rotateIfDue(ctx); err != nil || a.current() != id {
@@ -90,7 +90,7 @@ func TestCertificateRotation(t *testing.T) {
 	}
 	// New connections present the new certificate.
 	hc.CloseIdleConnections()
-	if _, err := a.beat(ctx, hc, url, memberView{}); err != nil {
+	if _, err := a.beat(ctx, hc, url, &memberView{}); err != nil {
 		t.Fatalf("heartbeat after rotation: %v", err)
 	}
 	var csrs certificatesv1.CertificateSigningRequestList
