@@ -356,7 +356,7 @@ func (a *agent) hubConfig() *rest.Config {
 			TLSHandshakeTimeout: 10 * time.Second,
 			IdleConnTimeout:     15 * time.Second,
 			TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
-			HTTP2:               &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
+			HTTP2:               heartbeat.SmallHeaderTables(),
 		}
 	}
 	return &rest.Config{Host: id.Server, Transport: a.hubRT}
@@ -393,7 +393,7 @@ func (a *agent) heartbeatClient(ctx context.Context, hub client.Client) (*http.C
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 10 * time.Second,
 		TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
-		HTTP2:               &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second},
+		HTTP2:               heartbeat.SmallHeaderTables(),
 	}}
 	return hc, cm.Data["heartbeatURL"], nil
 }
