@@ -33,7 +33,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/keyutil"
@@ -267,13 +266,13 @@ func (a *agent) loop(ctx context.Context) error {
 		return err
 	}
 	state := newHubState(hub, a.current().Cluster)
-	members := informers.NewSharedInformerFactoryWithOptions(a.cluster, 0, informers.WithTransform(slimNode))
-	view := memberView{nodes: members.Core().V1().Nodes().Informer(), namespaces: members.Core().V1().Namespaces().Informer()}
-	poke, err := a.startNamespaceSync(ctx, hub, state, members)
+	view := memberView{nodes: nodeInformer(a.cluster), namespaces: namespaceInformer(a.cluster)}
+	poke, err := a.startNamespaceSync(ctx, hub, state, view.namespaces)
 	if err != nil {
 		return err
 	}
-	members.Start(ctx.Done())
+	go view.nodes.RunWithContext(ctx)
+	go view.namespaces.RunWithContext(ctx)
 	if a.dyn != nil {
 		if view.pods, err = a.startPolicySync(ctx, a.dyn, hub, state); err != nil {
 			return err

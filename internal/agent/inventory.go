@@ -10,7 +10,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -33,6 +35,34 @@ type memberView struct {
 // versionEvery is how often the agent asks its cluster for its version:
 // an upgrade shows on the hub within that time.
 const versionEvery = 5 * time.Minute
+
+// nodeInformer and namespaceInformer watch what inventory counts and
+// namespace sync reads. They are built on the typed client directly: the
+// generated informer factory would link every API group's informers and
+// listers into the agent, which it never uses.
+func nodeInformer(cs kubernetes.Interface) toolscache.SharedIndexInformer {
+	inf := toolscache.NewSharedIndexInformer(&toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.CoreV1().Nodes().List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return cs.CoreV1().Nodes().Watch(ctx, o)
+		},
+	}, &corev1.Node{}, 0, toolscache.Indexers{})
+	_ = inf.SetTransform(slimNode)
+	return inf
+}
+
+func namespaceInformer(cs kubernetes.Interface) toolscache.SharedIndexInformer {
+	return toolscache.NewSharedIndexInformer(&toolscache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return cs.CoreV1().Namespaces().List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return cs.CoreV1().Namespaces().Watch(ctx, o)
+		},
+	}, &corev1.Namespace{}, 0, toolscache.Indexers{})
+}
 
 // slimNode keeps of a Node only what inventory counts, so the agent's
 // memory does not grow with the size of its cluster's node objects.

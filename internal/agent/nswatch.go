@@ -3,7 +3,8 @@ package agent
 import (
 	"context"
 
-	"k8s.io/client-go/informers"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -12,16 +13,16 @@ import (
 // startNamespaceSync watches the cluster's namespaces and syncs them with the
 // hub's ClusterNamespaces of this cluster on every change of either. It
 // returns a function that asks for a sync.
-// The caller starts factory.
-func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client, state *hubState, factory informers.SharedInformerFactory) (func(), error) {
+// The caller runs inf.
+func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client, state *hubState, inf toolscache.SharedIndexInformer) (func(), error) {
 	t := newTrigger()
 	handler := t.handler()
 	hubNS := fv1.HubNamespace(a.current().Cluster)
 
-	if _, err := factory.Core().V1().Namespaces().Informer().AddEventHandler(handler); err != nil {
+	if _, err := inf.AddEventHandler(handler); err != nil {
 		return nil, err
 	}
-	members := factory.Core().V1().Namespaces().Lister()
+	members := corelisters.NewNamespaceLister(inf.GetIndexer())
 
 	state.onChange = append(state.onChange, t.poke)
 
@@ -32,10 +33,8 @@ func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client, state
 		if !fetched {
 			return nil // the fetch pokes
 		}
-		for _, ok := range factory.WaitForCacheSync(ctx.Done()) {
-			if !ok {
-				return ctx.Err()
-			}
+		if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+			return ctx.Err()
 		}
 		return syncNamespaces(ctx, members, onHub, a.cluster, hub, hubNS)
 	})
