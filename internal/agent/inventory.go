@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/version"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -41,27 +40,24 @@ const versionEvery = 5 * time.Minute
 // generated informer factory would link every API group's informers and
 // listers into the agent, which it never uses.
 func nodeInformer(cs kubernetes.Interface) toolscache.SharedIndexInformer {
-	inf := toolscache.NewSharedIndexInformer(&toolscache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return cs.CoreV1().Nodes().List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return cs.CoreV1().Nodes().Watch(ctx, o)
-		},
-	}, &corev1.Node{}, 0, toolscache.Indexers{})
+	nodes := cs.CoreV1().Nodes()
+	inf := informerOf(&corev1.Node{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return nodes.List(ctx, o)
+	}, nodes.Watch)
 	_ = inf.SetTransform(slimNode)
 	return inf
 }
 
 func namespaceInformer(cs kubernetes.Interface) toolscache.SharedIndexInformer {
-	return toolscache.NewSharedIndexInformer(&toolscache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return cs.CoreV1().Namespaces().List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return cs.CoreV1().Namespaces().Watch(ctx, o)
-		},
-	}, &corev1.Namespace{}, 0, toolscache.Indexers{})
+	nss := cs.CoreV1().Namespaces()
+	return informerOf(&corev1.Namespace{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return nss.List(ctx, o)
+	}, nss.Watch)
+}
+
+func informerOf(obj runtime.Object, list toolscache.ListWithContextFunc, watch toolscache.WatchFuncWithContext) toolscache.SharedIndexInformer {
+	lw := &toolscache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: watch}
+	return toolscache.NewSharedIndexInformer(lw, obj, 0, toolscache.Indexers{})
 }
 
 // slimNode keeps of a Node only what inventory counts, so the agent's
