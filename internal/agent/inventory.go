@@ -41,7 +41,7 @@ const versionEvery = 5 * time.Minute
 // listers into the agent, which it never uses.
 func nodeInformer(cs kubernetes.Interface) toolscache.SharedIndexInformer {
 	nodes := cs.CoreV1().Nodes()
-	inf := informerOf(&corev1.Node{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	inf := informerOf(cs, &corev1.Node{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return nodes.List(ctx, o)
 	}, nodes.Watch)
 	_ = inf.SetTransform(slimNode)
@@ -50,14 +50,17 @@ func nodeInformer(cs kubernetes.Interface) toolscache.SharedIndexInformer {
 
 func namespaceInformer(cs kubernetes.Interface) toolscache.SharedIndexInformer {
 	nss := cs.CoreV1().Namespaces()
-	return informerOf(&corev1.Namespace{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+	return informerOf(cs, &corev1.Namespace{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 		return nss.List(ctx, o)
 	}, nss.Watch)
 }
 
-func informerOf(obj runtime.Object, list toolscache.ListWithContextFunc, watch toolscache.WatchFuncWithContext) toolscache.SharedIndexInformer {
+// informerOf tells the reflector whether cs can stream a list as watch
+// events; client-go's fake clientset cannot, and an informer that waits for
+// that stream never syncs.
+func informerOf(cs kubernetes.Interface, obj runtime.Object, list toolscache.ListWithContextFunc, watch toolscache.WatchFuncWithContext) toolscache.SharedIndexInformer {
 	lw := &toolscache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: watch}
-	return toolscache.NewSharedIndexInformer(lw, obj, 0, toolscache.Indexers{})
+	return toolscache.NewSharedIndexInformer(toolscache.ToListWatcherWithWatchListSemantics(lw, cs), obj, 0, toolscache.Indexers{})
 }
 
 // slimNode keeps of a Node only what inventory counts, so the agent's
