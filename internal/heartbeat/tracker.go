@@ -48,8 +48,10 @@ var errUnknownCluster = errors.New("cluster not attached")
 // Observe records a report from cluster's agent and writes its status at once
 // if it changed, so a new cluster turns Healthy on its first report.
 func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Response, error) {
+	// Read in place, not copied: this runs for every heartbeat, most change
+	// nothing, and sync copies before it writes.
 	var c fv1.Cluster
-	if err := t.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c); err != nil {
+	if err := t.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
 			return Response{}, errUnknownCluster
 		}
@@ -136,7 +138,8 @@ func (t *Tracker) forget(name string) {
 	delete(t.disconnected, name)
 }
 
-// sync writes c's status if the observation changes it or it is due for refresh.
+// sync writes c's status if the observation changes it or it is due for
+// refresh. c may be the cache's own object: it is only read.
 func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	t.mu.Lock()
 	o, ok := t.obs[c.Name]
@@ -162,7 +165,8 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 		seen := metav1.NewTime(o.Seen)
 		next.LastHeartbeatTime = &seen
 	}
-	before := c.DeepCopy()
+	before := c
+	c = c.DeepCopy()
 	c.Status = next
 	if err := t.Client.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
 		return err
