@@ -349,14 +349,9 @@ func (a *agent) hubConfig() *rest.Config {
 		// only when told something changed, so the connection closes soon
 		// after: an idle fleet holds the hub's apiserver no connections.
 		// Rotation swaps the certificate under it; pings find a dead one.
-		a.hubRT = &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			ForceAttemptHTTP2:   true,
-			TLSHandshakeTimeout: 10 * time.Second,
-			IdleConnTimeout:     15 * time.Second,
-			TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
-			HTTP2:               heartbeat.SmallHeaderTables(),
-		}
+		rt := a.transport(pool)
+		rt.IdleConnTimeout = 15 * time.Second
+		a.hubRT = rt
 	}
 	return &rest.Config{Host: id.Server, Transport: a.hubRT}
 }
@@ -387,14 +382,19 @@ func (a *agent) heartbeatClient(ctx context.Context, hub client.Client) (*http.C
 	pool.AppendCertsFromPEM([]byte(cm.Data["heartbeatCA"]))
 	// Heartbeats and change polls share one HTTP/2 connection; each request
 	// bounds its own time.
-	hc := &http.Client{Transport: &http.Transport{
+	return &http.Client{Transport: a.transport(pool)}, cm.Data["heartbeatURL"], nil
+}
+
+// transport reaches a hub endpoint that pool verifies with the agent's
+// current certificate, over HTTP/2, through the proxy the environment names.
+func (a *agent) transport(pool *x509.CertPool) *http.Transport {
+	return &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 10 * time.Second,
 		TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
 		HTTP2:               heartbeat.SmallHeaderTables(),
-	}}
-	return hc, cm.Data["heartbeatURL"], nil
+	}
 }
 
 func (a *agent) beat(ctx context.Context, hc *http.Client, url string, view *memberView) (heartbeat.Response, error) {
