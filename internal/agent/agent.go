@@ -393,7 +393,7 @@ func (a *agent) transport(pool *x509.CertPool) *http.Transport {
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 10 * time.Second,
 		TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
-		HTTP2:               heartbeat.SmallHeaderTables(),
+		HTTP2:               heartbeat.ConnConfig(),
 	}
 }
 

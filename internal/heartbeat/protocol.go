@@ -62,11 +62,12 @@ type ChangesResponse struct {
 // LongPoll is how long the hub holds a poll that sees no change.
 const LongPoll = 2 * time.Minute
 
-// SmallHeaderTables configures HTTP/2 for the hub↔agent connections. Each
+// ConnConfig configures HTTP/2 for the hub↔agent connections, on both ends:
+// pings find a dead peer, and small header tables save memory. Each
 // connection's header compression tables would otherwise fill to 4 KB per
 // direction with poll paths and dates that never repeat: at 10,000 agents,
 // 80 MB of hub memory to save a few dozen bytes per request.
-func SmallHeaderTables() *http.HTTP2Config {
+func ConnConfig() *http.HTTP2Config {
 	return &http.HTTP2Config{
 		MaxDecoderHeaderTableSize: 512,
 		MaxEncoderHeaderTableSize: 512,

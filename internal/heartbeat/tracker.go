@@ -229,7 +229,7 @@ func Serve(ctx context.Context, l net.Listener, t *Tracker, cert tls.Certificate
 	srv := &http.Server{
 		Handler:           t,
 		ReadHeaderTimeout: 10 * time.Second,
-		HTTP2:             SmallHeaderTables(),
+		HTTP2:             ConnConfig(),
 		// Parked change polls end with the hub, not at the shutdown deadline.
 		BaseContext: func(net.Listener) context.Context { return ctx },
 		TLSConfig: &tls.Config{
