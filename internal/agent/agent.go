@@ -11,15 +11,12 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -261,7 +258,7 @@ func (a *agent) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	hc, url, err := a.heartbeatClient(ctx, hub)
+	rt, url, err := a.heartbeatTransport(ctx, hub)
 	if err != nil {
 		return err
 	}
@@ -279,35 +276,65 @@ func (a *agent) loop(ctx context.Context) error {
 		}
 	}
 	go state.run(ctx)
-	go state.pollChanges(ctx, hc, url)
+	var stream *heartbeat.Stream
+	defer func() {
+		if stream != nil {
+			stream.Close()
+		}
+	}()
 	ready := false
 	tick := time.NewTicker(a.c.Interval)
 	defer tick.Stop()
 	for {
 		poke()
-		if err := a.rotateIfDue(ctx); err != nil {
+		if rotated, err := a.rotateIfDue(ctx); err != nil {
 			klog.ErrorS(err, "certificate rotation failed; will retry")
+		} else if rotated && stream != nil {
+			// The hub knows the agent by the certificate its stream
+			// was opened with: open the next with the new one.
+			stream.Close()
+			stream = nil
 		}
-		resp, err := a.beat(ctx, hc, url, &view)
+		if stream == nil {
+			if stream, err = heartbeat.Dial(ctx, rt, url, state.heard); err != nil {
+				klog.InfoS("cannot reach the hub; will retry", "hub", url, "err", err)
+			}
+		}
+		var resp heartbeat.Response
+		if stream != nil {
+			if resp, err = a.beat(ctx, stream, &view); err != nil {
+				klog.InfoS("heartbeat failed; will retry", "err", err)
+				stream.Close()
+				stream = nil
+			}
+		}
 		switch {
-		case err != nil:
-			klog.InfoS("heartbeat failed; will retry", "err", err)
+		case stream == nil:
 		case resp.Detach:
 			return a.detach(ctx)
 		default:
 			state.heard(resp.Changes)
-		}
-		if err == nil && !ready {
-			ready = true
-			if err := a.dir.MarkReady(); err != nil {
-				return err
+			if !ready {
+				ready = true
+				if err := a.dir.MarkReady(); err != nil {
+					return err
+				}
+				klog.InfoS("heartbeating", "hub", url, "interval", a.c.Interval)
 			}
-			klog.InfoS("heartbeating", "hub", url, "interval", a.c.Interval)
+		}
+		var ended <-chan struct{}
+		if stream != nil {
+			ended = stream.Done()
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-ended:
+			// The hub closed the stream (it restarted, or forgot the
+			// agent): open a new one now rather than at the next tick.
+			stream.Close()
+			stream = nil
 		}
 	}
 }
@@ -363,9 +390,9 @@ func (a *agent) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error
 	return &c, nil
 }
 
-// heartbeatClient reads where to send heartbeats from the cluster's hub
-// namespace, waiting for the hub to create it.
-func (a *agent) heartbeatClient(ctx context.Context, hub client.Client) (*http.Client, string, error) {
+// heartbeatTransport reads where to open the heartbeat stream from the
+// cluster's hub namespace, waiting for the hub to create it.
+func (a *agent) heartbeatTransport(ctx context.Context, hub client.Client) (http.RoundTripper, string, error) {
 	var cm corev1.ConfigMap
 	key := client.ObjectKey{Namespace: fv1.HubNamespace(a.current().Cluster), Name: fv1.HubInfoConfigMap}
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
@@ -380,72 +407,63 @@ func (a *agent) heartbeatClient(ctx context.Context, hub client.Client) (*http.C
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(cm.Data["heartbeatCA"]))
-	// Heartbeats and change polls share one HTTP/2 connection; each request
-	// bounds its own time.
-	return &http.Client{Transport: a.transport(pool)}, cm.Data["heartbeatURL"], nil
+	// The stream is an upgraded HTTP/1.1 connection.
+	rt := a.transport(pool)
+	rt.Protocols = new(http.Protocols)
+	rt.Protocols.SetHTTP1(true)
+	return rt, cm.Data["heartbeatURL"], nil
 }
 
 // transport reaches a hub endpoint that pool verifies with the agent's
-// current certificate, over HTTP/2, through the proxy the environment names.
+// current certificate, through the proxy the environment names. HTTP/2
+// carries the agent's apiserver requests over one connection; pings find a
+// dead one, and small header tables keep it cheap for the hub.
 func (a *agent) transport(pool *x509.CertPool) *http.Transport {
 	return &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 10 * time.Second,
 		TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
-		HTTP2:               heartbeat.ConnConfig(),
+		HTTP2: &http.HTTP2Config{
+			MaxDecoderHeaderTableSize: 512,
+			MaxEncoderHeaderTableSize: 512,
+			SendPingTimeout:           30 * time.Second,
+			PingTimeout:               15 * time.Second,
+		},
 	}
 }
 
-func (a *agent) beat(ctx context.Context, hc *http.Client, url string, view *memberView) (heartbeat.Response, error) {
+// beat sends one report on stream.
+func (a *agent) beat(ctx context.Context, stream *heartbeat.Stream, view *memberView) (heartbeat.Response, error) {
 	r := inventory(ctx, a.cluster, view)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	r.IntervalSeconds = int(a.c.Interval / time.Second)
 	r.AgentVersion = version.Flotilla
-	body, _ := json.Marshal(r)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return heartbeat.Response{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return heartbeat.Response{}, err
-	}
-	defer func() {
-		// Read to the end, so the connection (and its TLS session) is reused.
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}()
-	if resp.StatusCode != http.StatusOK {
-		return heartbeat.Response{}, fmt.Errorf("hub answered %s", resp.Status)
-	}
-	var out heartbeat.Response
-	return out, json.NewDecoder(resp.Body).Decode(&out)
+	return stream.Beat(ctx, r)
 }
 
 // rotateIfDue renews the certificate once 80 % of its life has passed.
-func (a *agent) rotateIfDue(ctx context.Context) error {
+func (a *agent) rotateIfDue(ctx context.Context) (rotated bool, err error) {
 	id := a.current()
 	life := id.NotAfter.Sub(id.Issued)
 	if time.Now().Before(id.Issued.Add(life * 8 / 10)) {
-		return nil
+		return false, nil
 	}
 	key, err := newKey()
 	if err != nil {
-		return err
+		return false, err
 	}
 	cfg := id.restConfig()
 	next, err := requestIdentity(ctx, cfg, id.Cluster, key, a.c.CertTTL)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := a.save(ctx, next); err != nil {
-		return err
+		return false, err
 	}
 	klog.InfoS("certificate rotated", "expires", next.NotAfter)
-	return a.use(next)
+	return true, a.use(next)
 }
 
 // detach removes what Flotilla created in the cluster, reports it to the hub

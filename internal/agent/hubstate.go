@@ -1,20 +1,12 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"sync"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -24,9 +16,9 @@ import (
 
 // hubState is what the hub holds for this cluster that the agent acts on:
 // its ClusterNamespaces and its desired policies. The agent fetches them when
-// the hub says they changed (a long poll next to the heartbeats, backed by
-// the token in every heartbeat answer) instead of watching them, so an agent
-// holds no watch open on the hub's apiserver.
+// the hub says they changed (a token pushed down the heartbeat stream, and
+// in every heartbeat reply) instead of watching them, so an agent holds no
+// watch open on the hub's apiserver.
 type hubState struct {
 	hub client.Client
 	ns  string
@@ -140,55 +132,4 @@ func (s *hubState) desiredPolicies() (cm *corev1.ConfigMap, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.desired, s.fetched[heartbeat.Policies]
-}
-
-// pollChanges long-polls the hub for change tokens until ctx ends, retrying
-// with backoff while the hub is unreachable.
-func (s *hubState) pollChanges(ctx context.Context, hc *http.Client, base string) {
-	since, backoff := "", time.Second
-	for ctx.Err() == nil {
-		token, err := pollOnce(ctx, hc, base, since)
-		if err != nil {
-			if ctx.Err() == nil {
-				klog.V(1).InfoS("polling the hub for changes failed; will retry", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 30*time.Second)
-			continue
-		}
-		backoff = time.Second
-		s.heard(token)
-		since = token
-	}
-}
-
-func pollOnce(ctx context.Context, hc *http.Client, base, since string) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", err
-	}
-	u.Path, u.RawQuery = heartbeat.ChangesPath, url.Values{"since": {since}}.Encode()
-	ctx, cancel := context.WithTimeout(ctx, heartbeat.LongPoll+30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("hub answered %s: %s", resp.Status, bytes.TrimSpace(body))
-	}
-	var out heartbeat.ChangesResponse
-	return out.Token, json.Unmarshal(body, &out)
 }

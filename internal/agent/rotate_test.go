@@ -14,6 +14,7 @@ import (
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/attach"
 	"flotilla.dev/flotilla/internal/datadir"
+	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/testenv"
 )
 
@@ -60,14 +61,23 @@ func TestCertificateRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc, url, err := a.heartbeatClient(ctx, hub)
+	rt, url, err := a.heartbeatTransport(ctx, hub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.beat(ctx, hc, url, &memberView{}); err != nil {
+	beat := func() error {
+		stream, err := heartbeat.Dial(ctx, rt, url, func(string) {})
+		if err != nil {
+			return err
+		}
+		defer stream.Close()
+		_, err = a.beat(ctx, stream, &memberView{})
+		return err
+	}
+	if err := beat(); err != nil {
 		t.Fatalf("first heartbeat: %v", err)
 	}
-	if err := a.rotateIfDue(ctx); err != nil || a.current() != id {
+	if rotated, err := a.rotateIfDue(ctx); err != nil || rotated || a.current() != id {
 		t.Fatalf("rotated a fresh certificate: %v", err)
 	}
 
@@ -77,7 +87,7 @@ func TestCertificateRotation(t *testing.T) {
 	if err := a.use(&aged); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.rotateIfDue(ctx); err != nil {
+	if rotated, err := a.rotateIfDue(ctx); err != nil || !rotated {
 		t.Fatalf("rotation: %v", err)
 	}
 	next := a.current()
@@ -88,9 +98,8 @@ func TestCertificateRotation(t *testing.T) {
 	if saved, ok := decodeIdentity(data); err != nil || !ok || string(saved.CertPEM) != string(next.CertPEM) {
 		t.Errorf("renewed identity not saved in the Secret: %v", err)
 	}
-	// New connections present the new certificate.
-	hc.CloseIdleConnections()
-	if _, err := a.beat(ctx, hc, url, &memberView{}); err != nil {
+	// A new stream presents the new certificate.
+	if err := beat(); err != nil {
 		t.Fatalf("heartbeat after rotation: %v", err)
 	}
 	var csrs certificatesv1.CertificateSigningRequestList

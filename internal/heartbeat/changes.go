@@ -1,23 +1,12 @@
 package heartbeat
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"strconv"
 	"strings"
 	"sync"
 )
-
-// ChangesPath is where an agent long-polls for changes to what the hub holds
-// for its cluster: GET ChangesPath?since=TOKEN answers with the current token
-// once it differs from TOKEN, or after LongPoll.
-//
-// Agents fetch their ClusterNamespaces and desired policies only when told,
-// rather than each keeping watches open on the hub's apiserver: a parked
-// request here costs the hub a few kilobytes, a watch there a request
-// context, its own etcd watch and several goroutines.
-const ChangesPath = "/v1/changes"
 
 // Kind is what changed for a cluster: each is fetched on its own.
 type Kind int
@@ -68,23 +57,32 @@ func (t Token) Changed(old Token, k Kind) bool {
 	return t.Epoch != old.Epoch || t.Revs[k] != old.Revs[k]
 }
 
-// Changes counts, per cluster, changes to the hub objects its agent acts on.
+// Changes counts, per cluster, changes to the hub objects its agent acts on,
+// and tells the cluster's stream when they change.
+//
+// Agents fetch their ClusterNamespaces and desired policies only when told,
+// rather than each keeping watches open on the hub's apiserver: the hub sends
+// a cluster's change token down its agent's stream as soon as it moves, and
+// with every heartbeat reply, so a lost message delays a change by one
+// interval at most.
 type Changes struct {
 	epoch string
 
 	mu    sync.Mutex
-	state map[string]Token         // without Epoch
-	ready map[string]chan struct{} // closed on the cluster's next change
+	state map[string]Token       // without Epoch
+	subs  map[string]*subscriber // a cluster's open stream, if any
 }
+
+type subscriber struct{ notify func() }
 
 // NewChanges returns an empty registry with a fresh epoch.
 func NewChanges() *Changes {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return &Changes{epoch: hex.EncodeToString(b), state: map[string]Token{}, ready: map[string]chan struct{}{}}
+	return &Changes{epoch: hex.EncodeToString(b), state: map[string]Token{}, subs: map[string]*subscriber{}}
 }
 
-// Bump records a change of k for cluster and wakes its agent's poll.
+// Bump records a change of k for cluster and tells its stream.
 func (c *Changes) Bump(cluster string, k Kind) {
 	c.bump(cluster, k, "")
 }
@@ -97,22 +95,41 @@ func (c *Changes) WrotePolicies(cluster, rv string) {
 
 func (c *Changes) bump(cluster string, k Kind, rv string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	t := c.state[cluster]
 	t.Revs[k]++
 	if k == Policies {
 		t.PoliciesVersion = rv
 	}
 	c.state[cluster] = t
-	if ch, ok := c.ready[cluster]; ok {
-		close(ch)
-		delete(c.ready, cluster)
+	sub := c.subs[cluster]
+	c.mu.Unlock()
+	if sub != nil {
+		// Not on the caller's goroutine: a reconciler must not wait on
+		// an agent's network. notify reads the token when it sends, so
+		// the order notifications run in does not matter.
+		go sub.notify()
+	}
+}
+
+// Subscribe calls notify after each change for cluster, until the returned
+// cancel. A newer subscription for the same cluster replaces an older one:
+// an agent that reconnects leaves its old stream to time out.
+func (c *Changes) Subscribe(cluster string, notify func()) (cancel func()) {
+	sub := &subscriber{notify: notify}
+	c.mu.Lock()
+	c.subs[cluster] = sub
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		if c.subs[cluster] == sub {
+			delete(c.subs, cluster)
+		}
+		c.mu.Unlock()
 	}
 }
 
 // Forget drops a cluster that is gone.
 func (c *Changes) Forget(cluster string) {
-	c.Bump(cluster, Namespaces) // wake a poll still parked
 	c.mu.Lock()
 	delete(c.state, cluster)
 	c.mu.Unlock()
@@ -121,34 +138,8 @@ func (c *Changes) Forget(cluster string) {
 // Token is cluster's current token.
 func (c *Changes) Token(cluster string) string {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.token(cluster)
-}
-
-func (c *Changes) token(cluster string) string {
 	t := c.state[cluster]
+	c.mu.Unlock()
 	t.Epoch = c.epoch
 	return t.String()
-}
-
-// Wait returns cluster's token once it is not since, or when ctx ends.
-func (c *Changes) Wait(ctx context.Context, cluster, since string) string {
-	for {
-		c.mu.Lock()
-		tok := c.token(cluster)
-		ch, ok := c.ready[cluster]
-		if !ok && tok == since {
-			ch = make(chan struct{})
-			c.ready[cluster] = ch
-		}
-		c.mu.Unlock()
-		if tok != since {
-			return tok
-		}
-		select {
-		case <-ctx.Done():
-			return tok
-		case <-ch:
-		}
-	}
 }

@@ -1,39 +1,50 @@
 package heartbeat
 
 import (
-	"context"
 	"testing"
 	"time"
 )
 
-func TestChangesWakeOnlyTheChangedCluster(t *testing.T) {
+func TestChangesNotifyOnlyTheChangedCluster(t *testing.T) {
 	c := NewChanges()
-	a0, b0 := c.Token("a"), c.Token("b")
-	if got := c.Wait(context.Background(), "a", ""); got != a0 {
-		t.Fatalf("a poll with no token = %q, want the current %q at once", got, a0)
-	}
-
-	woke := make(chan string, 2)
+	notified := make(chan string, 10)
 	for _, cluster := range []string{"a", "b"} {
-		since := c.Token(cluster)
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			woke <- cluster + "=" + c.Wait(ctx, cluster, since)
-		}()
+		defer c.Subscribe(cluster, func() { notified <- cluster })()
 	}
-	time.Sleep(50 * time.Millisecond) // let both park
+	a0, b0 := c.Token("a"), c.Token("b")
 	c.Bump("a", Policies)
 	select {
-	case got := <-woke:
-		if got == "a="+a0 || got[:2] != "a=" {
-			t.Fatalf("first to wake: %s, want a with a new token", got)
+	case got := <-notified:
+		if got != "a" {
+			t.Fatalf("a change of a notified %s", got)
 		}
 	case <-time.After(time.Second):
-		t.Fatal("a's poll did not wake on its change")
+		t.Fatal("a's subscriber was not notified of its change")
 	}
-	if got := <-woke; got != "b="+b0 {
-		t.Errorf("b's poll = %s, want its unchanged token after the timeout", got)
+	if c.Token("a") == a0 || c.Token("b") != b0 {
+		t.Errorf("tokens after a change of a: a %s → %s, b %s → %s", a0, c.Token("a"), b0, c.Token("b"))
+	}
+	select {
+	case got := <-notified:
+		t.Errorf("a second notification, for %s", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestChangesNewerSubscriptionWins(t *testing.T) {
+	c := NewChanges()
+	notified := make(chan string, 10)
+	cancelOld := c.Subscribe("a", func() { notified <- "old" })
+	defer c.Subscribe("a", func() { notified <- "new" })()
+	cancelOld() // the old stream ends after the agent reconnected
+	c.Bump("a", Namespaces)
+	select {
+	case got := <-notified:
+		if got != "new" {
+			t.Fatalf("notified the %s subscription", got)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the reconnected stream was not notified: the old stream's cancel removed it")
 	}
 }
 

@@ -1,20 +1,32 @@
-// Package heartbeat is the hub↔agent liveness protocol. Agents POST a small
-// report over mutual TLS every interval; the hub keeps the last one of each
-// cluster in memory and writes a Cluster's status only when what it says
-// changes (or every RefreshEvery, to refresh lastHeartbeatTime). Liveness
-// thus costs no etcd write, which is what lets one hub serve 10,000 clusters:
-// heartbeats as Lease updates would need 1,000 writes/s at that size.
+// Package heartbeat is the hub↔agent liveness protocol. Each agent holds one
+// stream open to the hub: an HTTP/1.1 request over mutual TLS that upgrades to
+// newline-delimited JSON in both directions. The agent sends a Report every
+// interval and the hub replies to each; the hub also sends the cluster's
+// change token whenever something the agent acts on changes.
+//
+// A stream costs the hub one goroutine and its TLS connection. The HTTP/2
+// heartbeats and long-polls it replaced cost three goroutines, the HTTP/2
+// connection state and a parked request: about three times the memory per
+// cluster.
+//
+// The hub keeps the last report of every cluster in memory and writes a
+// Cluster's status only when what it says changes (or every RefreshEvery, to
+// refresh lastHeartbeatTime). Liveness thus costs no etcd write, which is what
+// lets one hub serve 10,000 clusters: heartbeats as Lease updates would need
+// 1,000 writes/s at that size.
 package heartbeat
 
 import (
-	"net/http"
 	"time"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
 
-// Path is where the hub receives reports.
-const Path = "/v1/heartbeat"
+// StreamPath is where an agent opens its stream.
+const StreamPath = "/v1/stream"
+
+// Protocol is what a stream's request asks to upgrade to.
+const Protocol = "flotilla-heartbeat/1"
 
 // DefaultInterval between heartbeats.
 const DefaultInterval = 10 * time.Second
@@ -44,34 +56,23 @@ type Report struct {
 	Error             string         `json:"error,omitempty"`
 }
 
-// Response is the hub's answer.
+// Response is the hub's reply to a report.
 type Response struct {
 	// Detach asks the agent to clean up its cluster and stop.
 	Detach bool `json:"detach,omitempty"`
-	// Changes is the cluster's change token (see ChangesPath): an agent
-	// whose last fetch was at another token fetches again, so a lost poll
-	// delays a change by one interval at most.
+	// Changes is the cluster's change token: an agent whose last fetch was
+	// at another token fetches again.
 	Changes string `json:"changes,omitempty"`
+	// Error says why the hub could not take the report.
+	Error string `json:"error,omitempty"`
 }
 
-// ChangesResponse answers a poll of ChangesPath.
-type ChangesResponse struct {
-	Token string `json:"token"`
+// Message is one line the hub sends on a stream: a reply, or a change token
+// sent as soon as it moves.
+type Message struct {
+	Reply   *Response `json:"reply,omitempty"`
+	Changes string    `json:"changes,omitempty"`
 }
 
-// LongPoll is how long the hub holds a poll that sees no change.
-const LongPoll = 2 * time.Minute
-
-// ConnConfig configures HTTP/2 for the hub↔agent connections, on both ends:
-// pings find a dead peer, and small header tables save memory. Each
-// connection's header compression tables would otherwise fill to 4 KB per
-// direction with poll paths and dates that never repeat: at 10,000 agents,
-// 80 MB of hub memory to save a few dozen bytes per request.
-func ConnConfig() *http.HTTP2Config {
-	return &http.HTTP2Config{
-		MaxDecoderHeaderTableSize: 512,
-		MaxEncoderHeaderTableSize: 512,
-		SendPingTimeout:           30 * time.Second,
-		PingTimeout:               15 * time.Second,
-	}
-}
+// maxReport bounds one report: a cluster's inventory is a few hundred bytes.
+const maxReport = 64 << 10

@@ -2,14 +2,7 @@ package heartbeat
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"errors"
-	"net"
-	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -177,76 +170,5 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 		t.disconnected[c.Name] = true
 	}
 	t.mu.Unlock()
-	return nil
-}
-
-// ServeHTTP receives reports and change polls. The client certificate names
-// the cluster; TLS has already verified it against the hub's client CA.
-func (t *Tracker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	route := r.Method + " " + r.URL.Path
-	if route != http.MethodPost+" "+Path && route != http.MethodGet+" "+ChangesPath {
-		http.NotFound(w, r)
-		return
-	}
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		http.Error(w, "a client certificate is required", http.StatusUnauthorized)
-		return
-	}
-	subject := r.TLS.PeerCertificates[0].Subject
-	cluster, ok := strings.CutPrefix(subject.CommonName, fv1.AgentUserPrefix)
-	if !ok || !slices.Contains(subject.Organization, fv1.AgentGroup) {
-		http.Error(w, "not an agent identity", http.StatusForbidden)
-		return
-	}
-	var resp any
-	if r.Method == http.MethodGet {
-		ctx, cancel := context.WithTimeout(r.Context(), LongPoll)
-		defer cancel()
-		resp = ChangesResponse{Token: t.Changes.Wait(ctx, cluster, r.URL.Query().Get("since"))}
-	} else {
-		var rep Report
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&rep); err != nil {
-			http.Error(w, "bad report: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		hb, err := t.Observe(r.Context(), cluster, rep)
-		switch {
-		case errors.Is(err, errUnknownCluster):
-			http.Error(w, "cluster "+cluster+" is not attached to this hub", http.StatusNotFound)
-			return
-		case err != nil && !apierrors.IsConflict(err):
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		resp = hb
-	}
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(resp)
-}
-
-// Serve serves t on addr with mutual TLS until ctx ends.
-func Serve(ctx context.Context, l net.Listener, t *Tracker, cert tls.Certificate, clientCAs *x509.CertPool) error {
-	srv := &http.Server{
-		Handler:           t,
-		ReadHeaderTimeout: 10 * time.Second,
-		HTTP2:             ConnConfig(),
-		// Parked change polls end with the hub, not at the shutdown deadline.
-		BaseContext: func(net.Listener) context.Context { return ctx },
-		TLSConfig: &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			ClientAuth:   tls.RequireAndVerifyClientCert,
-			ClientCAs:    clientCAs,
-			MinVersion:   tls.VersionTLS12,
-		},
-	}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	if err := srv.ServeTLS(l, "", ""); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
 	return nil
 }

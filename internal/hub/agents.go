@@ -73,7 +73,7 @@ func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Cl
 	}
 	tracker := heartbeat.NewTracker(cl)
 	info := map[string]string{
-		HubInfoHeartbeatURL: "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + heartbeat.Path,
+		HubInfoHeartbeatURL: "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + heartbeat.StreamPath,
 		HubInfoHeartbeatCA:  string(ca.CertPEM()),
 	}
 	serve := func() error { return heartbeat.Serve(ctx, l, tracker, cert, clientCAs) }

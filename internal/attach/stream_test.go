@@ -1,0 +1,124 @@
+package attach_test
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/attach"
+	"flotilla.dev/flotilla/internal/fleet"
+	"flotilla.dev/flotilla/internal/heartbeat"
+	"flotilla.dev/flotilla/internal/pki"
+)
+
+// streamEndpoint reads where cluster's agent opens its stream, and the CA
+// that verifies the hub there.
+func streamEndpoint(t *testing.T, cluster string) (string, *x509.CertPool) {
+	t.Helper()
+	var info corev1.ConfigMap
+	waitFor(t, 10*time.Second, "hub info", func(ctx context.Context) (bool, error) {
+		err := env.Hub.Client.Get(ctx, client.ObjectKey{Namespace: fv1.HubNamespace(cluster), Name: fv1.HubInfoConfigMap}, &info)
+		return err == nil, client.IgnoreNotFound(err)
+	})
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(info.Data["heartbeatCA"]))
+	return info.Data["heartbeatURL"], pool
+}
+
+// agentTransport reaches the hub as cluster's agent, with a certificate the
+// hub's CA signs for it directly.
+func agentTransport(t *testing.T, cluster string, pool *x509.CertPool) *http.Transport {
+	t.Helper()
+	ca, err := pki.LoadOrCreateCA(filepath.Join(env.Hub.Dir, "pki"), "ca", "flotilla-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Client(t.TempDir(), "agent", fv1.AgentUser(cluster), fv1.AgentGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(pair.CertFile, pair.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}
+	t.Cleanup(rt.CloseIdleConnections)
+	return rt
+}
+
+// The stream refuses, before it upgrades, what it cannot take, and says why;
+// it pushes a change as soon as the hub makes it, with no heartbeat between.
+func TestHeartbeatStream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := attach.Attach(ctx, env.Hub.Client, env.Hub.Config, attach.Options{Name: "stream"}); err != nil {
+		t.Fatal(err)
+	}
+	url, pool := streamEndpoint(t, "stream")
+	rt := agentTransport(t, "stream", pool)
+
+	// A request that does not ask to upgrade.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(string(body), heartbeat.Protocol) {
+		t.Errorf("a plain GET: %s %q, want 426 naming %s", resp.Status, body, heartbeat.Protocol)
+	}
+
+	// An agent identity for a cluster the hub does not know.
+	unknown := agentTransport(t, "ghost", pool)
+	if _, err := heartbeat.Dial(ctx, unknown, url, func(string) {}); err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "cluster ghost is not attached to this hub") {
+		t.Errorf("dialing as an unknown cluster: %v", err)
+	}
+
+	// The cluster's own stream: a report is answered with the change
+	// token, and a change is pushed without waiting for the next report.
+	pushed := make(chan string, 10)
+	s, err := heartbeat.Dial(ctx, rt, url, func(tok string) { pushed <- tok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	reply, err := s.Beat(ctx, heartbeat.Report{IntervalSeconds: 10, Reachable: true})
+	if err != nil || reply.Changes == "" {
+		t.Fatalf("first report: %+v, %v", reply, err)
+	}
+	if _, err := fleet.CreateNamespace(ctx, env.Hub.Client, "stream", "pushed", ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case tok := <-pushed:
+		before, _ := heartbeat.ParseToken(reply.Changes)
+		after, ok := heartbeat.ParseToken(tok)
+		if !ok || !after.Changed(before, heartbeat.Namespaces) {
+			t.Errorf("pushed token %q does not say the namespaces changed since %q", tok, reply.Changes)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change pushed within 5 s of creating a namespace for the cluster")
+	}
+
+	// A report too large to be one is refused, and the stream ends.
+	_, err = s.Beat(ctx, heartbeat.Report{Error: strings.Repeat("x", 70<<10)})
+	if err == nil || !strings.Contains(err.Error(), "larger than 64 KiB") {
+		t.Errorf("an oversized report: %v", err)
+	}
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Error("the hub kept the stream open after an oversized report")
+	}
+}

@@ -1,0 +1,112 @@
+package heartbeat
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// Stream is an agent's end of its stream to the hub.
+type Stream struct {
+	rwc     io.ReadWriteCloser
+	enc     *json.Encoder
+	replies chan Response
+	done    chan struct{} // closed when the hub's side can no longer be read
+	err     error         // why, once done is closed
+	mu      sync.Mutex    // one report at a time
+}
+
+// Dial opens a stream at url through rt, which must speak HTTP/1.1: the
+// upgrade needs it. onChange gets each change token the hub sends between
+// replies.
+func Dial(ctx context.Context, rt http.RoundTripper, url string, onChange func(token string)) (*Stream, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", Protocol)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+		return nil, fmt.Errorf("hub answered %s: %s", resp.Status, bytes.TrimSpace(body))
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		resp.Body.Close()
+		return nil, errors.New("hub switched protocols but the connection is not writable")
+	}
+	s := &Stream{rwc: rwc, enc: json.NewEncoder(rwc), replies: make(chan Response, 1), done: make(chan struct{})}
+	go s.read(onChange)
+	return s, nil
+}
+
+func (s *Stream) read(onChange func(string)) {
+	dec := json.NewDecoder(s.rwc)
+	for {
+		var m Message
+		if err := dec.Decode(&m); err != nil {
+			s.err = err
+			close(s.done)
+			return
+		}
+		if m.Changes != "" {
+			onChange(m.Changes)
+		}
+		if m.Reply != nil {
+			select {
+			case s.replies <- *m.Reply:
+			default: // nobody asked: the hub's own mistake
+			}
+		}
+	}
+}
+
+// Beat sends r and waits for the hub's reply, at most until ctx ends. A
+// Stream that fails stays failed: Close it and Dial again.
+func (s *Stream) Beat(ctx context.Context, r Report) (Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A blocked write or a missing reply ends with ctx, and so does the
+	// stream: a late reply must not answer the next report.
+	defer context.AfterFunc(ctx, func() { s.rwc.Close() })()
+	if err := s.enc.Encode(r); err != nil {
+		s.rwc.Close()
+		return Response{}, fmt.Errorf("sending a heartbeat: %w", err)
+	}
+	select {
+	case resp := <-s.replies:
+		return answer(resp)
+	case <-s.done:
+		select {
+		case resp := <-s.replies: // the hub said why before it closed
+			return answer(resp)
+		default:
+			return Response{}, fmt.Errorf("hub closed the stream: %w", s.err)
+		}
+	case <-ctx.Done():
+		return Response{}, fmt.Errorf("no reply from the hub: %w", ctx.Err())
+	}
+}
+
+func answer(r Response) (Response, error) {
+	if r.Error != "" {
+		return r, errors.New("hub refused the heartbeat: " + r.Error)
+	}
+	return r, nil
+}
+
+// Done is closed once the hub's side of the stream has ended.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Close ends the stream.
+func (s *Stream) Close() error { return s.rwc.Close() }

@@ -1,0 +1,213 @@
+package heartbeat
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
+
+// writeTimeout bounds one message to an agent: a stream that cannot take a
+// few hundred bytes in that time is dead.
+const writeTimeout = 10 * time.Second
+
+// Serve serves agents' streams on l with mutual TLS until ctx ends.
+func Serve(ctx context.Context, l net.Listener, t *Tracker, cert tls.Certificate, clientCAs *x509.CertPool) error {
+	// HTTP/1.1 only: a stream is an upgraded HTTP/1.1 connection.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.open(ctx, w, r) }),
+		ReadHeaderTimeout: 10 * time.Second,
+		Protocols:         &protocols,
+		TLSConfig: &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+			ClientCAs:    clientCAs,
+			MinVersion:   tls.VersionTLS12,
+		},
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.ServeTLS(l, "", ""); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// open upgrades an agent's request to its stream. The client certificate
+// names the cluster; TLS has already verified it against the hub's client CA.
+// Everything that can be refused is refused here, with an HTTP status the
+// agent logs, before the upgrade.
+func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != StreamPath || r.Method != http.MethodGet {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Header.Get("Upgrade") != Protocol {
+		w.Header().Set("Upgrade", Protocol)
+		http.Error(w, "a stream must upgrade to "+Protocol, http.StatusUpgradeRequired)
+		return
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		http.Error(w, "a client certificate is required", http.StatusUnauthorized)
+		return
+	}
+	subject := r.TLS.PeerCertificates[0].Subject
+	cluster, ok := strings.CutPrefix(subject.CommonName, fv1.AgentUserPrefix)
+	if !ok || !slices.Contains(subject.Organization, fv1.AgentGroup) {
+		http.Error(w, "not an agent identity", http.StatusForbidden)
+		return
+	}
+	var c fv1.Cluster
+	if err := t.Client.Get(r.Context(), client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); apierrors.IsNotFound(err) {
+		http.Error(w, "cluster "+cluster+" is not attached to this hub", http.StatusNotFound)
+		return
+	} else if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	conn, rw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var in io.Reader = conn
+	if n := rw.Reader.Buffered(); n > 0 {
+		// An agent may send its first report without waiting for the
+		// switch: keep what the HTTP server already read.
+		b, _ := rw.Reader.Peek(n)
+		in = io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
+	}
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+Protocol+"\r\n\r\n"); err != nil {
+		conn.Close()
+		return
+	}
+	// On its own goroutine, so that the HTTP server's, with its buffers
+	// and the request, ends here: an idle stream then holds only its
+	// connection and this goroutine's small stack.
+	go t.stream(ctx, cluster, conn, in)
+}
+
+// stream takes cluster's reports until the agent closes the stream, goes
+// silent for MissedBeats intervals and one more, or ctx ends.
+func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, in io.Reader) {
+	defer conn.Close()
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
+	out := &sender{conn: conn, enc: json.NewEncoder(conn), token: func() string { return t.Changes.Token(cluster) }}
+	defer t.Changes.Subscribe(cluster, out.changed)()
+
+	body := &capped{r: in}
+	dec := json.NewDecoder(body)
+	interval := DefaultInterval
+	for {
+		body.max = dec.InputOffset() + maxReport
+		conn.SetReadDeadline(time.Now().Add((MissedBeats + 1) * interval))
+		var rep Report
+		if err := dec.Decode(&rep); err != nil {
+			var syntax *json.SyntaxError
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, errTooLarge) {
+				out.reply(&Response{Error: "bad report: " + err.Error()})
+			}
+			return
+		}
+		if rep.IntervalSeconds > 0 {
+			interval = time.Duration(rep.IntervalSeconds) * time.Second
+		}
+		resp, err := t.Observe(ctx, cluster, rep)
+		switch {
+		case errors.Is(err, errUnknownCluster):
+			resp.Error = "cluster " + cluster + " is not attached to this hub"
+		case err != nil && !apierrors.IsConflict(err):
+			// The report is taken; only its status write failed, and
+			// the next report retries it.
+			log.FromContext(ctx).Error(err, "writing cluster health", "cluster", cluster)
+		}
+		if out.reply(&resp) != nil || errors.Is(err, errUnknownCluster) {
+			return
+		}
+	}
+}
+
+// sender writes a stream's messages, one at a time. Each carries the token
+// current when it is written, so tokens on the wire never go backwards.
+type sender struct {
+	mu    sync.Mutex
+	conn  net.Conn
+	enc   *json.Encoder
+	token func() string
+	sent  string // the last token written
+	err   error  // the write that broke the stream
+}
+
+func (s *sender) reply(r *Response) error { return s.send(r) }
+
+func (s *sender) changed() { s.send(nil) }
+
+// send writes reply, or, for nil, the token if it moved since the last
+// message.
+func (s *sender) send(reply *Response) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	tok := s.token()
+	m := Message{Reply: reply}
+	if reply != nil {
+		reply.Changes = tok
+	} else if tok != s.sent {
+		m.Changes = tok
+	} else {
+		return nil
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if s.err = s.enc.Encode(m); s.err != nil {
+		s.conn.Close()
+		return s.err
+	}
+	s.sent = tok
+	return nil
+}
+
+var errTooLarge = errors.New("report larger than 64 KiB")
+
+// capped fails reads past max bytes: a report that never ends must not grow
+// the decoder's buffer without bound.
+type capped struct {
+	r      io.Reader
+	n, max int64
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.n >= c.max {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > c.max-c.n {
+		p = p[:c.max-c.n]
+	}
+	k, err := c.r.Read(p)
+	c.n += int64(k)
+	return k, err
+}
