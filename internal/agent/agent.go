@@ -312,8 +312,7 @@ func (a *agent) loop(ctx context.Context) error {
 		case stream == nil:
 		case resp.Detach:
 			return a.detach(ctx)
-		default:
-			state.heard(resp.Changes)
+		default: // the stream has passed the reply's token to state
 			if !ready {
 				ready = true
 				if err := a.dir.MarkReady(); err != nil {

@@ -87,6 +87,7 @@ func TestHeartbeatStream(t *testing.T) {
 
 	// The cluster's own stream: a report is answered with the change
 	// token, and a change is pushed without waiting for the next report.
+	// Every token, in a reply or not, reaches onChange.
 	pushed := make(chan string, 10)
 	s, err := heartbeat.Dial(ctx, rt, url, func(tok string) { pushed <- tok })
 	if err != nil {
@@ -96,6 +97,9 @@ func TestHeartbeatStream(t *testing.T) {
 	reply, err := s.Beat(ctx, heartbeat.Report{IntervalSeconds: 10, Reachable: true})
 	if err != nil || reply.Changes == "" {
 		t.Fatalf("first report: %+v, %v", reply, err)
+	}
+	if tok := <-pushed; tok != reply.Changes {
+		t.Errorf("the stream passed on %q, want the reply's token %q", tok, reply.Changes)
 	}
 	if _, err := fleet.CreateNamespace(ctx, env.Hub.Client, "stream", "pushed", ""); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // Config says where a member keeps its data and how it is reached.
@@ -69,7 +70,9 @@ func Start(ctx context.Context, c Config) (*Member, error) {
 	}
 	select {
 	case <-e.Server.ReadyNotify():
-		return &Member{e: e}, nil
+		m := &Member{e: e}
+		go m.defragment(e.Server.StoppingNotify())
+		return m, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("etcd failed: %w", err)
@@ -79,6 +82,32 @@ func Start(ctx context.Context, c Config) (*Member, error) {
 	case <-time.After(60 * time.Second):
 		e.Close()
 		return nil, fmt.Errorf("etcd in %s did not become ready in 60s; see its log", c.DataDir)
+	}
+}
+
+// defragment rewrites the database file once most of it is free. Compaction
+// frees the pages of old revisions for reuse but never shrinks the file,
+// which is mapped into this process: after a fleet registers (each cluster's
+// objects written a dozen times) the mapping would stay at several times the
+// live data for good.
+func (m *Member) defragment(stopping <-chan struct{}) {
+	const minFree = 16 << 20
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stopping:
+			return
+		case <-tick.C:
+		}
+		b := m.e.Server.Backend()
+		size, inUse := b.Size(), b.SizeInUse()
+		if size-inUse < minFree || inUse > size/2 {
+			continue
+		}
+		start := time.Now()
+		err := b.Defrag()
+		m.e.GetLogger().Info("defragmented the database", zap.Int64("size-before", size), zap.Int64("in-use", inUse), zap.Duration("took", time.Since(start)), zap.Error(err))
 	}
 }
 

@@ -22,8 +22,8 @@ type Stream struct {
 }
 
 // Dial opens a stream at url through rt, which must speak HTTP/1.1: the
-// upgrade needs it. onChange gets each change token the hub sends between
-// replies.
+// upgrade needs it. onChange gets the change token of every message, pushed
+// or in a reply, in the order the hub sent them.
 func Dial(ctx context.Context, rt http.RoundTripper, url string, onChange func(token string)) (*Stream, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -59,8 +59,15 @@ func (s *Stream) read(onChange func(string)) {
 			close(s.done)
 			return
 		}
-		if m.Changes != "" {
-			onChange(m.Changes)
+		// Here, not by Beat's caller: tokens must be taken in the order
+		// the hub sent them, or an older one in a reply could undo a
+		// newer one pushed just after it.
+		tok := m.Changes
+		if m.Reply != nil {
+			tok = m.Reply.Changes
+		}
+		if tok != "" {
+			onChange(tok)
 		}
 		if m.Reply != nil {
 			select {
