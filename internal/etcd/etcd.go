@@ -91,7 +91,6 @@ func Start(ctx context.Context, c Config) (*Member, error) {
 // objects written a dozen times) the mapping would stay at several times the
 // live data for good.
 func (m *Member) defragment(stopping <-chan struct{}) {
-	const minFree = 16 << 20
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
 	for {
@@ -100,15 +99,22 @@ func (m *Member) defragment(stopping <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		b := m.e.Server.Backend()
-		size, inUse := b.Size(), b.SizeInUse()
-		if size-inUse < minFree || inUse > size/2 {
-			continue
+		if _, err := m.defragmentIfMostlyFree(); err != nil {
+			m.e.GetLogger().Warn("defragmenting the database", zap.Error(err))
 		}
-		start := time.Now()
-		err := b.Defrag()
-		m.e.GetLogger().Info("defragmented the database", zap.Int64("size-before", size), zap.Int64("in-use", inUse), zap.Duration("took", time.Since(start)), zap.Error(err))
 	}
+}
+
+// defragmentIfMostlyFree defragments when more than half of the file, and
+// at least 16 MB, is free.
+func (m *Member) defragmentIfMostlyFree() (bool, error) {
+	const minFree = 16 << 20
+	b := m.e.Server.Backend()
+	size, inUse := b.Size(), b.SizeInUse()
+	if size-inUse < minFree || inUse > size/2 {
+		return false, nil
+	}
+	return true, b.Defrag()
 }
 
 // Err reports a fatal error of the running member.
