@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 // Config says where a member keeps its data and how it is reached.
@@ -70,9 +69,7 @@ func Start(ctx context.Context, c Config) (*Member, error) {
 	}
 	select {
 	case <-e.Server.ReadyNotify():
-		m := &Member{e: e}
-		go m.defragment(e.Server.StoppingNotify())
-		return m, nil
+		return &Member{e: e}, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("etcd failed: %w", err)
@@ -83,38 +80,6 @@ func Start(ctx context.Context, c Config) (*Member, error) {
 		e.Close()
 		return nil, fmt.Errorf("etcd in %s did not become ready in 60s; see its log", c.DataDir)
 	}
-}
-
-// defragment rewrites the database file once most of it is free. Compaction
-// frees the pages of old revisions for reuse but never shrinks the file,
-// which is mapped into this process: after a fleet registers (each cluster's
-// objects written a dozen times) the mapping would stay at several times the
-// live data for good.
-func (m *Member) defragment(stopping <-chan struct{}) {
-	tick := time.NewTicker(time.Minute)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stopping:
-			return
-		case <-tick.C:
-		}
-		if _, err := m.defragmentIfMostlyFree(); err != nil {
-			m.e.GetLogger().Warn("defragmenting the database", zap.Error(err))
-		}
-	}
-}
-
-// defragmentIfMostlyFree defragments when more than half of the file, and
-// at least 16 MB, is free.
-func (m *Member) defragmentIfMostlyFree() (bool, error) {
-	const minFree = 16 << 20
-	b := m.e.Server.Backend()
-	size, inUse := b.Size(), b.SizeInUse()
-	if size-inUse < minFree || inUse > size/2 {
-		return false, nil
-	}
-	return true, b.Defrag()
 }
 
 // Err reports a fatal error of the running member.
