@@ -296,9 +296,12 @@ func (a *agent) loop(ctx context.Context) error {
 			stream = nil
 		}
 		if stream == nil {
-			if stream, err = heartbeat.Dial(ctx, rt, url, state.heard); err != nil {
+			// The deadline bounds only the opening: the stream outlives it.
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if stream, err = heartbeat.Dial(dctx, rt, url, state.heard); err != nil {
 				klog.InfoS("cannot reach the hub; will retry", "hub", url, "err", err)
 			}
+			cancel()
 		}
 		var resp heartbeat.Response
 		if stream != nil {
@@ -331,9 +334,15 @@ func (a *agent) loop(ctx context.Context) error {
 		case <-tick.C:
 		case <-ended:
 			// The hub closed the stream (it restarted, or forgot the
-			// agent): open a new one now rather than at the next tick.
+			// agent): open a new one in a second rather than at the
+			// next tick.
 			stream.Close()
 			stream = nil
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
 		}
 	}
 }
