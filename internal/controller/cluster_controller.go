@@ -42,11 +42,24 @@ type ClusterReconciler struct {
 	prepared sync.Map
 }
 
+// tokenIndex indexes bootstrap token Secrets by the cluster they attach.
+const tokenIndex = "cluster"
+
 // SetupWithManager registers the reconciler.
 func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// Only a group's coming and going changes its members' conditions, not
 	// its status (which changes with every member).
 	groupLifecycle := predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }}
+	// Every reconcile looks up its cluster's tokens: by index, not by
+	// matching labels across every cluster's token.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Secret{}, tokenIndex, func(o client.Object) []string {
+		if name := tokenOf(o); name != "" {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fv1.Cluster{}).
 		Watches(&fv1.ClusterGroup{}, handler.EnqueueRequestsFromMapFunc(r.groupMembers), builder.WithPredicates(groupLifecycle)).
@@ -64,8 +77,16 @@ var created = predicate.Funcs{
 	DeleteFunc: func(event.DeleteEvent) bool { return false },
 }
 
+// tokenOf names the cluster a bootstrap token Secret attaches, or "".
+func tokenOf(o client.Object) string {
+	if o.GetNamespace() != metav1.NamespaceSystem {
+		return ""
+	}
+	return o.GetLabels()[fv1.LabelCluster]
+}
+
 func tokenCluster(_ context.Context, o client.Object) []reconcile.Request {
-	if name := o.GetLabels()[fv1.LabelCluster]; name != "" && o.GetNamespace() == metav1.NamespaceSystem {
+	if name := tokenOf(o); name != "" {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: name}}}
 	}
 	return nil
@@ -206,7 +227,7 @@ func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) e
 // was used says so in c's conditions. It returns when to look again.
 func (r *ClusterReconciler) expireTokens(ctx context.Context, c *fv1.Cluster) (next time.Duration, expired []*corev1.Secret, err error) {
 	var secrets corev1.SecretList
-	if err := r.Client.List(ctx, &secrets, client.InNamespace(metav1.NamespaceSystem), client.MatchingLabels{fv1.LabelCluster: c.Name}); err != nil {
+	if err := r.Client.List(ctx, &secrets, client.MatchingFields{tokenIndex: c.Name}); err != nil {
 		return 0, nil, err
 	}
 	for i := range secrets.Items {

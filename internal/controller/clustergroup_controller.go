@@ -5,11 +5,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
@@ -24,16 +22,16 @@ type ClusterGroupReconciler struct {
 
 // SetupWithManager registers the reconciler and the Cluster→group index.
 func (r *ClusterGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	group := func(o client.Object) string { return o.(*fv1.Cluster).Spec.Group }
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fv1.Cluster{}, groupIndex, func(o client.Object) []string {
-		return []string{o.(*fv1.Cluster).Spec.Group}
+		return []string{group(o)}
 	}); err != nil {
 		return err
 	}
+	enqueue, changed := countedBy(group)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fv1.ClusterGroup{}).
-		Watches(&fv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*fv1.Cluster).Spec.Group}}}
-		})).
+		Watches(&fv1.Cluster{}, enqueue, builder.WithPredicates(changed)).
 		Complete(r)
 }
 

@@ -10,7 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -76,4 +78,20 @@ func readyCondition(generation int64, msg string) metav1.Condition {
 		Type: fv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "Reconciled",
 		Message: msg, ObservedGeneration: generation,
 	}
+}
+
+// countedBy enqueues a member's parent (a group, a workspace) only on events
+// that can change the parent's count: a member coming, going, being deleted
+// or moving (an update enqueues the old parent and the new). Status writes,
+// most of a fleet's events, pass no further: counting walks every member,
+// so at 3000 clusters in one group they had cost the hub a tenth of its CPU.
+func countedBy(parent func(client.Object) string) (handler.EventHandler, predicate.Funcs) {
+	enqueue := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: parent(o)}}}
+	})
+	changed := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return parent(e.ObjectOld) != parent(e.ObjectNew) ||
+			(e.ObjectOld.GetDeletionTimestamp() == nil) != (e.ObjectNew.GetDeletionTimestamp() == nil)
+	}}
+	return enqueue, changed
 }

@@ -5,11 +5,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
@@ -24,16 +22,16 @@ type WorkspaceReconciler struct {
 
 // SetupWithManager registers the reconciler and the namespace→workspace index.
 func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	workspace := func(o client.Object) string { return o.(*fv1.ClusterNamespace).Spec.Workspace }
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fv1.ClusterNamespace{}, workspaceIndex, func(o client.Object) []string {
-		return []string{o.(*fv1.ClusterNamespace).Spec.Workspace}
+		return []string{workspace(o)}
 	}); err != nil {
 		return err
 	}
+	enqueue, changed := countedBy(workspace)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fv1.Workspace{}).
-		Watches(&fv1.ClusterNamespace{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.(*fv1.ClusterNamespace).Spec.Workspace}}}
-		})).
+		Watches(&fv1.ClusterNamespace{}, enqueue, builder.WithPredicates(changed)).
 		Complete(r)
 }
 
