@@ -74,11 +74,14 @@ func Fleet(ctx context.Context, out, progress io.Writer, o FleetOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.Keep {
-		defer fmt.Fprintf(progress, "data dirs and logs kept in %s\n", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	keep := o.Keep
+	defer func() {
+		if keep {
+			fmt.Fprintf(progress, "data dirs and logs kept in %s\n", tmp)
+		} else {
+			os.RemoveAll(tmp)
+		}
+	}()
 	quietLogs()
 
 	var results []*fleetResult
@@ -91,7 +94,9 @@ func Fleet(ctx context.Context, out, progress io.Writer, o FleetOptions) error {
 		fmt.Fprintf(progress, "== %d clusters\n", n)
 		dir := filepath.Join(tmp, strconv.Itoa(n))
 		r, err := runFleet(ctx, self, dir, n, o, progress)
-		if !o.Keep {
+		// A failed run's logs are what explains it: keep them.
+		keep = keep || err != nil
+		if !keep {
 			os.RemoveAll(dir)
 		}
 		if r != nil {
