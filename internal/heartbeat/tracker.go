@@ -57,7 +57,8 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Respon
 	t.obs[cluster] = Observation{Seen: time.Now(), Report: &r}
 	delete(t.disconnected, cluster)
 	t.mu.Unlock()
-	return Response{Changes: t.Changes.Token(cluster)}, t.sync(ctx, &c)
+	// The stream sets the reply's change token as it writes it.
+	return Response{}, t.sync(ctx, &c)
 }
 
 // Start re-evaluates, each second, only the clusters whose heartbeats are
