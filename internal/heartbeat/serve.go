@@ -128,7 +128,7 @@ func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, in 
 			var syntax *json.SyntaxError
 			var typ *json.UnmarshalTypeError
 			if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, errTooLarge) {
-				out.reply(&Response{Error: "bad report: " + err.Error()})
+				out.send(&Response{Error: "bad report: " + err.Error()})
 			}
 			return
 		}
@@ -144,7 +144,7 @@ func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, in 
 			// the next report retries it.
 			log.FromContext(ctx).Error(err, "writing cluster health", "cluster", cluster)
 		}
-		if out.reply(&resp) != nil || errors.Is(err, errUnknownCluster) {
+		if out.send(&resp) != nil || errors.Is(err, errUnknownCluster) {
 			return
 		}
 	}
@@ -160,8 +160,6 @@ type sender struct {
 	sent  string // the last token written
 	err   error  // the write that broke the stream
 }
-
-func (s *sender) reply(r *Response) error { return s.send(r) }
 
 func (s *sender) changed() { s.send(nil) }
 
