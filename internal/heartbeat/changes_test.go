@@ -13,21 +13,17 @@ func TestChangesNotifyOnlyTheChangedCluster(t *testing.T) {
 	}
 	a0, b0 := c.Token("a"), c.Token("b")
 	c.Bump("a", Policies)
-	select {
-	case got := <-notified:
-		if got != "a" {
-			t.Fatalf("a change of a notified %s", got)
-		}
-	case <-time.After(time.Second):
+	switch got, ok := next(notified, time.Second); {
+	case !ok:
 		t.Fatal("a's subscriber was not notified of its change")
+	case got != "a":
+		t.Fatalf("a change of a notified %s", got)
 	}
 	if c.Token("a") == a0 || c.Token("b") != b0 {
 		t.Errorf("tokens after a change of a: a %s → %s, b %s → %s", a0, c.Token("a"), b0, c.Token("b"))
 	}
-	select {
-	case got := <-notified:
+	if got, ok := next(notified, 100*time.Millisecond); ok {
 		t.Errorf("a second notification, for %s", got)
-	case <-time.After(100 * time.Millisecond):
 	}
 }
 
@@ -38,13 +34,21 @@ func TestChangesNewerSubscriptionWins(t *testing.T) {
 	defer c.Subscribe("a", func() { notified <- "new" })()
 	cancelOld() // the old stream ends after the agent reconnected
 	c.Bump("a", Namespaces)
-	select {
-	case got := <-notified:
-		if got != "new" {
-			t.Fatalf("notified the %s subscription", got)
-		}
-	case <-time.After(time.Second):
+	switch got, ok := next(notified, time.Second); {
+	case !ok:
 		t.Fatal("the reconnected stream was not notified: the old stream's cancel removed it")
+	case got != "new":
+		t.Fatalf("notified the %s subscription", got)
+	}
+}
+
+// next is the next notification within d; ok is false if none came.
+func next(notified <-chan string, d time.Duration) (got string, ok bool) {
+	select {
+	case got = <-notified:
+		return got, true
+	case <-time.After(d):
+		return "", false
 	}
 }
 
