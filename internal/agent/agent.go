@@ -277,11 +277,13 @@ func (a *agent) loop(ctx context.Context) error {
 	}
 	go state.run(ctx)
 	var stream *heartbeat.Stream
-	defer func() {
+	drop := func() {
 		if stream != nil {
 			stream.Close()
+			stream = nil
 		}
-	}()
+	}
+	defer drop()
 	ready := false
 	tick := time.NewTicker(a.c.Interval)
 	defer tick.Stop()
@@ -289,11 +291,10 @@ func (a *agent) loop(ctx context.Context) error {
 		poke()
 		if rotated, err := a.rotateIfDue(ctx); err != nil {
 			klog.ErrorS(err, "certificate rotation failed; will retry")
-		} else if rotated && stream != nil {
+		} else if rotated {
 			// The hub knows the agent by the certificate its stream
 			// was opened with: open the next with the new one.
-			stream.Close()
-			stream = nil
+			drop()
 		}
 		if stream == nil {
 			// The deadline bounds only the opening: the stream outlives it.
@@ -307,8 +308,7 @@ func (a *agent) loop(ctx context.Context) error {
 		if stream != nil {
 			if resp, err = a.beat(ctx, stream, &view); err != nil {
 				klog.InfoS("heartbeat failed; will retry", "err", err)
-				stream.Close()
-				stream = nil
+				drop()
 			}
 		}
 		switch {
@@ -336,8 +336,7 @@ func (a *agent) loop(ctx context.Context) error {
 			// The hub closed the stream (it restarted, or forgot the
 			// agent): open a new one in a second rather than at the
 			// next tick.
-			stream.Close()
-			stream = nil
+			drop()
 			select {
 			case <-ctx.Done():
 				return nil
