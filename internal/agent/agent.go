@@ -24,9 +24,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
@@ -263,6 +261,7 @@ func (a *agent) loop(ctx context.Context) error {
 		return err
 	}
 	state := newHubState(hub, a.current().Cluster)
+	out := newOutbox()
 	view := memberView{nodes: nodeInformer(a.cluster), namespaces: namespaceInformer(a.cluster)}
 	poke, err := a.startNamespaceSync(ctx, hub, state, view.namespaces)
 	if err != nil {
@@ -271,7 +270,7 @@ func (a *agent) loop(ctx context.Context) error {
 	go view.nodes.RunWithContext(ctx)
 	go view.namespaces.RunWithContext(ctx)
 	if a.dyn != nil {
-		if view.pods, err = a.startPolicySync(ctx, a.dyn, hub, state); err != nil {
+		if view.pods, err = a.startPolicySync(ctx, a.dyn, out, state); err != nil {
 			return err
 		}
 	}
@@ -284,6 +283,19 @@ func (a *agent) loop(ctx context.Context) error {
 		}
 	}
 	defer drop()
+	open := func() error {
+		if stream != nil {
+			return nil
+		}
+		// The deadline bounds only the opening: the stream outlives it.
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var err error
+		if stream, err = heartbeat.Dial(dctx, rt, url, state.heard); err != nil {
+			klog.InfoS("cannot reach the hub; will retry", "hub", url, "err", err)
+		}
+		return err
+	}
 	ready := false
 	tick := time.NewTicker(a.c.Interval)
 	defer tick.Stop()
@@ -296,17 +308,9 @@ func (a *agent) loop(ctx context.Context) error {
 			// was opened with: open the next with the new one.
 			drop()
 		}
-		if stream == nil {
-			// The deadline bounds only the opening: the stream outlives it.
-			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if stream, err = heartbeat.Dial(dctx, rt, url, state.heard); err != nil {
-				klog.InfoS("cannot reach the hub; will retry", "hub", url, "err", err)
-			}
-			cancel()
-		}
 		var resp heartbeat.Response
-		if stream != nil {
-			if resp, err = a.beat(ctx, stream, &view); err != nil {
+		if open() == nil {
+			if resp, err = a.beat(ctx, stream, &view, out); err != nil {
 				klog.InfoS("heartbeat failed; will retry", "err", err)
 				drop()
 			}
@@ -314,7 +318,20 @@ func (a *agent) loop(ctx context.Context) error {
 		switch {
 		case stream == nil:
 		case resp.Detach:
-			return a.detach(ctx)
+			return a.detach(ctx, func(ctx context.Context) error {
+				if err := open(); err != nil {
+					return err
+				}
+				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				resp, err := stream.Beat(ctx, heartbeat.Report{Detached: true})
+				if err != nil {
+					drop()
+				} else if resp.Retry != "" {
+					err = errors.New(resp.Retry)
+				}
+				return err
+			})
 		default: // the stream has passed the reply's token to state
 			if !ready {
 				ready = true
@@ -332,6 +349,7 @@ func (a *agent) loop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-out.wake: // a policy report to send
 		case <-ended:
 			// The hub closed the stream (it restarted, or forgot the
 			// agent): open a new one in a second rather than at the
@@ -440,14 +458,23 @@ func (a *agent) transport(pool *x509.CertPool) *http.Transport {
 	}
 }
 
-// beat sends one report on stream.
-func (a *agent) beat(ctx context.Context, stream *heartbeat.Stream, view *memberView) (heartbeat.Response, error) {
+// beat sends one report on stream, with the policy report out holds.
+func (a *agent) beat(ctx context.Context, stream *heartbeat.Stream, view *memberView, out *outbox) (heartbeat.Response, error) {
 	r := inventory(ctx, a.cluster, view)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	r.IntervalSeconds = int(a.c.Interval / time.Second)
 	r.AgentVersion = version.Flotilla
-	return stream.Beat(ctx, r)
+	r.Policies = out.next()
+	resp, err := stream.Beat(ctx, r)
+	switch {
+	case err != nil:
+	case resp.Retry != "":
+		klog.InfoS("the hub did not store the policy report; will send it again", "reason", resp.Retry)
+	case r.Policies != nil:
+		out.stored(r.Policies)
+	}
+	return resp, err
 }
 
 // rotateIfDue renews the certificate once 80 % of its life has passed.
@@ -475,28 +502,26 @@ func (a *agent) rotateIfDue(ctx context.Context) (rotated bool, err error) {
 
 // detach removes what Flotilla created in the cluster, reports it to the hub
 // and forgets the identity.
-func (a *agent) detach(ctx context.Context) error {
+func (a *agent) detach(ctx context.Context, tell func(context.Context) error) error {
 	id := a.current()
 	klog.InfoS("detach requested; cleaning up", "cluster", id.Cluster)
 	if err := cleanupCluster(ctx, a.cluster); err != nil {
 		return fmt.Errorf("cleaning up the cluster: %w", err)
 	}
-	hub, err := a.hubClient()
+	// The hub finishes its side once told; until then the Cluster stays.
+	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
+	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+		err := tell(ctx)
+		if errors.Is(err, heartbeat.ErrNotAttached) {
+			return true, nil // the hub has already forgotten the cluster
+		}
+		if err != nil {
+			klog.InfoS("cannot tell the hub the cluster is cleaned up; will retry", "err", err)
+		}
+		return err == nil, nil
+	})
 	if err != nil {
 		return err
-	}
-	var c fv1.Cluster
-	if err := hub.Get(ctx, client.ObjectKey{Name: id.Cluster}, &c); err != nil && !apierrors.IsNotFound(err) {
-		return err
-	} else if err == nil {
-		before := c.DeepCopy()
-		meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
-			Type: fv1.ClusterConditionDetached, Status: metav1.ConditionTrue, Reason: "AgentCleanedUp",
-			Message: "the agent removed what Flotilla created in the cluster",
-		})
-		if err := hub.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-			return err
-		}
 	}
 	if err := a.store.remove(ctx); err != nil {
 		klog.ErrorS(err, "forgetting the identity", "store", a.store)

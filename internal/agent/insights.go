@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"regexp"
@@ -23,7 +22,6 @@ import (
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/policy"
@@ -31,7 +29,8 @@ import (
 
 // reporter finds what breaks the cluster's policies — objects admitted
 // before a policy existed, audit-mode hits, quotas nearly used up, and what
-// the agent failed to apply — and reports it in its Cluster's status.
+// the agent failed to apply — and reports it in its Cluster's status,
+// through the agent's stream.
 //
 // Pods are checked by the cluster itself: a dry-run create of a copy goes
 // through the cluster's admission exactly as a new pod would, so a rejection
@@ -39,7 +38,7 @@ import (
 // version of the desired policies, once the cluster enforces that version.
 type reporter struct {
 	cluster string
-	hub     client.Client
+	publish func(*fv1.ClusterPolicyStatus)
 	scan    kubernetes.Interface
 	pods    toolscache.SharedIndexInformer
 	quotas  toolscache.SharedIndexInformer
@@ -58,7 +57,7 @@ type reporter struct {
 	sent        *fv1.ClusterPolicyStatus
 }
 
-func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *rest.Config, quotas toolscache.SharedIndexInformer, vaps toolscache.Store) (*reporter, error) {
+func newReporter(ctx context.Context, cluster string, publish func(*fv1.ClusterPolicyStatus), cfg *rest.Config, quotas toolscache.SharedIndexInformer, vaps toolscache.Store) (*reporter, error) {
 	scanCfg := rest.CopyConfig(cfg)
 	scanCfg.WarningHandlerWithContext = warningCollector{}
 	scan, err := kubernetes.NewForConfig(scanCfg)
@@ -69,7 +68,7 @@ func newReporter(ctx context.Context, cluster string, hub client.Client, cfg *re
 	if err != nil {
 		return nil, err
 	}
-	r := &reporter{cluster: cluster, hub: hub, scan: scan, quotas: quotas, vaps: vaps, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}}
+	r := &reporter{cluster: cluster, publish: publish, scan: scan, quotas: quotas, vaps: vaps, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}}
 	factory := metadatainformer.NewSharedInformerFactory(meta, 0)
 	r.pods = factory.ForResource(corev1.SchemeGroupVersion.WithResource("pods")).Informer()
 	if _, err := r.pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -102,7 +101,7 @@ func (r *reporter) synced(version string, security map[string]policy.NamespaceSe
 const admissionSettle = 3 * time.Second
 
 // report checks what is new since the last report and publishes the
-// findings on the hub when they changed.
+// findings when they changed.
 func (r *reporter) report(ctx context.Context) error {
 	r.mu.Lock()
 	version, security, objects, syncErrs := r.version, r.security, r.objects, r.syncErrs
@@ -161,19 +160,7 @@ func (r *reporter) report(ctx context.Context) error {
 	if reflect.DeepEqual(st, r.sent) {
 		return nil
 	}
-	now := metav1.Now()
-	st.LastChangeTime = &now
-	patch, err := json.Marshal(map[string]any{"status": map[string]any{"policies": map[string]any{
-		"synced": st.Synced, "objects": st.Objects, "violations": st.Violations, "insights": st.Insights, "lastChangeTime": now,
-	}}})
-	if err != nil {
-		return err
-	}
-	c := &fv1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: r.cluster}}
-	if err := r.hub.Status().Patch(ctx, c, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		return fmt.Errorf("report policy insights to the hub: %w", err)
-	}
-	st.LastChangeTime = nil
+	r.publish(st)
 	r.sent = st
 	return nil
 }

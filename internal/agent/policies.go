@@ -15,7 +15,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/policy"
@@ -59,7 +58,7 @@ func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
 
 // startPolicySync applies the cluster's desired policies whenever they change
 // on the hub or an owned object changes in the cluster (drift).
-func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub client.Client, state *hubState) (pods toolscache.SharedIndexInformer, err error) {
+func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, out *outbox, state *hubState) (pods toolscache.SharedIndexInformer, err error) {
 	t := newTrigger()
 	handler := t.handler()
 	state.onChange = append(state.onChange, t.poke)
@@ -86,7 +85,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, hub 
 
 	var rep *reporter
 	if a.clusterCfg != nil {
-		if rep, err = newReporter(ctx, a.current().Cluster, hub, a.clusterCfg, factory.ForResource(quotas).Informer(), factory.ForResource(vaps).Informer().GetStore()); err != nil {
+		if rep, err = newReporter(ctx, a.current().Cluster, out.put, a.clusterCfg, factory.ForResource(quotas).Informer(), factory.ForResource(vaps).Informer().GetStore()); err != nil {
 			return nil, err
 		}
 		pods = rep.pods

@@ -71,7 +71,7 @@ func TestCertificateRotation(t *testing.T) {
 			return err
 		}
 		defer stream.Close()
-		_, err = a.beat(ctx, stream, &memberView{})
+		_, err = a.beat(ctx, stream, &memberView{}, newOutbox())
 		return err
 	}
 	if err := beat(); err != nil {

@@ -174,38 +174,34 @@ func TestAgentIdentityIsolation(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	// What A may do.
-	var own fv1.Cluster
-	if err := as.Get(ctx, client.ObjectKey{Name: "iso-a"}, &own); err != nil {
-		t.Fatalf("reading own Cluster: %v", err)
-	}
-	patch := client.MergeFrom(own.DeepCopy())
-	own.Status.Pods = own.Status.Pods + 1
-	if err := as.Status().Patch(ctx, &own, patch); err != nil {
-		t.Errorf("writing own status: %v", err)
-	}
+	// What A may do. It writes its Cluster's status only through its
+	// stream, which attachAndRun saw turn the cluster Healthy.
 	var cms corev1.ConfigMapList
 	if err := as.List(ctx, &cms, client.InNamespace("cluster-iso-a")); err != nil {
 		t.Errorf("reading own namespace: %v", err)
 	}
 
 	// What A may not.
-	var other fv1.Cluster
+	var own, other fv1.Cluster
+	if err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: "iso-a"}, &own); err != nil {
+		t.Fatal(err)
+	}
 	if err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: "iso-b"}, &other); err != nil {
 		t.Fatal(err)
 	}
-	otherPatch := client.MergeFrom(other.DeepCopy())
-	other.Status.Pods = 999
+	ownPatch, otherPatch := client.MergeFrom(own.DeepCopy()), client.MergeFrom(other.DeepCopy())
+	own.Status.Pods, other.Status.Pods = 999, 999
 	forbidden := map[string]error{
-		"get B's Cluster":             as.Get(ctx, client.ObjectKey{Name: "iso-b"}, &fv1.Cluster{}),
-		"write B's status":            as.Status().Patch(ctx, &other, otherPatch),
-		"list all Clusters":           as.List(ctx, &fv1.ClusterList{}),
-		"read B's namespace":          as.List(ctx, &corev1.ConfigMapList{}, client.InNamespace("cluster-iso-b")),
-		"read B's hub-info":           as.Get(ctx, client.ObjectKey{Namespace: "cluster-iso-b", Name: fv1.HubInfoConfigMap}, &corev1.ConfigMap{}),
-		"list Secrets in kube-system": as.List(ctx, &corev1.SecretList{}, client.InNamespace("kube-system")),
-		"list Secrets everywhere":     as.List(ctx, &corev1.SecretList{}),
-		"update own spec":             as.Update(ctx, &own),
-		"create RBAC":                 as.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "x"}, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}}),
+		"write own status around the stream": as.Status().Patch(ctx, &own, ownPatch),
+		"get B's Cluster":                    as.Get(ctx, client.ObjectKey{Name: "iso-b"}, &fv1.Cluster{}),
+		"write B's status":                   as.Status().Patch(ctx, &other, otherPatch),
+		"list all Clusters":                  as.List(ctx, &fv1.ClusterList{}),
+		"read B's namespace":                 as.List(ctx, &corev1.ConfigMapList{}, client.InNamespace("cluster-iso-b")),
+		"read B's hub-info":                  as.Get(ctx, client.ObjectKey{Namespace: "cluster-iso-b", Name: fv1.HubInfoConfigMap}, &corev1.ConfigMap{}),
+		"list Secrets in kube-system":        as.List(ctx, &corev1.SecretList{}, client.InNamespace("kube-system")),
+		"list Secrets everywhere":            as.List(ctx, &corev1.SecretList{}),
+		"update own spec":                    as.Update(ctx, &own),
+		"create RBAC":                        as.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "x"}, RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}}),
 	}
 	for what, err := range forbidden {
 		if !apierrors.IsForbidden(err) {

@@ -115,6 +115,33 @@ func TestHeartbeatStream(t *testing.T) {
 		t.Fatal("no change pushed within 5 s of creating a namespace for the cluster")
 	}
 
+	// A policy report lands in the Cluster's status, all of it: a count
+	// that drops to zero is zero, not the old value.
+	policies := func(p *fv1.ClusterPolicyStatus) *fv1.ClusterPolicyStatus {
+		t.Helper()
+		if reply, err := s.Beat(ctx, heartbeat.Report{IntervalSeconds: 10, Reachable: true, Policies: p}); err != nil || reply.Retry != "" {
+			t.Fatalf("a policy report: %+v, %v", reply, err)
+		}
+		var c fv1.Cluster
+		if err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: "stream"}, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c.Status.Policies
+	}
+	found := []fv1.Insight{{Kind: fv1.InsightViolation, Namespace: "a", Object: "Pod/p", Message: "m"}}
+	if got := policies(&fv1.ClusterPolicyStatus{Synced: "True", Objects: 3, Violations: 1, Insights: found}); got == nil || got.Violations != 1 || len(got.Insights) != 1 || got.LastChangeTime == nil {
+		t.Errorf("after a report with one violation: %+v", got)
+	}
+	if got := policies(&fv1.ClusterPolicyStatus{Synced: "True", Objects: 3}); got == nil || got.Violations != 0 || len(got.Insights) != 0 || got.Objects != 3 {
+		t.Errorf("after a report with none: %+v", got)
+	}
+	// One the hub's API refuses is not stored, the reply says why, and
+	// the stream carries on.
+	reply, err = s.Beat(ctx, heartbeat.Report{IntervalSeconds: 10, Reachable: true, Policies: &fv1.ClusterPolicyStatus{Synced: "Maybe"}})
+	if err != nil || !strings.Contains(reply.Retry, "synced") {
+		t.Errorf("an invalid policy report: %+v, %v; want a reply whose retry names the field", reply, err)
+	}
+
 	// A report too large to be one is refused, and the stream ends.
 	_, err = s.Beat(ctx, heartbeat.Report{Error: strings.Repeat("x", 70<<10)})
 	if err == nil || !strings.Contains(err.Error(), "larger than 64 KiB") {

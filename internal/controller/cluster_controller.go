@@ -179,7 +179,9 @@ func (r *ClusterReconciler) groupCondition(ctx context.Context, c *fv1.Cluster) 
 }
 
 // ensureHubSide creates the cluster's namespace, its agent's least-privilege
-// RBAC and the hub-info ConfigMap.
+// RBAC and the hub-info ConfigMap. The agent gets no rules on Cluster objects:
+// it writes its Cluster's status through its stream, and a ClusterRoleBinding
+// per cluster would slow every request's RBAC check as the fleet grows.
 func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) error {
 	ns := fv1.HubNamespace(c.Name)
 	user := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: fv1.AgentUser(c.Name)}
@@ -199,18 +201,6 @@ func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) e
 		&rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: ns, Labels: labels},
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "flotilla-agent"},
-			Subjects:   []rbacv1.Subject{user},
-		},
-		&rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name), Labels: labels},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusters"}, ResourceNames: []string{c.Name}, Verbs: []string{"get"}},
-				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusters/status"}, ResourceNames: []string{c.Name}, Verbs: []string{"get", "update", "patch"}},
-			},
-		},
-		&rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name), Labels: labels},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: fv1.AgentUser(c.Name)},
 			Subjects:   []rbacv1.Subject{user},
 		},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fv1.HubInfoConfigMap, Namespace: ns, Labels: labels}, Data: r.HubInfo},
@@ -279,6 +269,7 @@ func (r *ClusterReconciler) detach(ctx context.Context, c *fv1.Cluster) (ctrl.Re
 			}
 		}
 	}
+	// The ClusterRole and its binding are what earlier versions granted agents.
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fv1.HubNamespace(c.Name)}},
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentUser(c.Name)}},

@@ -11,6 +11,9 @@ import (
 	"sync"
 )
 
+// ErrNotAttached is why the hub refuses a cluster it does not know.
+var ErrNotAttached = errors.New("cluster not attached")
+
 // Stream is an agent's end of its stream to the hub.
 type Stream struct {
 	rwc     io.ReadWriteCloser
@@ -38,7 +41,11 @@ func Dial(ctx context.Context, rt http.RoundTripper, url string, onChange func(t
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-		return nil, fmt.Errorf("hub answered %s: %s", resp.Status, bytes.TrimSpace(body))
+		err := fmt.Errorf("hub answered %s: %s", resp.Status, bytes.TrimSpace(body))
+		if resp.StatusCode == http.StatusNotFound {
+			err = fmt.Errorf("%w: %w", ErrNotAttached, err)
+		}
+		return nil, err
 	}
 	rwc, ok := resp.Body.(io.ReadWriteCloser)
 	if !ok {

@@ -4,6 +4,12 @@
 // interval and the hub replies to each; the hub also sends the cluster's
 // change token whenever something the agent acts on changes.
 //
+// The stream is also how an agent writes its Cluster's status: the hub
+// writes it for the cluster the client certificate names. Agents thus need
+// no RBAC on Cluster objects, whose rules would be one ClusterRoleBinding
+// per cluster, and the apiserver's RBAC authorizer walks every
+// ClusterRoleBinding on every request.
+//
 // A stream costs the hub one goroutine and its TLS connection. The HTTP/2
 // heartbeats and long-polls it replaced cost three goroutines, the HTTP/2
 // connection state and a parked request: about three times the memory per
@@ -54,6 +60,11 @@ type Report struct {
 	Namespaces        int32          `json:"namespaces"`
 	Pods              int32          `json:"pods"`
 	Error             string         `json:"error,omitempty"`
+	// Policies is what the agent found about the cluster's policies, sent
+	// when it changes until a reply takes it.
+	Policies *fv1.ClusterPolicyStatus `json:"policies,omitempty"`
+	// Detached says the agent removed what Flotilla created in the cluster.
+	Detached bool `json:"detached,omitempty"`
 }
 
 // Response is the hub's reply to a report.
@@ -65,6 +76,9 @@ type Response struct {
 	Changes string `json:"changes,omitempty"`
 	// Error says why the hub could not take the report.
 	Error string `json:"error,omitempty"`
+	// Retry says why the hub could not store the report's policies or
+	// detach; the agent sends them again with its next report.
+	Retry string `json:"retry,omitempty"`
 }
 
 // Message is one line the hub sends on a stream: a reply, or a change token

@@ -137,14 +137,14 @@ func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, in 
 		}
 		resp, err := t.Observe(ctx, cluster, rep)
 		switch {
-		case errors.Is(err, errUnknownCluster):
+		case errors.Is(err, ErrNotAttached):
 			resp.Error = "cluster " + cluster + " is not attached to this hub"
 		case err != nil && !apierrors.IsConflict(err):
 			// The report is taken; only its status write failed, and
 			// the next report retries it.
 			log.FromContext(ctx).Error(err, "writing cluster health", "cluster", cluster)
 		}
-		if out.send(&resp) != nil || errors.Is(err, errUnknownCluster) {
+		if out.send(&resp) != nil || errors.Is(err, ErrNotAttached) {
 			return
 		}
 	}

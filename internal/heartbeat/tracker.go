@@ -2,7 +2,7 @@ package heartbeat
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -36,8 +37,6 @@ func NewTracker(c client.Client) *Tracker {
 	return &Tracker{Client: c, Changes: NewChanges(), obs: map[string]Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
 }
 
-var errUnknownCluster = errors.New("cluster not attached")
-
 // Observe records a report from cluster's agent and writes its status at once
 // if it changed, so a new cluster turns Healthy on its first report.
 func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Response, error) {
@@ -46,19 +45,60 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Respon
 	var c fv1.Cluster
 	if err := t.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
-			return Response{}, errUnknownCluster
+			return Response{}, ErrNotAttached
 		}
 		return Response{}, err
 	}
+	if r.Detached {
+		next, patch := detached(&c)
+		return t.store(ctx, next, patch), nil
+	}
 	if c.DeletionTimestamp != nil {
 		return Response{Detach: true}, nil
+	}
+	var resp Response
+	if r.Policies != nil {
+		obj, patch := policies(cluster, r.Policies)
+		resp = t.store(ctx, obj, patch)
+		r.Policies = nil // kept in the Cluster, not twice in memory
 	}
 	t.mu.Lock()
 	t.obs[cluster] = Observation{Seen: time.Now(), Report: &r}
 	delete(t.disconnected, cluster)
 	t.mu.Unlock()
 	// The stream sets the reply's change token as it writes it.
-	return Response{}, t.sync(ctx, &c)
+	return resp, t.sync(ctx, &c)
+}
+
+// store writes what an agent reports beyond its health. A failure is the
+// reply's Retry, not the stream's end: the report itself is taken.
+func (t *Tracker) store(ctx context.Context, c *fv1.Cluster, patch client.Patch) Response {
+	if err := t.Client.Status().Patch(ctx, c, patch); err != nil {
+		log.FromContext(ctx).Error(err, "storing an agent's report", "cluster", c.Name)
+		return Response{Retry: err.Error()}
+	}
+	return Response{}
+}
+
+// policies replaces a cluster's policy status with p. Every field is named:
+// a merge patch leaves out what is zero, which would keep the old value.
+func policies(cluster string, p *fv1.ClusterPolicyStatus) (*fv1.Cluster, client.Patch) {
+	raw, _ := json.Marshal(map[string]any{"status": map[string]any{"policies": map[string]any{
+		"synced": p.Synced, "objects": p.Objects, "violations": p.Violations, "insights": p.Insights, "lastChangeTime": metav1.Now(),
+	}}})
+	return &fv1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: cluster}}, client.RawPatch(types.MergePatchType, raw)
+}
+
+// detached marks c as cleaned up by its agent, which lets the Cluster
+// controller finish the removal. The lock keeps a stale c from undoing
+// another condition; a conflict is retried with the next report.
+func detached(c *fv1.Cluster) (*fv1.Cluster, client.Patch) {
+	next := c.DeepCopy()
+	meta.SetStatusCondition(&next.Status.Conditions, metav1.Condition{
+		Type: fv1.ClusterConditionDetached, Status: metav1.ConditionTrue, Reason: "AgentCleanedUp",
+		Message: "the agent removed what Flotilla created in the cluster",
+	})
+	return next, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})
 }
 
 // Start re-evaluates, each second, only the clusters whose heartbeats are
