@@ -64,6 +64,17 @@ func NewConfig() Config {
 	return Config{Interval: heartbeat.DefaultInterval, CertTTL: 24 * time.Hour}
 }
 
+func (c Config) validate() error {
+	if c.Interval < time.Second || c.Interval > heartbeat.MaxInterval {
+		return fmt.Errorf("--heartbeat-interval %s is out of range: give 1s to %s", c.Interval, heartbeat.MaxInterval)
+	}
+	// The hub's signer issues nothing shorter.
+	if c.CertTTL < 10*time.Minute {
+		return fmt.Errorf("--certificate-ttl %s is too short: give at least 10m", c.CertTTL)
+	}
+	return nil
+}
+
 // agent is a running agent.
 type agent struct {
 	c       Config
@@ -91,6 +102,9 @@ func Run(ctx context.Context, c Config) error {
 // c.ClusterKubeconfig names; the fleet benchmark uses it to simulate many
 // clusters in one process. With dyn nil the cluster takes no policies.
 func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface, dyn dynamic.Interface) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
 	dir, err := datadir.Open(c.DataDir)
 	if err != nil {
 		return err

@@ -19,14 +19,18 @@ type Observation struct {
 	Report *Report
 }
 
+func (o Observation) interval() time.Duration {
+	if o.Report == nil {
+		return DefaultInterval
+	}
+	return o.Report.interval()
+}
+
 // Status computes the health-related part of a Cluster's status from an
 // observation: a pure function of its inputs.
 func Status(now time.Time, o Observation, current fv1.ClusterStatus) fv1.ClusterStatus {
 	s := *current.DeepCopy()
-	interval := DefaultInterval
-	if o.Report != nil && o.Report.IntervalSeconds > 0 {
-		interval = time.Duration(o.Report.IntervalSeconds) * time.Second
-	}
+	interval := o.interval()
 	set := func(t string, ok bool, reason, msg string) {
 		st := metav1.ConditionFalse
 		if ok {

@@ -23,6 +23,7 @@ func TestStatus(t *testing.T) {
 		{"never reported, 3 beats missed", Observation{Seen: now.Add(-31 * time.Second)}, fv1.HealthDisconnected, fv1.ClusterConditionAgentConnected, "HeartbeatMissed"},
 		{"healthy", Observation{Seen: now, Report: healthy}, fv1.HealthHealthy, fv1.ClusterConditionHealthy, "AllChecksPass"},
 		{"missed 3 beats of its own interval", Observation{Seen: now.Add(-4 * time.Second), Report: &Report{IntervalSeconds: 1, Reachable: true}}, fv1.HealthDisconnected, fv1.ClusterConditionAgentConnected, "HeartbeatMissed"},
+		{"an interval past the hub's limit counts as the limit", Observation{Seen: now.Add(-3*MaxInterval - time.Second), Report: &Report{IntervalSeconds: 86400, Reachable: true}}, fv1.HealthDisconnected, fv1.ClusterConditionAgentConnected, "HeartbeatMissed"},
 		{"2 beats late is still connected", Observation{Seen: now.Add(-25 * time.Second), Report: healthy}, fv1.HealthHealthy, fv1.ClusterConditionAgentConnected, "Heartbeating"},
 		{"apiserver unreachable", Observation{Seen: now, Report: &Report{Reachable: false, Error: "refused"}}, fv1.HealthUnhealthy, fv1.ClusterConditionHealthy, "APIServerUnreachable"},
 		{"failing check", Observation{Seen: now, Report: &Report{Reachable: true, Failing: []string{"kube-apiserver: etcd failed"}}}, fv1.HealthUnhealthy, fv1.ClusterConditionHealthy, "ComponentFailing"},

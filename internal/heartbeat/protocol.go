@@ -37,6 +37,10 @@ const Protocol = "flotilla-heartbeat/1"
 // DefaultInterval between heartbeats.
 const DefaultInterval = 10 * time.Second
 
+// MaxInterval is the longest interval the hub accepts: an agent that claimed
+// an hour would have its death hidden for three.
+const MaxInterval = 5 * time.Minute
+
 // MissedBeats after which a cluster is Disconnected.
 const MissedBeats = 3
 
@@ -65,6 +69,19 @@ type Report struct {
 	Policies *fv1.ClusterPolicyStatus `json:"policies,omitempty"`
 	// Detached says the agent removed what Flotilla created in the cluster.
 	Detached bool `json:"detached,omitempty"`
+}
+
+// interval is how often the report's agent says it reports, within what the
+// hub accepts.
+func (r *Report) interval() time.Duration {
+	d := time.Duration(r.IntervalSeconds) * time.Second
+	switch {
+	case d <= 0:
+		return DefaultInterval
+	case d > MaxInterval:
+		return MaxInterval
+	}
+	return d
 }
 
 // Response is the hub's reply to a report.

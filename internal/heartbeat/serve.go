@@ -132,9 +132,7 @@ func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, in 
 			}
 			return
 		}
-		if rep.IntervalSeconds > 0 {
-			interval = time.Duration(rep.IntervalSeconds) * time.Second
-		}
+		interval = rep.interval()
 		resp, err := t.Observe(ctx, cluster, rep)
 		switch {
 		case errors.Is(err, ErrNotAttached):

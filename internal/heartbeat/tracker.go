@@ -153,11 +153,7 @@ func (t *Tracker) overdue(now time.Time) []string {
 	defer t.mu.Unlock()
 	var out []string
 	for name, o := range t.obs {
-		interval := DefaultInterval
-		if o.Report != nil && o.Report.IntervalSeconds > 0 {
-			interval = time.Duration(o.Report.IntervalSeconds) * time.Second
-		}
-		if now.Sub(o.Seen) > MissedBeats*interval && !t.disconnected[name] {
+		if now.Sub(o.Seen) > MissedBeats*o.interval() && !t.disconnected[name] {
 			out = append(out, name)
 		}
 	}
