@@ -11,6 +11,9 @@ const (
 	AgentUserPrefix = "flotilla:cluster:"
 	// AgentGroup is the group of every registered agent.
 	AgentGroup = "flotilla:clusters"
+	// AgentNamespaceRole is the ClusterRole each cluster's agent is bound to
+	// in its hub namespace, and only there.
+	AgentNamespaceRole = "flotilla:agent-namespace"
 	// BootstrapGroup is the extra group of every bootstrap token Flotilla issues.
 	BootstrapGroup = "system:bootstrappers:flotilla"
 	// DetachFinalizer holds a Cluster until its agent has cleaned up.

@@ -178,29 +178,20 @@ func (r *ClusterReconciler) groupCondition(ctx context.Context, c *fv1.Cluster) 
 	return nil
 }
 
-// ensureHubSide creates the cluster's namespace, its agent's least-privilege
-// RBAC and the hub-info ConfigMap. The agent gets no rules on Cluster objects:
-// it writes its Cluster's status through its stream, and a ClusterRoleBinding
-// per cluster would slow every request's RBAC check as the fleet grows.
+// ensureHubSide creates the cluster's namespace, binds its agent there to the
+// hub's agent role, and writes the hub-info ConfigMap. The agent gets no rules
+// on Cluster objects: it writes its Cluster's status through its stream, and
+// a ClusterRoleBinding per cluster would slow every request's RBAC check as
+// the fleet grows.
 func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) error {
 	ns := fv1.HubNamespace(c.Name)
 	user := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: fv1.AgentUser(c.Name)}
 	labels := map[string]string{fv1.LabelCluster: c.Name}
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}},
-		&rbacv1.Role{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: ns, Labels: labels},
-			Rules: []rbacv1.PolicyRule{
-				// It fetches when told of a change; it watches nothing here.
-				{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list"}},
-				{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create", "update", "patch", "delete"}},
-				// The agent reports the cluster's namespaces and finishes their deletion.
-				{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusternamespaces", "clusternamespaces/status"}, Verbs: []string{"create", "update", "patch", "delete"}},
-			},
-		},
 		&rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: ns, Labels: labels},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "flotilla-agent"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: fv1.AgentNamespaceRole},
 			Subjects:   []rbacv1.Subject{user},
 		},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fv1.HubInfoConfigMap, Namespace: ns, Labels: labels}, Data: r.HubInfo},

@@ -102,7 +102,9 @@ func apiserverClientCA(ctx context.Context, cl client.Client) (*x509.CertPool, e
 	return pool, nil
 }
 
-// agentRBAC lets bootstrap tokens and registered agents request certificates.
+// agentRBAC lets bootstrap tokens and registered agents request certificates,
+// and holds what an agent may do in its own hub namespace, where the Cluster
+// controller binds it.
 func agentRBAC() []client.Object {
 	rule := []rbacv1.PolicyRule{{
 		APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"},
@@ -118,7 +120,17 @@ func agentRBAC() []client.Object {
 				Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: group}},
 			})
 	}
-	return objs
+	// One role for every cluster, so the hub keeps one copy of its rules.
+	return append(objs, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentNamespaceRole},
+		Rules: []rbacv1.PolicyRule{
+			// It fetches when told of a change; it watches nothing here.
+			{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create", "update", "patch", "delete"}},
+			// The agent reports the cluster's namespaces and finishes their deletion.
+			{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusternamespaces", "clusternamespaces/status"}, Verbs: []string{"create", "update", "patch", "delete"}},
+		},
+	})
 }
 
 // notifyNamespaceChanges wakes a cluster's agent whenever one of its

@@ -129,6 +129,13 @@ func Run(ctx context.Context, c Config) error {
 	// desired state at once, and the apiserver's own limits apply.
 	mgrCfg := rest.CopyConfig(cfg)
 	mgrCfg.QPS = -1
+	// Hubs share state only through an external etcd or a host cluster.
+	// With the embedded etcd the data dir's lock already makes this the only
+	// hub, and a lease that a saturated apiserver did not renew in time
+	// would stop it for nothing: at 550 simulated clusters registering on a
+	// busy machine, a lease renewal waited past its 10 s deadline.
+	shared := len(c.EtcdServers) > 0 || c.Kubeconfig != ""
+	leaseDuration, renewDeadline := 60*time.Second, 40*time.Second
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme: Scheme(),
 		// The hub reads only its own bootstrap tokens, never every Secret,
@@ -140,12 +147,16 @@ func Run(ctx context.Context, c Config) error {
 			},
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},
-		LeaderElection:                true,
+		LeaderElection:                shared,
 		LeaderElectionID:              "flotilla-hub",
 		LeaderElectionNamespace:       SystemNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
+		// A standby takes over within a minute; a loaded leader keeps
+		// its lease.
+		LeaseDuration:          &leaseDuration,
+		RenewDeadline:          &renewDeadline,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
 		return err
