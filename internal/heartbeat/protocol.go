@@ -74,5 +74,5 @@ type Message struct {
 	Changes string    `json:"changes,omitempty"`
 }
 
-// maxReport bounds one report: a cluster's inventory is a few hundred bytes.
-const maxReport = 64 << 10
+// MaxReport bounds one report: a cluster's inventory is a few hundred bytes.
+const MaxReport = 64 << 10

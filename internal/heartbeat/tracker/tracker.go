@@ -1,4 +1,8 @@
-package heartbeat
+// Package tracker is the hub's side of the heartbeat protocol: it serves
+// agents' streams and writes what they report into Cluster status. It is
+// apart from package heartbeat so that agents, which import that, link none
+// of the hub's client machinery.
+package tracker
 
 import (
 	"context"
@@ -14,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/heartbeat"
 )
 
 // Tracker keeps the last observation of every cluster and writes Cluster
@@ -21,44 +26,44 @@ import (
 type Tracker struct {
 	Client client.Client
 	// Changes tells agents when to fetch what the hub holds for them.
-	Changes *Changes
+	Changes *heartbeat.Changes
 
 	mu      sync.Mutex
-	obs     map[string]Observation
+	obs     map[string]heartbeat.Observation
 	written map[string]time.Time
 	// disconnected marks clusters whose Disconnected status is written.
 	disconnected map[string]bool
 	started      time.Time
 }
 
-// NewTracker returns a Tracker that reads and writes through c.
-func NewTracker(c client.Client) *Tracker {
-	return &Tracker{Client: c, Changes: NewChanges(), obs: map[string]Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
+// New returns a Tracker that reads and writes through c.
+func New(c client.Client) *Tracker {
+	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
 }
 
 var errUnknownCluster = errors.New("cluster not attached")
 
 // Observe records a report from cluster's agent and writes its status at once
 // if it changed, so a new cluster turns Healthy on its first report.
-func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Response, error) {
+func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Report) (heartbeat.Response, error) {
 	// Read in place, not copied: this runs for every heartbeat, most change
 	// nothing, and sync copies before it writes.
 	var c fv1.Cluster
 	if err := t.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
-			return Response{}, errUnknownCluster
+			return heartbeat.Response{}, errUnknownCluster
 		}
-		return Response{}, err
+		return heartbeat.Response{}, err
 	}
 	if c.DeletionTimestamp != nil {
-		return Response{Detach: true}, nil
+		return heartbeat.Response{Detach: true}, nil
 	}
 	t.mu.Lock()
-	t.obs[cluster] = Observation{Seen: time.Now(), Report: &r}
+	t.obs[cluster] = heartbeat.Observation{Seen: time.Now(), Report: &r}
 	delete(t.disconnected, cluster)
 	t.mu.Unlock()
 	// The stream sets the reply's change token as it writes it.
-	return Response{}, t.sync(ctx, &c)
+	return heartbeat.Response{}, t.sync(ctx, &c)
 }
 
 // Start re-evaluates, each second, only the clusters whose heartbeats are
@@ -74,7 +79,7 @@ func (t *Tracker) Start(ctx context.Context) error {
 		if meta.IsStatusConditionTrue(c.Status.Conditions, fv1.ClusterConditionRegistered) {
 			if _, ok := t.obs[c.Name]; !ok {
 				// Not heard from since this hub started: count from the start.
-				t.obs[c.Name] = Observation{Seen: t.started}
+				t.obs[c.Name] = heartbeat.Observation{Seen: t.started}
 			}
 		}
 	}
@@ -113,11 +118,11 @@ func (t *Tracker) overdue(now time.Time) []string {
 	defer t.mu.Unlock()
 	var out []string
 	for name, o := range t.obs {
-		interval := DefaultInterval
+		interval := heartbeat.DefaultInterval
 		if o.Report != nil && o.Report.IntervalSeconds > 0 {
 			interval = time.Duration(o.Report.IntervalSeconds) * time.Second
 		}
-		if now.Sub(o.Seen) > MissedBeats*interval && !t.disconnected[name] {
+		if now.Sub(o.Seen) > heartbeat.MissedBeats*interval && !t.disconnected[name] {
 			out = append(out, name)
 		}
 	}
@@ -139,15 +144,15 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	o, ok := t.obs[c.Name]
 	if !ok {
 		// Not heard from since this hub started: count from the start.
-		o = Observation{Seen: t.started}
+		o = heartbeat.Observation{Seen: t.started}
 		t.obs[c.Name] = o
 	}
 	last := t.written[c.Name]
 	t.mu.Unlock()
 
 	now := time.Now()
-	next := Status(now, o, c.Status)
-	if equality.Semantic.DeepEqual(next, c.Status) && (o.Report == nil || now.Sub(last) < RefreshEvery) {
+	next := heartbeat.Status(now, o, c.Status)
+	if equality.Semantic.DeepEqual(next, c.Status) && (o.Report == nil || now.Sub(last) < heartbeat.RefreshEvery) {
 		if next.Health == fv1.HealthDisconnected {
 			t.mu.Lock()
 			t.disconnected[c.Name] = true
