@@ -15,6 +15,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
+
 	"errors"
 	"fmt"
 	"net/http"
@@ -24,15 +25,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/runtime"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/keyutil"
 	"k8s.io/klog/v2"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/datadir"
@@ -77,12 +75,13 @@ func (c Config) validate() error {
 
 // agent is a running agent.
 type agent struct {
-	c       Config
-	dir     *datadir.Dir
-	store   identityStore
-	cluster kubernetes.Interface
-	// dyn applies policies; nil for simulated clusters that take none.
-	dyn dynamic.Interface
+	c     Config
+	dir   *datadir.Dir
+	store identityStore
+	// server answers for the member cluster's apiserver (readyz, version,
+	// discovery); dyn reads and writes the cluster's objects.
+	server rest.Interface
+	dyn    dynamic.Interface
 	// clusterCfg reaches the member cluster; nil for simulated clusters,
 	// whose objects are not checked for insights.
 	clusterCfg *rest.Config
@@ -98,10 +97,10 @@ func Run(ctx context.Context, c Config) error {
 	return RunWith(ctx, c, nil, nil)
 }
 
-// RunWith runs the agent for the given cluster clients instead of the ones
-// c.ClusterKubeconfig names; the fleet benchmark uses it to simulate many
-// clusters in one process. With dyn nil the cluster takes no policies.
-func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface, dyn dynamic.Interface) error {
+// RunWith runs the agent for the cluster server and dyn reach instead of the
+// one c.ClusterKubeconfig names; the fleet benchmark uses it to simulate many
+// clusters in one process.
+func RunWith(ctx context.Context, c Config, server rest.Interface, dyn dynamic.Interface) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
@@ -110,14 +109,14 @@ func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface, dyn dy
 		return err
 	}
 	defer dir.Close()
-	a := &agent{c: c, dir: dir, cluster: cluster, dyn: dyn}
-	if a.cluster == nil {
+	a := &agent{c: c, dir: dir, server: server, dyn: dyn}
+	if a.dyn == nil {
 		clusterCfg, err := a.clusterConfig()
 		if err != nil {
 			return err
 		}
 		a.clusterCfg = clusterCfg
-		if a.cluster, err = kubernetes.NewForConfig(clusterCfg); err != nil {
+		if a.server, err = restClientFor(clusterCfg, corev1.SchemeGroupVersion); err != nil {
 			return err
 		}
 		if a.dyn, err = dynamic.NewForConfig(clusterCfg); err != nil {
@@ -126,7 +125,7 @@ func RunWith(ctx context.Context, c Config, cluster kubernetes.Interface, dyn dy
 	}
 	a.store = fileStore{dir.Join("hub.kubeconfig")}
 	if c.IdentitySecret != "" {
-		if a.store, err = newSecretStore(a.cluster, c.IdentitySecret); err != nil {
+		if a.store, err = newSecretStore(a.dyn, c.IdentitySecret); err != nil {
 			return err
 		}
 	}
@@ -274,19 +273,17 @@ func (a *agent) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	state := newHubState(hub, a.current().Cluster)
+	state := newHubState(hub)
 	out := newOutbox()
-	view := memberView{nodes: nodeInformer(a.cluster), namespaces: namespaceInformer(a.cluster)}
+	view := memberView{nodes: nodeInformer(a.dyn), namespaces: namespaceInformer(a.dyn)}
 	poke, err := a.startNamespaceSync(ctx, hub, state, view.namespaces)
 	if err != nil {
 		return err
 	}
 	go view.nodes.RunWithContext(ctx)
 	go view.namespaces.RunWithContext(ctx)
-	if a.dyn != nil {
-		if view.pods, err = a.startPolicySync(ctx, a.dyn, out, state); err != nil {
-			return err
-		}
+	if view.pods, err = a.startPolicySync(ctx, out, state); err != nil {
+		return err
 	}
 	go state.run(ctx)
 	var stream *heartbeat.Stream
@@ -378,29 +375,12 @@ func (a *agent) loop(ctx context.Context) error {
 	}
 }
 
-// hubScheme knows the kinds the agent reads or writes on the hub, and no
-// others; it is built once per process.
-var hubScheme = sync.OnceValue(func() *runtime.Scheme {
-	s := runtime.NewScheme()
-	_ = corev1.AddToScheme(s)
-	_ = fv1.AddToScheme(s)
-	return s
-})
-
-// hubMapper maps those kinds without discovery: a fleet registering at once
-// would otherwise ask the hub's apiserver for its API groups once per agent.
-func hubMapper() meta.RESTMapper {
-	m := meta.NewDefaultRESTMapper(nil)
-	m.Add(corev1.SchemeGroupVersion.WithKind("ConfigMap"), meta.RESTScopeNamespace)
-	m.Add(fv1.GroupVersion.WithKind("Cluster"), meta.RESTScopeRoot)
-	m.Add(fv1.GroupVersion.WithKind("ClusterNamespace"), meta.RESTScopeNamespace)
-	return m
-}
-
-func (a *agent) hubClient() (client.Client, error) {
+// hubClient asks the hub's apiserver nothing but for the objects: a fleet
+// registering at once would otherwise ask it for its API groups once per agent.
+func (a *agent) hubClient() (*hubClient, error) {
 	cfg := a.hubConfig()
 	cfg.Timeout = 15 * time.Second
-	return client.New(cfg, client.Options{Scheme: hubScheme(), Mapper: hubMapper()})
+	return newHubClient(cfg, a.current().Cluster)
 }
 
 func (a *agent) hubConfig() *rest.Config {
@@ -431,11 +411,11 @@ func (a *agent) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error
 
 // heartbeatTransport reads where to open the heartbeat stream from the
 // cluster's hub namespace, waiting for the hub to create it.
-func (a *agent) heartbeatTransport(ctx context.Context, hub client.Client) (http.RoundTripper, string, error) {
-	var cm corev1.ConfigMap
-	key := client.ObjectKey{Namespace: fv1.HubNamespace(a.current().Cluster), Name: fv1.HubInfoConfigMap}
+func (a *agent) heartbeatTransport(ctx context.Context, hub *hubClient) (http.RoundTripper, string, error) {
+	var cm *corev1.ConfigMap
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		if err := hub.Get(ctx, key, &cm); err != nil {
+		var err error
+		if cm, err = hub.configMaps.Get(ctx, fv1.HubInfoConfigMap, metav1.GetOptions{}); err != nil {
 			klog.V(1).InfoS("waiting for hub info", "err", err)
 			return false, nil
 		}
@@ -474,7 +454,7 @@ func (a *agent) transport(pool *x509.CertPool) *http.Transport {
 
 // beat sends one report on stream, with the policy report out holds.
 func (a *agent) beat(ctx context.Context, stream *heartbeat.Stream, view *memberView, out *outbox) (heartbeat.Response, error) {
-	r := inventory(ctx, a.cluster, view)
+	r := inventory(ctx, a.server, a.dyn, view)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	r.IntervalSeconds = int(a.c.Interval / time.Second)
@@ -519,7 +499,7 @@ func (a *agent) rotateIfDue(ctx context.Context) (rotated bool, err error) {
 func (a *agent) detach(ctx context.Context, tell func(context.Context) error) error {
 	id := a.current()
 	klog.InfoS("detach requested; cleaning up", "cluster", id.Cluster)
-	if err := cleanupCluster(ctx, a.cluster); err != nil {
+	if err := cleanupCluster(ctx, a.dyn); err != nil {
 		return fmt.Errorf("cleaning up the cluster: %w", err)
 	}
 	// The hub finishes its side once told; until then the Cluster stays.

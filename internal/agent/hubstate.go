@@ -7,7 +7,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
@@ -20,8 +19,7 @@ import (
 // in every heartbeat reply) instead of watching them, so an agent holds no
 // watch open on the hub's apiserver.
 type hubState struct {
-	hub client.Client
-	ns  string
+	hub *hubClient
 	t   trigger
 	// onChange is called after each fetch.
 	onChange []func()
@@ -34,8 +32,8 @@ type hubState struct {
 	desired *corev1.ConfigMap // nil while the hub holds none
 }
 
-func newHubState(hub client.Client, cluster string) *hubState {
-	return &hubState{hub: hub, ns: fv1.HubNamespace(cluster), t: newTrigger()}
+func newHubState(hub *hubClient) *hubState {
+	return &hubState{hub: hub, t: newTrigger()}
 }
 
 // heard records a token from the hub; a new one asks for a fetch.
@@ -72,7 +70,7 @@ func (s *hubState) fetch(ctx context.Context) error {
 	var nss *fv1.ClusterNamespaceList
 	if stale(heartbeat.Namespaces) {
 		nss = &fv1.ClusterNamespaceList{}
-		if err := s.hub.List(ctx, nss, client.InNamespace(s.ns)); err != nil {
+		if err := s.hub.clusterNamespaces.List(ctx, nss); err != nil {
 			return err
 		}
 	}
@@ -103,11 +101,10 @@ func (s *hubState) fetch(ctx context.Context) error {
 // answering from a cache (a hub on a host cluster) cannot hand back the
 // state before the change.
 func (s *hubState) getDesired(ctx context.Context, atLeast string) (*corev1.ConfigMap, error) {
-	key := client.ObjectKey{Namespace: s.ns, Name: policy.DesiredConfigMap}
-	cm := &corev1.ConfigMap{}
-	err := s.hub.Get(ctx, key, cm, &client.GetOptions{Raw: &metav1.GetOptions{ResourceVersion: atLeast}})
+	cms := s.hub.configMaps
+	cm, err := cms.Get(ctx, policy.DesiredConfigMap, metav1.GetOptions{ResourceVersion: atLeast})
 	if atLeast != "" && (apierrors.IsTimeout(err) || apierrors.IsResourceExpired(err)) {
-		err = s.hub.Get(ctx, key, cm) // the cache did not catch up: a quorum read
+		cm, err = cms.Get(ctx, policy.DesiredConfigMap, metav1.GetOptions{}) // the cache did not catch up: a quorum read
 	}
 	if apierrors.IsNotFound(err) {
 		return nil, nil

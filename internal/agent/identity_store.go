@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/dynamic"
 )
 
 // identityStore keeps the agent's hub identity across restarts, so that a
@@ -54,22 +54,30 @@ func (f fileStore) String() string { return f.path }
 // secretStore keeps the identity in a Secret of the member cluster: an agent
 // in a pod loses its disk when the pod goes.
 type secretStore struct {
-	cs              kubernetes.Interface
+	secrets         dynamic.ResourceInterface
 	namespace, name string
 }
 
 const identityKey = "kubeconfig"
 
-func newSecretStore(cs kubernetes.Interface, ref string) (secretStore, error) {
+func newSecretStore(dyn dynamic.Interface, ref string) (secretStore, error) {
 	ns, name, ok := strings.Cut(ref, "/")
 	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
 		return secretStore{}, fmt.Errorf("identity Secret %q is not NAMESPACE/NAME", ref)
 	}
-	return secretStore{cs: cs, namespace: ns, name: name}, nil
+	return secretStore{secrets: dyn.Resource(secretsResource).Namespace(ns), namespace: ns, name: name}, nil
+}
+
+func (s secretStore) get(ctx context.Context) (*corev1.Secret, error) {
+	u, err := s.secrets.Get(ctx, s.name, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return as[corev1.Secret](u)
 }
 
 func (s secretStore) load(ctx context.Context) ([]byte, error) {
-	sec, err := s.cs.CoreV1().Secrets(s.namespace).Get(ctx, s.name, metav1.GetOptions{})
+	sec, err := s.get(ctx)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -80,19 +88,27 @@ func (s secretStore) load(ctx context.Context) ([]byte, error) {
 }
 
 func (s secretStore) save(ctx context.Context, data []byte) error {
-	secrets := s.cs.CoreV1().Secrets(s.namespace)
-	sec, err := secrets.Get(ctx, s.name, metav1.GetOptions{})
+	sec, err := s.get(ctx)
+	create := apierrors.IsNotFound(err)
 	switch {
-	case apierrors.IsNotFound(err):
+	case create:
 		sec = &corev1.Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 			ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: s.namespace, Labels: map[string]string{"app.kubernetes.io/managed-by": "flotilla"}},
 			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{identityKey: data},
 		}
-		_, err = secrets.Create(ctx, sec, metav1.CreateOptions{})
-	case err == nil:
-		sec.Data = map[string][]byte{identityKey: data}
-		_, err = secrets.Update(ctx, sec, metav1.UpdateOptions{})
+	case err != nil:
+		return fmt.Errorf("saving the agent identity in Secret %s: %w", s, err)
+	}
+	sec.Data = map[string][]byte{identityKey: data}
+	u, err := unstructuredOf(sec)
+	if err != nil {
+		return err
+	}
+	if create {
+		_, err = s.secrets.Create(ctx, u, metav1.CreateOptions{})
+	} else {
+		_, err = s.secrets.Update(ctx, u, metav1.UpdateOptions{})
 	}
 	if err != nil {
 		return fmt.Errorf("saving the agent identity in Secret %s: %w", s, err)
@@ -101,7 +117,7 @@ func (s secretStore) save(ctx context.Context, data []byte) error {
 }
 
 func (s secretStore) remove(ctx context.Context) error {
-	err := s.cs.CoreV1().Secrets(s.namespace).Delete(ctx, s.name, metav1.DeleteOptions{})
+	err := s.secrets.Delete(ctx, s.name, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}

@@ -17,9 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 
@@ -39,7 +38,7 @@ import (
 type reporter struct {
 	cluster string
 	publish func(*fv1.ClusterPolicyStatus)
-	scan    kubernetes.Interface
+	scan    dynamic.Interface
 	pods    toolscache.SharedIndexInformer
 	quotas  toolscache.SharedIndexInformer
 	vaps    toolscache.Store // the cluster's Flotilla-owned ValidatingAdmissionPolicies
@@ -60,7 +59,7 @@ type reporter struct {
 func newReporter(ctx context.Context, cluster string, publish func(*fv1.ClusterPolicyStatus), cfg *rest.Config, quotas toolscache.SharedIndexInformer, vaps toolscache.Store) (*reporter, error) {
 	scanCfg := rest.CopyConfig(cfg)
 	scanCfg.WarningHandlerWithContext = warningCollector{}
-	scan, err := kubernetes.NewForConfig(scanCfg)
+	scan, err := dynamic.NewForConfig(scanCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -69,15 +68,14 @@ func newReporter(ctx context.Context, cluster string, publish func(*fv1.ClusterP
 		return nil, err
 	}
 	r := &reporter{cluster: cluster, publish: publish, scan: scan, quotas: quotas, vaps: vaps, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}}
-	factory := metadatainformer.NewSharedInformerFactory(meta, 0)
-	r.pods = factory.ForResource(corev1.SchemeGroupVersion.WithResource("pods")).Informer()
+	r.pods = informerOf(meta, podsResource, meta.Resource(podsResource), &metav1.PartialObjectMetadata{}, "")
 	if _, err := r.pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { r.t.poke() },
 		DeleteFunc: func(any) { r.t.poke() },
 	}); err != nil {
 		return nil, err
 	}
-	factory.Start(ctx.Done())
+	go r.pods.RunWithContext(ctx)
 	go r.t.run(ctx, "policy report", r.report)
 	return r, nil
 }
@@ -178,21 +176,30 @@ var (
 
 // checkPod asks the cluster whether it would admit the pod today.
 func (r *reporter) checkPod(ctx context.Context, m *metav1.PartialObjectMetadata, security map[string]policy.NamespaceSecurity) ([]fv1.Insight, error) {
-	pod, err := r.scan.CoreV1().Pods(m.Namespace).Get(ctx, m.Name, metav1.GetOptions{})
+	pods := r.scan.Resource(podsResource).Namespace(m.Namespace)
+	u, err := pods.Get(ctx, m.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	pod, err := as[corev1.Pod](u)
+	if err != nil {
+		return nil, err
+	}
 	cp := &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "flotilla-check-", Namespace: pod.Namespace, Labels: pod.Labels, Annotations: pod.Annotations},
-		Spec:       *pod.Spec.DeepCopy(),
+		Spec:       pod.Spec,
 	}
 	cp.Spec.EphemeralContainers = nil // not allowed on create
+	if u, err = unstructuredOf(cp); err != nil {
+		return nil, err
+	}
 	var warnings []string
 	wctx := context.WithValue(ctx, warningsKey{}, &warnings)
-	_, err = r.scan.CoreV1().Pods(pod.Namespace).Create(wctx, cp, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	_, err = pods.Create(wctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	object := "Pod/" + pod.Name
 	var out []fv1.Insight
 	finding := func(kind fv1.InsightKind, text string, sec string) {

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"reflect"
 	"strings"
 	"time"
 
@@ -10,9 +9,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/version"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 
@@ -36,39 +35,25 @@ type memberView struct {
 const versionEvery = 5 * time.Minute
 
 // nodeInformer and namespaceInformer watch what inventory counts and
-// namespace sync reads. They are built on the typed client directly: the
-// generated informer factory would link every API group's informers and
-// listers into the agent, which it never uses.
-func nodeInformer(cs kubernetes.Interface) toolscache.SharedIndexInformer {
-	nodes := cs.CoreV1().Nodes()
-	inf := informerOf(cs, &corev1.Node{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return nodes.List(ctx, o)
-	}, nodes.Watch)
+// namespace sync reads, keeping typed objects.
+func nodeInformer(dyn dynamic.Interface) toolscache.SharedIndexInformer {
+	inf := informerOf(dyn, nodesResource, dyn.Resource(nodesResource), &unstructured.Unstructured{}, "")
 	_ = inf.SetTransform(slimNode)
 	return inf
 }
 
-func namespaceInformer(cs kubernetes.Interface) toolscache.SharedIndexInformer {
-	nss := cs.CoreV1().Namespaces()
-	return informerOf(cs, &corev1.Namespace{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return nss.List(ctx, o)
-	}, nss.Watch)
-}
-
-// informerOf tells the reflector whether cs can stream a list as watch
-// events; client-go's fake clientset cannot, and an informer that waits for
-// that stream never syncs.
-func informerOf(cs kubernetes.Interface, obj runtime.Object, list toolscache.ListWithContextFunc, watch toolscache.WatchFuncWithContext) toolscache.SharedIndexInformer {
-	lw := &toolscache.ListWatch{ListWithContextFunc: list, WatchFuncWithContext: watch}
-	return toolscache.NewSharedIndexInformer(toolscache.ToListWatcherWithWatchListSemantics(lw, cs), obj, 0, toolscache.Indexers{})
+func namespaceInformer(dyn dynamic.Interface) toolscache.SharedIndexInformer {
+	inf := informerOf(dyn, namespacesResource, dyn.Resource(namespacesResource), &unstructured.Unstructured{}, "")
+	_ = inf.SetTransform(typed[corev1.Namespace])
+	return inf
 }
 
 // slimNode keeps of a Node only what inventory counts, so the agent's
 // memory does not grow with the size of its cluster's node objects.
 func slimNode(obj any) (any, error) {
-	n, ok := obj.(*corev1.Node)
-	if !ok {
-		return obj, nil
+	n, err := as[corev1.Node](obj)
+	if err != nil {
+		return nil, err
 	}
 	slim := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, UID: n.UID, ResourceVersion: n.ResourceVersion}}
 	slim.Status.Capacity = corev1.ResourceList{corev1.ResourceCPU: n.Status.Capacity.Cpu().DeepCopy(), corev1.ResourceMemory: n.Status.Capacity.Memory().DeepCopy()}
@@ -86,27 +71,25 @@ func synced(inf toolscache.SharedIndexInformer) bool {
 // inventory reads what the hub shows about the cluster. Counts the view
 // does not hold come from one-item lists (the apiserver reports how many
 // remain), so a large cluster costs no more than a small one.
-func inventory(ctx context.Context, cs kubernetes.Interface, v *memberView) heartbeat.Report {
+func inventory(ctx context.Context, server rest.Interface, dyn dynamic.Interface, v *memberView) heartbeat.Report {
 	r := heartbeat.Report{Reachable: true}
 	unreachable := func(err error) heartbeat.Report {
 		v.version = nil // ask again once it answers
 		r.Reachable, r.Error = false, err.Error()
 		return r
 	}
-	if rc := cs.Discovery().RESTClient(); !isNil(rc) {
-		body, err := rc.Get().AbsPath("/readyz").Param("verbose", "true").DoRaw(ctx)
-		if err != nil && len(body) == 0 && !apierrors.IsServiceUnavailable(err) {
-			return unreachable(err)
-		}
-		if err != nil {
-			r.Failing = failingChecks(string(body))
-			if len(r.Failing) == 0 {
-				r.Failing = []string{"kube-apiserver: readyz: " + err.Error()}
-			}
+	body, err := server.Get().AbsPath("/readyz").Param("verbose", "true").DoRaw(ctx)
+	if err != nil && len(body) == 0 && !apierrors.IsServiceUnavailable(err) {
+		return unreachable(err)
+	}
+	if err != nil {
+		r.Failing = failingChecks(string(body))
+		if len(r.Failing) == 0 {
+			r.Failing = []string{"kube-apiserver: readyz: " + err.Error()}
 		}
 	}
 	if v.version == nil || time.Since(v.versionAt) >= versionEvery {
-		ver, err := cs.Discovery().ServerVersion()
+		ver, err := serverVersion(ctx, server)
 		if err != nil {
 			return unreachable(err)
 		}
@@ -119,9 +102,11 @@ func inventory(ctx context.Context, cs kubernetes.Interface, v *memberView) hear
 		for _, o := range v.nodes.GetStore().List() {
 			nodes = append(nodes, o.(*corev1.Node))
 		}
-	} else if l, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+	} else if l, err := dyn.Resource(nodesResource).List(ctx, metav1.ListOptions{}); err == nil {
 		for i := range l.Items {
-			nodes = append(nodes, &l.Items[i])
+			if n, err := as[corev1.Node](&l.Items[i]); err == nil {
+				nodes = append(nodes, n)
+			}
 		}
 	}
 	var cpu, mem, acpu, amem resource.Quantity
@@ -140,26 +125,15 @@ func inventory(ctx context.Context, cs kubernetes.Interface, v *memberView) hear
 
 	if synced(v.namespaces) {
 		r.Namespaces = int32(len(v.namespaces.GetStore().ListKeys()))
-	} else if l, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
-		r.Namespaces = count(len(l.Items), l.RemainingItemCount)
+	} else if l, err := dyn.Resource(namespacesResource).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
+		r.Namespaces = count(len(l.Items), l.GetRemainingItemCount())
 	}
 	if synced(v.pods) {
 		r.Pods = int32(len(v.pods.GetStore().ListKeys()))
-	} else if l, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
-		r.Pods = count(len(l.Items), l.RemainingItemCount)
+	} else if l, err := dyn.Resource(podsResource).List(ctx, metav1.ListOptions{Limit: 1}); err == nil {
+		r.Pods = count(len(l.Items), l.GetRemainingItemCount())
 	}
 	return r
-}
-
-// isNil reports whether rc is missing, as in client-go's fake clientset (the
-// fleet benchmark's simulated clusters), which has no REST client to probe
-// readyz with: a nil interface or a nil pointer in one.
-func isNil(rc rest.Interface) bool {
-	if rc == nil {
-		return true
-	}
-	v := reflect.ValueOf(rc)
-	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 func count(items int, remaining *int64) int32 {

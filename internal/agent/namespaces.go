@@ -4,16 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/dynamic"
 	corelisters "k8s.io/client-go/listers/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
@@ -83,7 +83,7 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 
 // syncNamespaces carries out the plan for the current state, as the caches
 // hold it; writes go to the cluster and the hub.
-func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, onHub []fv1.ClusterNamespace, cluster kubernetes.Interface, hub client.Client, hubNS string) error {
+func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, onHub []fv1.ClusterNamespace, cluster dynamic.Interface, hub *hubClient) error {
 	cached, err := members.List(labels.Everything())
 	if err != nil {
 		return err
@@ -98,7 +98,7 @@ func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, on
 	}
 	var errs []error
 	for _, a := range planNamespaces(member, onHub) {
-		if err := apply(ctx, cluster, hub, hubNS, a, byName[a.Name]); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsAlreadyExists(err) {
+		if err := apply(ctx, cluster, hub, a, byName[a.Name]); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsAlreadyExists(err) {
 			errs = append(errs, err)
 		}
 	}
@@ -108,33 +108,38 @@ func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, on
 	return nil
 }
 
-func apply(ctx context.Context, cluster kubernetes.Interface, hub client.Client, hubNS string, a nsAction, cn *fv1.ClusterNamespace) error {
+func apply(ctx context.Context, cluster dynamic.Interface, hub *hubClient, a nsAction, cn *fv1.ClusterNamespace) error {
+	members := cluster.Resource(namespacesResource)
 	switch a.Kind {
 	case "createHub":
-		return hub.Create(ctx, &fv1.ClusterNamespace{
+		_, err := hub.clusterNamespaces.Create(ctx, &fv1.ClusterNamespace{
 			ObjectMeta: metav1.ObjectMeta{
-				Name: a.Name, Namespace: hubNS, Labels: map[string]string{fv1.LabelDiscovered: "true"},
+				Name: a.Name, Labels: map[string]string{fv1.LabelDiscovered: "true"},
 				Finalizers: []string{fv1.NamespaceFinalizer},
 			},
 			Spec: fv1.ClusterNamespaceSpec{Workspace: a.Value},
 		})
+		return err
 	case "deleteHub":
 		if err := release(ctx, hub, cn); err != nil {
 			return err
 		}
-		return hub.Delete(ctx, cn)
+		return hub.clusterNamespaces.Delete(ctx, cn.Name)
 	case "release":
 		return release(ctx, hub, cn)
 	case "createMember":
-		_, err := cluster.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-			ObjectMeta: metav1.ObjectMeta{Name: a.Name, Labels: map[string]string{fv1.LabelWorkspace: a.Value}},
-		}, metav1.CreateOptions{})
+		ns := &unstructured.Unstructured{}
+		ns.SetAPIVersion("v1")
+		ns.SetKind("Namespace")
+		ns.SetName(a.Name)
+		ns.SetLabels(map[string]string{fv1.LabelWorkspace: a.Value})
+		_, err := members.Create(ctx, ns, metav1.CreateOptions{})
 		return err
 	case "deleteMember":
-		return cluster.CoreV1().Namespaces().Delete(ctx, a.Name, metav1.DeleteOptions{})
+		return members.Delete(ctx, a.Name, metav1.DeleteOptions{})
 	case "labelMember":
 		patch := []byte(`{"metadata":{"labels":{"` + fv1.LabelWorkspace + `":"` + a.Value + `"}}}`)
-		_, err := cluster.CoreV1().Namespaces().Patch(ctx, a.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+		_, err := members.Patch(ctx, a.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 		return err
 	case "status":
 		// A merge patch merges maps: labels gone from the cluster are nulled.
@@ -149,14 +154,17 @@ func apply(ctx context.Context, cluster kubernetes.Interface, hub client.Client,
 		if err != nil {
 			return err
 		}
-		return hub.Status().Patch(ctx, cn, client.RawPatch(types.MergePatchType, patch))
+		_, err = hub.clusterNamespaces.Patch(ctx, cn.Name, patch, "status")
+		return err
 	}
 	return nil
 }
 
-func release(ctx context.Context, hub client.Client, cn *fv1.ClusterNamespace) error {
-	if controllerutil.RemoveFinalizer(cn, fv1.NamespaceFinalizer) {
-		return hub.Update(ctx, cn)
+func release(ctx context.Context, hub *hubClient, cn *fv1.ClusterNamespace) error {
+	if !slices.Contains(cn.Finalizers, fv1.NamespaceFinalizer) {
+		return nil
 	}
-	return nil
+	cn.Finalizers = slices.DeleteFunc(cn.Finalizers, func(f string) bool { return f == fv1.NamespaceFinalizer })
+	_, err := hub.clusterNamespaces.Update(ctx, cn)
+	return err
 }

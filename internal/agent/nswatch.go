@@ -5,19 +5,15 @@ import (
 
 	corelisters "k8s.io/client-go/listers/core/v1"
 	toolscache "k8s.io/client-go/tools/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
 
 // startNamespaceSync watches the cluster's namespaces and syncs them with the
 // hub's ClusterNamespaces of this cluster on every change of either. It
 // returns a function that asks for a sync.
 // The caller runs inf.
-func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client, state *hubState, inf toolscache.SharedIndexInformer) (func(), error) {
+func (a *agent) startNamespaceSync(ctx context.Context, hub *hubClient, state *hubState, inf toolscache.SharedIndexInformer) (func(), error) {
 	t := newTrigger()
 	handler := t.handler()
-	hubNS := fv1.HubNamespace(a.current().Cluster)
 
 	if _, err := inf.AddEventHandler(handler); err != nil {
 		return nil, err
@@ -36,7 +32,7 @@ func (a *agent) startNamespaceSync(ctx context.Context, hub client.Client, state
 		if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 			return ctx.Err()
 		}
-		return syncNamespaces(ctx, members, onHub, a.cluster, hub, hubNS)
+		return syncNamespaces(ctx, members, onHub, a.dyn, hub)
 	})
 	return t.poke, nil
 }

@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -58,16 +56,21 @@ func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
 
 // startPolicySync applies the cluster's desired policies whenever they change
 // on the hub or an owned object changes in the cluster (drift).
-func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, out *outbox, state *hubState) (pods toolscache.SharedIndexInformer, err error) {
+func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubState) (pods toolscache.SharedIndexInformer, err error) {
 	t := newTrigger()
 	handler := t.handler()
 	state.onChange = append(state.onChange, t.poke)
 
-	factory := dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
-		o.LabelSelector = policy.OwnedLabel + "=true"
-	})
-	sy := &syncer{cs: a.cluster, dyn: dyn, stores: map[schema.GroupVersionResource]toolscache.Store{}, last: map[string]appliedObject{}}
-	served, err := a.servedKinds()
+	// One informer per kind, made on first use, of the objects Flotilla owns.
+	informers := map[schema.GroupVersionResource]toolscache.SharedIndexInformer{}
+	informer := func(gvr schema.GroupVersionResource) toolscache.SharedIndexInformer {
+		if informers[gvr] == nil {
+			informers[gvr] = informerOf(a.dyn, gvr, a.dyn.Resource(gvr), &unstructured.Unstructured{}, policy.OwnedLabel+"=true")
+		}
+		return informers[gvr]
+	}
+	sy := &syncer{dyn: a.dyn, stores: map[schema.GroupVersionResource]toolscache.Store{}, last: map[string]appliedObject{}}
+	served, err := a.servedKinds(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +79,7 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, out 
 			klog.InfoS("the cluster does not serve a kind policies use; those policies will report sync errors", "resource", gvr.String())
 			continue
 		}
-		inf := factory.ForResource(gvr).Informer()
+		inf := informer(gvr)
 		if _, err := inf.AddEventHandler(handler); err != nil {
 			return nil, err
 		}
@@ -85,16 +88,18 @@ func (a *agent) startPolicySync(ctx context.Context, dyn dynamic.Interface, out 
 
 	var rep *reporter
 	if a.clusterCfg != nil {
-		if rep, err = newReporter(ctx, a.current().Cluster, out.put, a.clusterCfg, factory.ForResource(quotas).Informer(), factory.ForResource(vaps).Informer().GetStore()); err != nil {
+		if rep, err = newReporter(ctx, a.current().Cluster, out.put, a.clusterCfg, informer(quotas), informer(vaps).GetStore()); err != nil {
 			return nil, err
 		}
 		pods = rep.pods
 	}
-	factory.Start(ctx.Done())
+	for _, inf := range informers {
+		go inf.RunWithContext(ctx)
+	}
 
 	go t.run(ctx, "policy sync", func(ctx context.Context) error {
-		for gvr, ok := range factory.WaitForCacheSync(ctx.Done()) {
-			if !ok {
+		for gvr, inf := range informers {
+			if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 				return fmt.Errorf("cannot watch %s in the cluster", gvr.Resource)
 			}
 		}
@@ -128,7 +133,7 @@ func (r *applied) fail(u *unstructured.Unstructured, err error) {
 // servedKinds reports which owned kinds the cluster serves: mutation
 // policies need Kubernetes 1.36 or later, and the rest must not wait on them.
 // Simulated clusters serve everything.
-func (a *agent) servedKinds() (map[schema.GroupVersionResource]bool, error) {
+func (a *agent) servedKinds(ctx context.Context) (map[schema.GroupVersionResource]bool, error) {
 	out := map[schema.GroupVersionResource]bool{}
 	for gvr := range owned {
 		out[gvr] = a.clusterCfg == nil
@@ -141,7 +146,7 @@ func (a *agent) servedKinds() (map[schema.GroupVersionResource]bool, error) {
 		groupVersions[gvr.GroupVersion()] = true
 	}
 	for gv := range groupVersions {
-		list, err := a.cluster.Discovery().ServerResourcesForGroupVersion(gv.String())
+		list, err := serverResources(ctx, a.server, gv)
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -162,7 +167,6 @@ func (a *agent) servedKinds() (map[schema.GroupVersionResource]bool, error) {
 // object drifted re-applies that object only: any change by anyone moves the
 // resource version the informers hold.
 type syncer struct {
-	cs     kubernetes.Interface
 	dyn    dynamic.Interface
 	stores map[schema.GroupVersionResource]toolscache.Store // owned objects in the cluster
 	last   map[string]appliedObject                         // by objectKey
@@ -255,7 +259,7 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 			delete(s.last, key)
 		}
 	}
-	if err := podSecurityLabels(ctx, s.cs, podSecurity); err != nil {
+	if err := podSecurityLabels(ctx, s.dyn, podSecurity); err != nil {
 		res.errs = append(res.errs, fv1.Insight{Type: fv1.PolicySecurity, Kind: fv1.InsightSyncError, Message: "set Pod Security labels: " + err.Error()})
 	}
 	if len(res.errs) > 0 {
@@ -268,21 +272,23 @@ var psaLabels = []string{"pod-security.kubernetes.io/enforce", "pod-security.kub
 
 // podSecurityLabels sets the desired Pod Security labels and removes them
 // from namespaces Flotilla labelled before and no longer governs.
-func podSecurityLabels(ctx context.Context, cs kubernetes.Interface, want map[string]policy.NamespaceSecurity) error {
-	nss, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+func podSecurityLabels(ctx context.Context, dyn dynamic.Interface, want map[string]policy.NamespaceSecurity) error {
+	namespaces := dyn.Resource(namespacesResource)
+	nss, err := namespaces.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
 	for _, ns := range nss.Items {
-		desired, governed := want[ns.Name]
-		managed := ns.Annotations[annotationPodSecurity] == "true"
+		desired, governed := want[ns.GetName()]
+		managed := ns.GetAnnotations()[annotationPodSecurity] == "true"
+		current := ns.GetLabels()
 		labels := map[string]any{}
 		for _, l := range psaLabels {
 			v, ok := desired.Labels[l]
 			switch {
-			case ok && ns.Labels[l] != v:
+			case ok && current[l] != v:
 				labels[l] = v
-			case !ok && managed && ns.Labels[l] != "":
+			case !ok && managed && current[l] != "":
 				labels[l] = nil
 			}
 		}
@@ -294,7 +300,7 @@ func podSecurityLabels(ctx context.Context, cs kubernetes.Interface, want map[st
 			continue
 		}
 		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels, "annotations": map[string]any{annotationPodSecurity: ann}}})
-		if _, err := cs.CoreV1().Namespaces().Patch(ctx, ns.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		if _, err := namespaces.Patch(ctx, ns.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}

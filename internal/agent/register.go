@@ -17,7 +17,6 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -109,7 +108,7 @@ func bootstrapTarget(path string) (*rest.Config, string, error) {
 // with cfg's credential (a bootstrap token, or the current identity when
 // rotating) and waiting for the hub to approve and sign it.
 func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key crypto.Signer, ttl time.Duration) (*identity, error) {
-	cs, err := kubernetes.NewForConfig(cfg)
+	csrs, err := csrClient(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +119,7 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 		return nil, err
 	}
 	seconds := int32(ttl.Seconds())
-	csr, err := cs.CertificatesV1().CertificateSigningRequests().Create(ctx, &certificatesv1.CertificateSigningRequest{
+	csr, err := csrs.Create(ctx, &certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "flotilla-agent-" + cluster + "-"},
 		Spec: certificatesv1.CertificateSigningRequestSpec{
 			Request:           pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
@@ -128,7 +127,7 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 			Usages:            []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
 			ExpirationSeconds: &seconds,
 		},
-	}, metav1.CreateOptions{})
+	})
 	if err != nil {
 		if apierrors.IsUnauthorized(err) {
 			return nil, errPermanent{fmt.Errorf("the hub rejected the bootstrap credential: %w; attach the cluster again for a new one", errTokenRejected)}
@@ -145,7 +144,7 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 			return nil, ctx.Err()
 		case <-time.After(wait):
 		}
-		got, err := cs.CertificatesV1().CertificateSigningRequests().Get(ctx, csr.Name, metav1.GetOptions{ResourceVersion: "0"})
+		got, err := csrs.Get(ctx, csr.Name, metav1.GetOptions{ResourceVersion: "0"})
 		if err != nil {
 			if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
 				return nil, errPermanent{fmt.Errorf("the hub refused access while registering: %v", err)}

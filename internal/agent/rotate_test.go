@@ -2,14 +2,15 @@ package agent
 
 import (
 	"context"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/attach"
@@ -36,8 +37,15 @@ func TestCertificateRotation(t *testing.T) {
 	defer dir.Close()
 	// The identity lives in a Secret of the member cluster, as for an agent
 	// in a pod: created on registration, updated on rotation.
-	member := env.Clusters[0].Clientset
-	if _, err := member.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}, metav1.CreateOptions{}); err != nil {
+	if _, err := env.Clusters[0].Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	member, err := dynamic.NewForConfig(env.Clusters[0].Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := restClientFor(env.Clusters[0].Config, corev1.SchemeGroupVersion)
+	if err != nil {
 		t.Fatal(err)
 	}
 	store, err := newSecretStore(member, SystemNamespace+"/agent-identity")
@@ -45,10 +53,11 @@ func TestCertificateRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &agent{
-		c:       Config{BootstrapKubeconfig: bootPath, CertTTL: 10 * time.Minute, Interval: time.Second},
-		dir:     dir,
-		store:   store,
-		cluster: member,
+		c:      Config{BootstrapKubeconfig: bootPath, CertTTL: 10 * time.Minute, Interval: time.Second},
+		dir:    dir,
+		store:  store,
+		server: server,
+		dyn:    member,
 	}
 	id, err := a.identity(ctx)
 	if err != nil {

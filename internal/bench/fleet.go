@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,11 +25,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/version"
-	fakediscovery "k8s.io/client-go/discovery/fake"
 	fakedynamic "k8s.io/client-go/dynamic/fake"
-	"k8s.io/client-go/kubernetes/fake"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -147,8 +146,7 @@ type fleetResult struct {
 // simCluster is one simulated member cluster and what the bench saw of it.
 type simCluster struct {
 	name     string
-	cs       *fake.Clientset
-	dyn      *fakedynamic.FakeDynamicClient // takes the cluster's policies
+	dyn      *fakedynamic.FakeDynamicClient // the cluster's objects
 	basePods int32
 	healthy  chan struct{} // closed once the hub reports it Healthy
 
@@ -248,12 +246,18 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	}
 	logf("hub ready (pid %d), idle PSS %.0f MiB", hubPID, mib(res.idle.PSS))
 
+	server, err := newSimServer()
+	if err != nil {
+		return nil, err
+	}
 	sims := make([]*simCluster, n)
-	tmpl := simObjects()
+	tmpl, pods, err := simObjects()
+	if err != nil {
+		return nil, err
+	}
 	for i := range sims {
-		s := &simCluster{name: fmt.Sprintf("sim-%05d", i), healthy: make(chan struct{})}
-		s.cs, s.basePods = newSimClientset(f, s, tmpl)
-		s.dyn = newSimDynamic(f, s)
+		s := &simCluster{name: fmt.Sprintf("sim-%05d", i), healthy: make(chan struct{}), basePods: pods}
+		s.dyn = newSimDynamic(f, s, tmpl)
 		sims[i] = s
 		f.byName[s.name] = s
 	}
@@ -291,7 +295,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 		waitTimeout(&agents, 30*time.Second)
 		logf("agents stopped")
 	}()
-	// The fake clientsets record every call; forget them so memory stays flat.
+	// The fake clients record every call; forget them so memory stays flat.
 	go func() {
 		for {
 			select {
@@ -300,7 +304,6 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 			case <-time.After(30 * time.Second):
 			}
 			for _, s := range sims {
-				s.cs.ClearActions()
 				s.dyn.ClearActions()
 			}
 		}
@@ -355,7 +358,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 					// kubelet's crash-loop backoff, as its Deployment would be.
 					backoff := 10 * time.Second
 					for {
-						err := agent.RunWith(agentsCtx, ac, s.cs, s.dyn)
+						err := agent.RunWith(agentsCtx, ac, server, s.dyn)
 						if err == nil || agentsCtx.Err() != nil {
 							return
 						}
@@ -481,8 +484,11 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 		f.mu.Lock()
 		s.probe = &probe{want: s.basePods + 1}
 		f.mu.Unlock()
-		pod := simPod("default", "probe", "probe-0")
-		if _, err := s.cs.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		pod, err := toUnstructured(simPod("default", "probe", "probe-0"))
+		if err != nil {
+			return res, err
+		}
+		if _, err := s.dyn.Resource(corev1.SchemeGroupVersion.WithResource("pods")).Namespace("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 			return res, err
 		}
 	}
@@ -614,8 +620,6 @@ func measurePolicy(ctx context.Context, cl client.Client, hubCache cache.Cache, 
 	return nil
 }
 
-// newSimDynamic returns the simulated cluster's policy objects store; a
-// reactor notes when the agent applies the bench policy's binding.
 // unstructuredScheme maps every built-in kind to unstructured objects, as
 // the fake dynamic client needs; built once, it is shared by every simulated
 // cluster instead of copied into each.
@@ -631,8 +635,29 @@ var unstructuredScheme = sync.OnceValue(func() *runtime.Scheme {
 	return s
 })
 
-func newSimDynamic(f *fleet, s *simCluster) *fakedynamic.FakeDynamicClient {
-	dyn := fakedynamic.NewSimpleDynamicClientWithCustomListKinds(unstructuredScheme(), nil)
+// newSimDynamic returns a simulated member cluster seeded with objs (the
+// fake copies them). Reactors note when a probe's pod is created, when the
+// agent next lists pods (both run under the fake's lock, so a list after the
+// create is known to see the new pod) and when the agent applies the bench
+// policy's binding.
+func newSimDynamic(f *fleet, s *simCluster, objs []runtime.Object) *fakedynamic.FakeDynamicClient {
+	dyn := fakedynamic.NewSimpleDynamicClientWithCustomListKinds(unstructuredScheme(), nil, objs...)
+	dyn.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		f.mu.Lock()
+		if p := s.probe; p != nil && p.changed.IsZero() {
+			p.changed = time.Now()
+		}
+		f.mu.Unlock()
+		return false, nil, nil
+	})
+	dyn.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		f.mu.Lock()
+		if p := s.probe; p != nil && !p.changed.IsZero() && p.read.IsZero() {
+			p.read = time.Now()
+		}
+		f.mu.Unlock()
+		return false, nil, nil
+	})
 	dyn.PrependReactor("patch", "clusterrolebindings", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetName() == policy.ObjectName(benchPolicy) {
 			f.mu.Lock()
@@ -644,6 +669,34 @@ func newSimDynamic(f *fleet, s *simCluster) *fakedynamic.FakeDynamicClient {
 		return false, nil, nil
 	})
 	return dyn
+}
+
+// newSimServer answers, for every simulated cluster, what an agent asks its
+// apiserver beyond objects: whether it is ready, and its version.
+func newSimServer() (*rest.RESTClient, error) {
+	return rest.RESTClientFor(&rest.Config{
+		Host:      "https://simulated.invalid",
+		Transport: simAPIServer{},
+		// One client serves the whole fleet: no client-side throttling.
+		QPS: -1,
+		ContentConfig: rest.ContentConfig{
+			GroupVersion:         &corev1.SchemeGroupVersion,
+			NegotiatedSerializer: clientgoscheme.Codecs.WithoutConversion(),
+		},
+	})
+}
+
+type simAPIServer struct{}
+
+func (simAPIServer) RoundTrip(r *http.Request) (*http.Response, error) {
+	body, typ := "ok", "text/plain"
+	if r.URL.Path == "/version" {
+		body, typ = `{"gitVersion":"v1.37.0","platform":"linux/amd64"}`, "application/json"
+	}
+	return &http.Response{
+		StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {typ}},
+		Body: io.NopCloser(strings.NewReader(body)), Request: r,
+	}, nil
 }
 
 // phaseLog writes the agents' log and notes, per cluster, when its agent
@@ -678,43 +731,9 @@ func (l *phaseLog) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// newSimClientset returns a fake member cluster seeded with objs, and its
-// pod count. Reactors note when a probe's pod is created and when the agent
-// next lists pods: both run under the fake's lock, so a list after the
-// create is known to see the new pod.
-func newSimClientset(f *fleet, s *simCluster, objs []runtime.Object) (*fake.Clientset, int32) {
-	cs := fake.NewSimpleClientset(objs...)
-	cs.Discovery().(*fakediscovery.FakeDiscovery).FakedServerVersion = &version.Info{
-		GitVersion: "v1.37.0", Platform: "linux/amd64",
-	}
-	cs.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
-		f.mu.Lock()
-		if p := s.probe; p != nil && p.changed.IsZero() {
-			p.changed = time.Now()
-		}
-		f.mu.Unlock()
-		return false, nil, nil
-	})
-	cs.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
-		f.mu.Lock()
-		if p := s.probe; p != nil && !p.changed.IsZero() && p.read.IsZero() {
-			p.read = time.Now()
-		}
-		f.mu.Unlock()
-		return false, nil, nil
-	})
-	var pods int32
-	for _, o := range objs {
-		if _, ok := o.(*corev1.Pod); ok {
-			pods++
-		}
-	}
-	return cs, pods
-}
-
 // simObjects is what every simulated cluster holds: 2 Ready nodes, 5
-// namespaces and 6 pods. The fake copies them, so one set serves all.
-func simObjects() []runtime.Object {
+// namespaces and 6 pods, as the dynamic client holds them, and how many pods.
+func simObjects() ([]runtime.Object, int32, error) {
 	var objs []runtime.Object
 	for _, name := range []string{"node-1", "node-2"} {
 		objs = append(objs, &corev1.Node{
@@ -740,7 +759,32 @@ func simObjects() []runtime.Object {
 		simPod("shop", "web", "web-0"), simPod("shop", "web", "web-1"), simPod("shop", "web", "web-2"),
 		simPod("shop", "db", "db-0"),
 	)
-	return objs
+	var pods int32
+	for i, o := range objs {
+		if _, ok := o.(*corev1.Pod); ok {
+			pods++
+		}
+		var err error
+		if objs[i], err = toUnstructured(o); err != nil {
+			return nil, 0, err
+		}
+	}
+	return objs, pods, nil
+}
+
+// toUnstructured converts a built-in object for the dynamic client.
+func toUnstructured(obj runtime.Object) (*unstructured.Unstructured, error) {
+	gvks, _, err := clientgoscheme.Scheme.ObjectKinds(obj)
+	if err != nil {
+		return nil, err
+	}
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	u.SetGroupVersionKind(gvks[0])
+	return u, nil
 }
 
 func simPod(ns, app, name string) *corev1.Pod {

@@ -19,18 +19,19 @@ type Observation struct {
 	Report *Report
 }
 
-func (o Observation) interval() time.Duration {
+// Interval is how often the observed agent reports, within what the hub accepts.
+func (o Observation) Interval() time.Duration {
 	if o.Report == nil {
 		return DefaultInterval
 	}
-	return o.Report.interval()
+	return o.Report.Interval()
 }
 
 // Status computes the health-related part of a Cluster's status from an
 // observation: a pure function of its inputs.
 func Status(now time.Time, o Observation, current fv1.ClusterStatus) fv1.ClusterStatus {
 	s := *current.DeepCopy()
-	interval := o.interval()
+	interval := o.Interval()
 	set := func(t string, ok bool, reason, msg string) {
 		st := metav1.ConditionFalse
 		if ok {

@@ -71,9 +71,9 @@ type Report struct {
 	Detached bool `json:"detached,omitempty"`
 }
 
-// interval is how often the report's agent says it reports, within what the
+// Interval is how often the report's agent says it reports, within what the
 // hub accepts.
-func (r *Report) interval() time.Duration {
+func (r *Report) Interval() time.Duration {
 	d := time.Duration(r.IntervalSeconds) * time.Second
 	switch {
 	case d <= 0:
@@ -105,5 +105,5 @@ type Message struct {
 	Changes string    `json:"changes,omitempty"`
 }
 
-// maxReport bounds one report: a cluster's inventory is a few hundred bytes.
-const maxReport = 64 << 10
+// MaxReport bounds one report: a cluster's inventory is a few hundred bytes.
+const MaxReport = 64 << 10

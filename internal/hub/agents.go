@@ -20,6 +20,7 @@ import (
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/heartbeat"
+	"flotilla.dev/flotilla/internal/heartbeat/tracker"
 	"flotilla.dev/flotilla/internal/pki"
 )
 
@@ -38,7 +39,7 @@ func clusterLabelExists() labels.Requirement {
 // certificate comes from a hub-owned CA, accepting client certificates signed
 // by the apiserver's client CA (agents' registered identities). It returns the
 // tracker, what agents must know to reach it, and a function that serves.
-func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Client) (*heartbeat.Tracker, map[string]string, func() error, error) {
+func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Client) (*tracker.Tracker, map[string]string, func() error, error) {
 	clientCAs, err := apiserverClientCA(ctx, cl)
 	if err != nil {
 		return nil, nil, nil, err
@@ -71,13 +72,13 @@ func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Cl
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("agent endpoint: %v", err)
 	}
-	tracker := heartbeat.NewTracker(cl)
+	t := tracker.New(cl)
 	info := map[string]string{
 		HubInfoHeartbeatURL: "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + heartbeat.StreamPath,
 		HubInfoHeartbeatCA:  string(ca.CertPEM()),
 	}
-	serve := func() error { return heartbeat.Serve(ctx, l, tracker, cert, clientCAs) }
-	return tracker, info, serve, nil
+	serve := func() error { return tracker.Serve(ctx, l, t, cert, clientCAs) }
+	return t, info, serve, nil
 }
 
 // listenHost listens on all interfaces when agents are told a non-loopback address.

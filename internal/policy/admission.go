@@ -7,7 +7,6 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
@@ -63,7 +62,7 @@ func securityValidations(p *fv1.Policy) []admissionregistrationv1.Validation {
 // later (higher) policy's value wins on conflict and a child cannot override
 // its parent; pod security context fields are only filled in when unset, so
 // the closest policy's default stands.
-func mutating(eff []Effective) []client.Object {
+func mutating(eff []Effective) []Object {
 	var mutations []admissionregistrationv1.Mutation
 	kinds := map[string]bool{}
 	for _, e := range eff {
@@ -100,7 +99,7 @@ func mutating(eff []Effective) []client.Object {
 		rules[i].Operations = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
 	}
 	fail := admissionregistrationv1.Fail
-	return []client.Object{
+	return []Object{
 		&admissionregistrationv1.MutatingAdmissionPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingAdmissionPolicy"},
 			ObjectMeta: meta(MutationsName, "", nil),

@@ -12,7 +12,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
@@ -39,10 +39,18 @@ const SourcesAnnotation = "flotilla.dev/policy-sources"
 // namespace-level guardrails leave alone.
 func Exempt(namespace string) bool { return exempt[namespace] }
 
+// Object is a rendered Kubernetes object. It is declared here, not taken
+// from controller-runtime, so that the agent, which decodes what is
+// rendered, links no controller-runtime.
+type Object interface {
+	metav1.Object
+	runtime.Object
+}
+
 // Desired is what one cluster must hold: objects to apply, and the Pod
 // Security labels each namespace must carry.
 type Desired struct {
-	Objects []client.Object
+	Objects []Object
 	// PodSecurity maps namespace → its Pod Security labels and their policies.
 	PodSecurity map[string]NamespaceSecurity
 }
@@ -121,13 +129,13 @@ func Render(policies []fv1.Policy, nss []Namespace) Desired {
 // RenderOne is what p alone becomes in one namespace ("check") of a
 // cluster, whatever its scope and selector: the hub validates it as a member
 // cluster would before accepting p.
-func RenderOne(p *fv1.Policy) []client.Object {
+func RenderOne(p *fv1.Policy) []Object {
 	const ns = "check"
 	switch p.Spec.Type {
 	case fv1.PolicyAccess:
-		return []client.Object{roleBinding(ns, p), clusterRoleBinding(p)}
+		return []Object{roleBinding(ns, p), clusterRoleBinding(p)}
 	case fv1.PolicyNetwork:
-		return []client.Object{networkPolicy(ns, p)}
+		return []Object{networkPolicy(ns, p)}
 	case fv1.PolicyImageRegistry:
 		return validating(p, podRule(), []admissionregistrationv1.Validation{imageValidation(p)})
 	case fv1.PolicyCustom:
@@ -172,7 +180,7 @@ func meta(name, namespace string, p *fv1.Policy) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: labels}
 }
 
-func resourceQuota(ns string, q Quota) client.Object {
+func resourceQuota(ns string, q Quota) Object {
 	hard := corev1.ResourceList{}
 	if q.CPU != nil {
 		hard[corev1.ResourceRequestsCPU] = *q.CPU
@@ -198,7 +206,7 @@ func resourceQuota(ns string, q Quota) client.Object {
 
 // limitRange gives containers default requests, so pods that set none are
 // still admitted under a quota on requests.
-func limitRange(ns string) client.Object {
+func limitRange(ns string) Object {
 	return &corev1.LimitRange{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "LimitRange"},
 		ObjectMeta: meta("flotilla-defaults", ns, nil),
@@ -212,7 +220,7 @@ func limitRange(ns string) client.Object {
 	}
 }
 
-func networkPolicy(ns string, p *fv1.Policy) client.Object {
+func networkPolicy(ns string, p *fv1.Policy) Object {
 	np := &networkingv1.NetworkPolicy{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
 		ObjectMeta: meta(ObjectName(p.Name), ns, p),
@@ -252,7 +260,7 @@ func subjects(p *fv1.Policy) []rbacv1.Subject {
 	return out
 }
 
-func clusterRoleBinding(p *fv1.Policy) client.Object {
+func clusterRoleBinding(p *fv1.Policy) Object {
 	return &rbacv1.ClusterRoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRoleBinding"},
 		ObjectMeta: meta(ObjectName(p.Name), "", p),
@@ -261,7 +269,7 @@ func clusterRoleBinding(p *fv1.Policy) client.Object {
 	}
 }
 
-func roleBinding(ns string, p *fv1.Policy) client.Object {
+func roleBinding(ns string, p *fv1.Policy) Object {
 	return &rbacv1.RoleBinding{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"},
 		ObjectMeta: meta(ObjectName(p.Name), ns, p),
@@ -295,14 +303,14 @@ func namespaceSelector(p *fv1.Policy) *metav1.LabelSelector {
 	return sel
 }
 
-func validating(p *fv1.Policy, rules []admissionregistrationv1.NamedRuleWithOperations, validations []admissionregistrationv1.Validation) []client.Object {
+func validating(p *fv1.Policy, rules []admissionregistrationv1.NamedRuleWithOperations, validations []admissionregistrationv1.Validation) []Object {
 	fail := admissionregistrationv1.Fail
 	actions := []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}
 	if p.Spec.Mode == fv1.ModeAudit {
 		actions = []admissionregistrationv1.ValidationAction{admissionregistrationv1.Audit, admissionregistrationv1.Warn}
 	}
 	name := ObjectName(p.Name)
-	return []client.Object{
+	return []Object{
 		&admissionregistrationv1.ValidatingAdmissionPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "ValidatingAdmissionPolicy"},
 			ObjectMeta: meta(name, "", p),
@@ -406,7 +414,7 @@ func imageValidation(p *fv1.Policy) admissionregistrationv1.Validation {
 	}
 }
 
-func key(o client.Object) string {
+func key(o Object) string {
 	return fmt.Sprintf("%T/%s/%s", o, o.GetNamespace(), o.GetName())
 }
 

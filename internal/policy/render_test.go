@@ -10,12 +10,11 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
 
-func find[T client.Object](objs []client.Object, name, ns string) (T, bool) {
+func find[T Object](objs []Object, name, ns string) (T, bool) {
 	for _, o := range objs {
 		if t, ok := o.(T); ok && o.GetName() == name && o.GetNamespace() == ns {
 			return t, true

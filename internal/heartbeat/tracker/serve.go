@@ -1,4 +1,4 @@
-package heartbeat
+package tracker
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/heartbeat"
 )
 
 // writeTimeout bounds one message to an agent: a stream that cannot take a
@@ -59,13 +60,13 @@ func Serve(ctx context.Context, l net.Listener, t *Tracker, cert tls.Certificate
 // Everything that can be refused is refused here, with an HTTP status the
 // agent logs, before the upgrade.
 func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != StreamPath || r.Method != http.MethodGet {
+	if r.URL.Path != heartbeat.StreamPath || r.Method != http.MethodGet {
 		http.NotFound(w, r)
 		return
 	}
-	if r.Header.Get("Upgrade") != Protocol {
-		w.Header().Set("Upgrade", Protocol)
-		http.Error(w, "a stream must upgrade to "+Protocol, http.StatusUpgradeRequired)
+	if r.Header.Get("Upgrade") != heartbeat.Protocol {
+		w.Header().Set("Upgrade", heartbeat.Protocol)
+		http.Error(w, "a stream must upgrade to "+heartbeat.Protocol, http.StatusUpgradeRequired)
 		return
 	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
@@ -99,7 +100,7 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		in = io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
 	}
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+Protocol+"\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+heartbeat.Protocol+"\r\n\r\n"); err != nil {
 		conn.Close()
 		return
 	}
@@ -119,30 +120,30 @@ func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, in 
 
 	body := &capped{r: in}
 	dec := json.NewDecoder(body)
-	interval := DefaultInterval
+	interval := heartbeat.DefaultInterval
 	for {
-		body.max = dec.InputOffset() + maxReport
-		conn.SetReadDeadline(time.Now().Add((MissedBeats + 1) * interval))
-		var rep Report
+		body.max = dec.InputOffset() + heartbeat.MaxReport
+		conn.SetReadDeadline(time.Now().Add((heartbeat.MissedBeats + 1) * interval))
+		var rep heartbeat.Report
 		if err := dec.Decode(&rep); err != nil {
 			var syntax *json.SyntaxError
 			var typ *json.UnmarshalTypeError
 			if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, errTooLarge) {
-				out.send(&Response{Error: "bad report: " + err.Error()})
+				out.send(&heartbeat.Response{Error: "bad report: " + err.Error()})
 			}
 			return
 		}
-		interval = rep.interval()
+		interval = rep.Interval()
 		resp, err := t.Observe(ctx, cluster, rep)
 		switch {
-		case errors.Is(err, ErrNotAttached):
+		case errors.Is(err, heartbeat.ErrNotAttached):
 			resp.Error = "cluster " + cluster + " is not attached to this hub"
 		case err != nil && !apierrors.IsConflict(err):
 			// The report is taken; only its status write failed, and
 			// the next report retries it.
 			log.FromContext(ctx).Error(err, "writing cluster health", "cluster", cluster)
 		}
-		if out.send(&resp) != nil || errors.Is(err, ErrNotAttached) {
+		if out.send(&resp) != nil || errors.Is(err, heartbeat.ErrNotAttached) {
 			return
 		}
 	}
@@ -163,14 +164,14 @@ func (s *sender) changed() { s.send(nil) }
 
 // send writes reply, or, for nil, the token if it moved since the last
 // message.
-func (s *sender) send(reply *Response) error {
+func (s *sender) send(reply *heartbeat.Response) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
 		return s.err
 	}
 	tok := s.token()
-	m := Message{Reply: reply}
+	m := heartbeat.Message{Reply: reply}
 	if reply != nil {
 		reply.Changes = tok
 	} else if tok != s.sent {

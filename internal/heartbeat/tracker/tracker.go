@@ -1,4 +1,8 @@
-package heartbeat
+// Package tracker is the hub's side of the heartbeat protocol: it serves
+// agents' streams and writes what they report into Cluster status. It is
+// apart from package heartbeat so that agents, which import that, link none
+// of the hub's client machinery.
+package tracker
 
 import (
 	"context"
@@ -15,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/heartbeat"
 )
 
 // Tracker keeps the last observation of every cluster and writes Cluster
@@ -22,48 +27,48 @@ import (
 type Tracker struct {
 	Client client.Client
 	// Changes tells agents when to fetch what the hub holds for them.
-	Changes *Changes
+	Changes *heartbeat.Changes
 
 	mu      sync.Mutex
-	obs     map[string]Observation
+	obs     map[string]heartbeat.Observation
 	written map[string]time.Time
 	// disconnected marks clusters whose Disconnected status is written.
 	disconnected map[string]bool
 	started      time.Time
 }
 
-// NewTracker returns a Tracker that reads and writes through c.
-func NewTracker(c client.Client) *Tracker {
-	return &Tracker{Client: c, Changes: NewChanges(), obs: map[string]Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
+// New returns a Tracker that reads and writes through c.
+func New(c client.Client) *Tracker {
+	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
 }
 
 // Observe records a report from cluster's agent and writes its status at once
 // if it changed, so a new cluster turns Healthy on its first report.
-func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Response, error) {
+func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Report) (heartbeat.Response, error) {
 	// Read in place, not copied: this runs for every heartbeat, most change
 	// nothing, and sync copies before it writes.
 	var c fv1.Cluster
 	if err := t.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); err != nil {
 		if apierrors.IsNotFound(err) {
-			return Response{}, ErrNotAttached
+			return heartbeat.Response{}, heartbeat.ErrNotAttached
 		}
-		return Response{}, err
+		return heartbeat.Response{}, err
 	}
 	if r.Detached {
 		next, patch := detached(&c)
 		return t.store(ctx, next, patch), nil
 	}
 	if c.DeletionTimestamp != nil {
-		return Response{Detach: true}, nil
+		return heartbeat.Response{Detach: true}, nil
 	}
-	var resp Response
+	var resp heartbeat.Response
 	if r.Policies != nil {
 		obj, patch := policies(cluster, r.Policies)
 		resp = t.store(ctx, obj, patch)
 		r.Policies = nil // kept in the Cluster, not twice in memory
 	}
 	t.mu.Lock()
-	t.obs[cluster] = Observation{Seen: time.Now(), Report: &r}
+	t.obs[cluster] = heartbeat.Observation{Seen: time.Now(), Report: &r}
 	delete(t.disconnected, cluster)
 	t.mu.Unlock()
 	// The stream sets the reply's change token as it writes it.
@@ -72,12 +77,12 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r Report) (Respon
 
 // store writes what an agent reports beyond its health. A failure is the
 // reply's Retry, not the stream's end: the report itself is taken.
-func (t *Tracker) store(ctx context.Context, c *fv1.Cluster, patch client.Patch) Response {
+func (t *Tracker) store(ctx context.Context, c *fv1.Cluster, patch client.Patch) heartbeat.Response {
 	if err := t.Client.Status().Patch(ctx, c, patch); err != nil {
 		log.FromContext(ctx).Error(err, "storing an agent's report", "cluster", c.Name)
-		return Response{Retry: err.Error()}
+		return heartbeat.Response{Retry: err.Error()}
 	}
-	return Response{}
+	return heartbeat.Response{}
 }
 
 // policies replaces a cluster's policy status with p. Every field is named:
@@ -114,7 +119,7 @@ func (t *Tracker) Start(ctx context.Context) error {
 		if meta.IsStatusConditionTrue(c.Status.Conditions, fv1.ClusterConditionRegistered) {
 			if _, ok := t.obs[c.Name]; !ok {
 				// Not heard from since this hub started: count from the start.
-				t.obs[c.Name] = Observation{Seen: t.started}
+				t.obs[c.Name] = heartbeat.Observation{Seen: t.started}
 			}
 		}
 	}
@@ -153,7 +158,7 @@ func (t *Tracker) overdue(now time.Time) []string {
 	defer t.mu.Unlock()
 	var out []string
 	for name, o := range t.obs {
-		if now.Sub(o.Seen) > MissedBeats*o.interval() && !t.disconnected[name] {
+		if now.Sub(o.Seen) > heartbeat.MissedBeats*o.Interval() && !t.disconnected[name] {
 			out = append(out, name)
 		}
 	}
@@ -175,15 +180,15 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	o, ok := t.obs[c.Name]
 	if !ok {
 		// Not heard from since this hub started: count from the start.
-		o = Observation{Seen: t.started}
+		o = heartbeat.Observation{Seen: t.started}
 		t.obs[c.Name] = o
 	}
 	last := t.written[c.Name]
 	t.mu.Unlock()
 
 	now := time.Now()
-	next := Status(now, o, c.Status)
-	if equality.Semantic.DeepEqual(next, c.Status) && (o.Report == nil || now.Sub(last) < RefreshEvery) {
+	next := heartbeat.Status(now, o, c.Status)
+	if equality.Semantic.DeepEqual(next, c.Status) && (o.Report == nil || now.Sub(last) < heartbeat.RefreshEvery) {
 		if next.Health == fv1.HealthDisconnected {
 			t.mu.Lock()
 			t.disconnected[c.Name] = true
