@@ -138,10 +138,10 @@ func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, in 
 		switch {
 		case errors.Is(err, heartbeat.ErrNotAttached):
 			resp.Error = "cluster " + cluster + " is not attached to this hub"
-		case err != nil && !apierrors.IsConflict(err):
-			// The report is taken; only its status write failed, and
-			// the next report retries it.
-			log.FromContext(ctx).Error(err, "writing cluster health", "cluster", cluster)
+		case err != nil:
+			// The hub could not read the Cluster; the next report
+			// tries again.
+			log.FromContext(ctx).Error(err, "taking a heartbeat", "cluster", cluster)
 		}
 		if out.send(&resp) != nil || errors.Is(err, heartbeat.ErrNotAttached) {
 			return

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -24,10 +25,19 @@ import (
 
 // Tracker keeps the last observation of every cluster and writes Cluster
 // status when it changes. It reads Clusters from the manager's cache.
+//
+// Health is written by a few workers from a queue, not by the streams: a
+// stream's reply then never waits on the apiserver, and a slow apiserver
+// sees at most that many writes at once, each the latest for its cluster.
+// Written from the streams, 7000 clusters once put thousands of writes in
+// flight, and agents whose replies timed out reopened their streams and
+// wrote again.
 type Tracker struct {
 	Client client.Client
 	// Changes tells agents when to fetch what the hub holds for them.
 	Changes *heartbeat.Changes
+
+	queue workqueue.TypedRateLimitingInterface[string] // clusters whose health to write
 
 	mu      sync.Mutex
 	obs     map[string]heartbeat.Observation
@@ -39,11 +49,13 @@ type Tracker struct {
 
 // New returns a Tracker that reads and writes through c.
 func New(c client.Client) *Tracker {
-	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
+	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "cluster-health"})
+	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), queue: queue, obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
 }
 
-// Observe records a report from cluster's agent and writes its status at once
-// if it changed, so a new cluster turns Healthy on its first report.
+// Observe records a report from cluster's agent and queues its status for
+// writing if it changed, so a new cluster turns Healthy on its first report.
 func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Report) (heartbeat.Response, error) {
 	// Read in place, not copied: this runs for every heartbeat, most change
 	// nothing, and sync copies before it writes.
@@ -71,8 +83,11 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Repor
 	t.obs[cluster] = heartbeat.Observation{Seen: time.Now(), Report: &r}
 	delete(t.disconnected, cluster)
 	t.mu.Unlock()
+	if _, write := t.plan(&c, time.Now()); write {
+		t.queue.Add(cluster)
+	}
 	// The stream sets the reply's change token as it writes it.
-	return resp, t.sync(ctx, &c)
+	return resp, nil
 }
 
 // store writes what an agent reports beyond its health. A failure is the
@@ -125,6 +140,10 @@ func (t *Tracker) Start(ctx context.Context) error {
 	}
 	t.mu.Unlock()
 
+	defer t.queue.ShutDown()
+	for range healthWriters {
+		go t.work(ctx)
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -134,21 +153,47 @@ func (t *Tracker) Start(ctx context.Context) error {
 		case <-tick.C:
 		}
 		for _, name := range t.overdue(time.Now()) {
-			var c fv1.Cluster
-			err := t.Client.Get(ctx, client.ObjectKey{Name: name}, &c)
-			if apierrors.IsNotFound(err) || err == nil && c.DeletionTimestamp != nil {
-				t.forget(name)
-				t.Changes.Forget(name)
-				continue
-			}
-			if err == nil {
-				err = t.sync(ctx, &c)
-			}
-			if err != nil && !apierrors.IsConflict(err) {
-				log.FromContext(ctx).Error(err, "writing cluster health", "cluster", name)
-			}
+			t.queue.Add(name)
 		}
 	}
+}
+
+// healthWriters bounds the health writes in flight: at a few milliseconds
+// each, they keep up with thousands of changes a second.
+const healthWriters = 8
+
+// work writes the health of queued clusters until the queue shuts down.
+func (t *Tracker) work(ctx context.Context) {
+	for {
+		name, shutdown := t.queue.Get()
+		if shutdown {
+			return
+		}
+		if err := t.write(ctx, name); err != nil {
+			if !apierrors.IsConflict(err) {
+				log.FromContext(ctx).Error(err, "writing cluster health", "cluster", name)
+			}
+			t.queue.AddRateLimited(name)
+		} else {
+			t.queue.Forget(name)
+		}
+		t.queue.Done(name)
+	}
+}
+
+// write brings name's status up to its last observation.
+func (t *Tracker) write(ctx context.Context, name string) error {
+	var c fv1.Cluster
+	err := t.Client.Get(ctx, client.ObjectKey{Name: name}, &c, client.UnsafeDisableDeepCopy)
+	if apierrors.IsNotFound(err) || err == nil && c.DeletionTimestamp != nil {
+		t.forget(name)
+		t.Changes.Forget(name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return t.sync(ctx, &c)
 }
 
 // overdue lists clusters that missed their heartbeats and are not yet
@@ -173,32 +218,38 @@ func (t *Tracker) forget(name string) {
 	delete(t.disconnected, name)
 }
 
-// sync writes c's status if the observation changes it or it is due for
-// refresh. c may be the cache's own object: it is only read.
-func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
+// plan computes c's status from its observation and says whether it needs
+// writing: it changed, or is due for refresh. c is only read.
+func (t *Tracker) plan(c *fv1.Cluster, now time.Time) (fv1.ClusterStatus, bool) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	o, ok := t.obs[c.Name]
 	if !ok {
 		// Not heard from since this hub started: count from the start.
 		o = heartbeat.Observation{Seen: t.started}
 		t.obs[c.Name] = o
 	}
-	last := t.written[c.Name]
-	t.mu.Unlock()
-
-	now := time.Now()
 	next := heartbeat.Status(now, o, c.Status)
-	if equality.Semantic.DeepEqual(next, c.Status) && (o.Report == nil || now.Sub(last) < heartbeat.RefreshEvery) {
+	if equality.Semantic.DeepEqual(next, c.Status) && (o.Report == nil || now.Sub(t.written[c.Name]) < heartbeat.RefreshEvery) {
 		if next.Health == fv1.HealthDisconnected {
-			t.mu.Lock()
 			t.disconnected[c.Name] = true
-			t.mu.Unlock()
 		}
-		return nil
+		return next, false
 	}
 	if o.Report != nil {
 		seen := metav1.NewTime(o.Seen)
 		next.LastHeartbeatTime = &seen
+	}
+	return next, true
+}
+
+// sync writes c's status if plan says so. c may be the cache's own object:
+// it is only read.
+func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
+	now := time.Now()
+	next, write := t.plan(c, now)
+	if !write {
+		return nil
 	}
 	before := c
 	c = c.DeepCopy()
