@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +31,10 @@ type hubState struct {
 	fetched [2]bool         // by heartbeat.Kind
 	nss     []fv1.ClusterNamespace
 	desired *corev1.ConfigMap // nil while the hub holds none
+	// During a fetch of namespaces, the agent's own writes, by name (nil:
+	// deleted), laid over the list when it returns: a list read before a
+	// write would undo it, and the agent would write it again.
+	overlay map[string]*fv1.ClusterNamespace
 }
 
 func newHubState(hub *hubClient) *hubState {
@@ -69,8 +74,18 @@ func (s *hubState) fetch(ctx context.Context) error {
 	}
 	var nss *fv1.ClusterNamespaceList
 	if stale(heartbeat.Namespaces) {
+		s.mu.Lock()
+		s.overlay = map[string]*fv1.ClusterNamespace{}
+		s.mu.Unlock()
 		nss = &fv1.ClusterNamespaceList{}
-		if err := s.hub.clusterNamespaces.List(ctx, nss); err != nil {
+		err := s.hub.clusterNamespaces.List(ctx, nss)
+		s.mu.Lock()
+		for name, cn := range s.overlay {
+			nss.Items = put(nss.Items, name, cn)
+		}
+		s.overlay = nil
+		s.mu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
@@ -121,6 +136,43 @@ func (s *hubState) namespaces() (nss []fv1.ClusterNamespace, ok bool) {
 		nss = append(nss, *s.nss[i].DeepCopy())
 	}
 	return nss, s.fetched[heartbeat.Namespaces]
+}
+
+// wrote records what a write of the agent's own returned, so that the next
+// sync plans from it without a fetch: the hub does not announce changes the
+// agent made itself. cn is nil when the write deleted it.
+func (s *hubState) wrote(name string, cn *fv1.ClusterNamespace) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nss = put(s.nss, name, cn)
+	if s.overlay != nil {
+		s.overlay[name] = cn
+	}
+}
+
+// put replaces the namespace called name in nss by cn, or removes it for nil.
+func put(nss []fv1.ClusterNamespace, name string, cn *fv1.ClusterNamespace) []fv1.ClusterNamespace {
+	i := slices.IndexFunc(nss, func(n fv1.ClusterNamespace) bool { return n.Name == name })
+	switch {
+	case cn == nil && i >= 0:
+		return slices.Delete(nss, i, i+1)
+	case cn == nil:
+		return nss
+	case i >= 0:
+		nss[i] = *cn
+		return nss
+	default:
+		return append(nss, *cn)
+	}
+}
+
+// refetchNamespaces asks for a fetch of the ClusterNamespaces: a write found
+// the hub's copy other than the agent's.
+func (s *hubState) refetchNamespaces() {
+	s.mu.Lock()
+	s.fetched[heartbeat.Namespaces] = false
+	s.mu.Unlock()
+	s.t.poke()
 }
 
 // desiredPolicies returns the fetched desired-policies ConfigMap, nil when

@@ -29,6 +29,11 @@ type nsAction struct {
 	Labels map[string]string
 }
 
+// onHub says whether the action writes to the hub.
+func (a nsAction) onHub() bool {
+	return a.Kind == "createHub" || a.Kind == "deleteHub" || a.Kind == "release" || a.Kind == "status"
+}
+
 // planNamespaces compares the cluster's namespaces with the hub's
 // ClusterNamespaces: every namespace of the cluster gets one (discovered
 // ones in their labelled workspace or default); one created through the hub
@@ -82,11 +87,13 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 }
 
 // syncNamespaces carries out the plan for the current state, as the caches
-// hold it; writes go to the cluster and the hub.
-func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, onHub []fv1.ClusterNamespace, cluster dynamic.Interface, hub *hubClient) error {
+// hold it; writes go to the cluster and the hub, and what the hub returns
+// goes into state. It says whether the hub's side changed, which calls for
+// another pass: a namespace reported is then given its status.
+func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, onHub []fv1.ClusterNamespace, cluster dynamic.Interface, hub *hubClient, state *hubState) (bool, error) {
 	cached, err := members.List(labels.Everything())
 	if err != nil {
-		return err
+		return false, err
 	}
 	member := make([]corev1.Namespace, len(cached))
 	for i, ns := range cached {
@@ -97,34 +104,52 @@ func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, on
 		byName[onHub[i].Name] = &onHub[i]
 	}
 	var errs []error
+	changed := false
 	for _, a := range planNamespaces(member, onHub) {
-		if err := apply(ctx, cluster, hub, a, byName[a.Name]); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsAlreadyExists(err) {
+		cn, gone, err := apply(ctx, cluster, hub, a, byName[a.Name])
+		stale := apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err) || apierrors.IsConflict(err)
+		switch {
+		case err == nil && cn != nil:
+			if gone {
+				cn = nil
+			}
+			state.wrote(a.Name, cn)
+			changed = true
+		case stale && a.onHub():
+			// The hub's copy is not what this agent last saw.
+			state.refetchNamespaces()
+		case err != nil && !apierrors.IsAlreadyExists(err) && !apierrors.IsNotFound(err):
 			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {
-		return errs[0]
+		return changed, errs[0]
 	}
-	return nil
+	return changed, nil
 }
 
-func apply(ctx context.Context, cluster dynamic.Interface, hub *hubClient, a nsAction, cn *fv1.ClusterNamespace) error {
+// apply carries out one action. For a write to the hub it returns the hub's
+// object as the write left it, and whether the write removed it.
+func apply(ctx context.Context, cluster dynamic.Interface, hub *hubClient, a nsAction, cn *fv1.ClusterNamespace) (*fv1.ClusterNamespace, bool, error) {
 	members := cluster.Resource(namespacesResource)
 	switch a.Kind {
 	case "createHub":
-		_, err := hub.clusterNamespaces.Create(ctx, &fv1.ClusterNamespace{
+		created, err := hub.clusterNamespaces.Create(ctx, &fv1.ClusterNamespace{
 			ObjectMeta: metav1.ObjectMeta{
 				Name: a.Name, Labels: map[string]string{fv1.LabelDiscovered: "true"},
 				Finalizers: []string{fv1.NamespaceFinalizer},
 			},
 			Spec: fv1.ClusterNamespaceSpec{Workspace: a.Value},
 		})
-		return err
+		return created, false, err
 	case "deleteHub":
-		if err := release(ctx, hub, cn); err != nil {
-			return err
+		if _, _, err := release(ctx, hub, cn); err != nil {
+			return nil, false, err
 		}
-		return hub.clusterNamespaces.Delete(ctx, cn.Name)
+		if err := hub.clusterNamespaces.Delete(ctx, cn.Name); err != nil {
+			return nil, false, err
+		}
+		return cn, true, nil
 	case "release":
 		return release(ctx, hub, cn)
 	case "createMember":
@@ -134,13 +159,13 @@ func apply(ctx context.Context, cluster dynamic.Interface, hub *hubClient, a nsA
 		ns.SetName(a.Name)
 		ns.SetLabels(map[string]string{fv1.LabelWorkspace: a.Value})
 		_, err := members.Create(ctx, ns, metav1.CreateOptions{})
-		return err
+		return nil, false, err
 	case "deleteMember":
-		return members.Delete(ctx, a.Name, metav1.DeleteOptions{})
+		return nil, false, members.Delete(ctx, a.Name, metav1.DeleteOptions{})
 	case "labelMember":
 		patch := []byte(`{"metadata":{"labels":{"` + fv1.LabelWorkspace + `":"` + a.Value + `"}}}`)
 		_, err := members.Patch(ctx, a.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-		return err
+		return nil, false, err
 	case "status":
 		// A merge patch merges maps: labels gone from the cluster are nulled.
 		labels := map[string]any{}
@@ -152,19 +177,25 @@ func apply(ctx context.Context, cluster dynamic.Interface, hub *hubClient, a nsA
 		}
 		patch, err := json.Marshal(map[string]any{"status": map[string]any{"phase": a.Value, "labels": labels}})
 		if err != nil {
-			return err
+			return nil, false, err
 		}
-		_, err = hub.clusterNamespaces.Patch(ctx, cn.Name, patch, "status")
-		return err
+		patched, err := hub.clusterNamespaces.Patch(ctx, cn.Name, patch, "status")
+		return patched, false, err
 	}
-	return nil
+	return nil, false, nil
 }
 
-func release(ctx context.Context, hub *hubClient, cn *fv1.ClusterNamespace) error {
+// release lets the hub delete cn. Without its finalizer a terminating
+// object is gone.
+func release(ctx context.Context, hub *hubClient, cn *fv1.ClusterNamespace) (*fv1.ClusterNamespace, bool, error) {
 	if !slices.Contains(cn.Finalizers, fv1.NamespaceFinalizer) {
-		return nil
+		return nil, false, nil
 	}
+	cn = cn.DeepCopy()
 	cn.Finalizers = slices.DeleteFunc(cn.Finalizers, func(f string) bool { return f == fv1.NamespaceFinalizer })
-	_, err := hub.clusterNamespaces.Update(ctx, cn)
-	return err
+	updated, err := hub.clusterNamespaces.Update(ctx, cn)
+	if err != nil {
+		return nil, false, err
+	}
+	return updated, updated.DeletionTimestamp != nil && len(updated.Finalizers) == 0, nil
 }

@@ -32,7 +32,11 @@ func (a *agent) startNamespaceSync(ctx context.Context, hub *hubClient, state *h
 		if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 			return ctx.Err()
 		}
-		return syncNamespaces(ctx, members, onHub, a.dyn, hub)
+		changed, err := syncNamespaces(ctx, members, onHub, a.dyn, hub, state)
+		if changed {
+			t.poke()
+		}
+		return err
 	})
 	return t.poke, nil
 }

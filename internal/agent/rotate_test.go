@@ -4,12 +4,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -107,10 +109,6 @@ func TestCertificateRotation(t *testing.T) {
 	if saved, ok := decodeIdentity(data); err != nil || !ok || string(saved.CertPEM) != string(next.CertPEM) {
 		t.Errorf("renewed identity not saved in the Secret: %v", err)
 	}
-	// A new stream presents the new certificate.
-	if err := beat(); err != nil {
-		t.Fatalf("heartbeat after rotation: %v", err)
-	}
 	var csrs certificatesv1.CertificateSigningRequestList
 	if err := env.Hub.Client.List(ctx, &csrs); err != nil {
 		t.Fatal(err)
@@ -123,5 +121,24 @@ func TestCertificateRotation(t *testing.T) {
 	}
 	if !renewed {
 		t.Error("no CSR made with the agent's own identity")
+	}
+	// A new stream presents the new certificate, and the hub deletes both
+	// requests, whose certificates are no newer.
+	if err := beat(); err != nil {
+		t.Fatalf("heartbeat after rotation: %v", err)
+	}
+	left := 0
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		left = 0
+		err := env.Hub.Client.List(ctx, &csrs)
+		for _, c := range csrs.Items {
+			if strings.HasPrefix(c.Name, "flotilla-agent-rot-") {
+				left++
+			}
+		}
+		return err == nil && left == 0, err
+	})
+	if err != nil {
+		t.Errorf("used CSRs not deleted: %v; %d left", err, left)
 	}
 }

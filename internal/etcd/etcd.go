@@ -61,7 +61,13 @@ func Start(ctx context.Context, c Config) (*Member, error) {
 	// Compact hourly so a long-lived control plane does not grow without bound.
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = "1h"
-	cfg.SnapshotCount = 10000
+	// etcd keeps the raft entries since its last snapshot in memory, plus
+	// those a slow follower may need: at 10000 and 5000, some 45 MB while
+	// a hub registers clusters. A snapshot costs little here.
+	cfg.SnapshotCount = 2500
+	if c.InitialCluster == "" {
+		cfg.SnapshotCatchUpEntries = 500 // no follower to catch up
+	}
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {

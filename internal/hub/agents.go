@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -135,8 +137,11 @@ func agentRBAC() []client.Object {
 }
 
 // notifyNamespaceChanges wakes a cluster's agent whenever one of its
-// ClusterNamespaces changes on the hub, so that the agent fetches them then
-// instead of watching them.
+// ClusterNamespaces changes on the hub in a way the agent acts on, so that
+// the agent fetches them then instead of watching them. What the agent
+// writes itself, the namespaces it reports and their status, it already
+// holds from its writes' replies: announcing those made each new cluster's
+// agent list its namespaces a dozen times.
 func notifyNamespaceChanges(ctx context.Context, mgr manager.Manager, changes *heartbeat.Changes) error {
 	inf, err := mgr.GetCache().GetInformer(ctx, &fv1.ClusterNamespace{})
 	if err != nil {
@@ -151,9 +156,34 @@ func notifyNamespaceChanges(ctx context.Context, mgr manager.Manager, changes *h
 		}
 	}
 	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    bump,
-		UpdateFunc: func(_, o any) { bump(o) },
+		AddFunc: func(o any) {
+			if n, ok := o.(*fv1.ClusterNamespace); !ok || !agentReported(n) {
+				bump(o)
+			}
+		},
+		UpdateFunc: func(old, o any) {
+			before, ok1 := old.(*fv1.ClusterNamespace)
+			after, ok2 := o.(*fv1.ClusterNamespace)
+			if !ok1 || !ok2 || agentActsOn(before, after) {
+				bump(o)
+			}
+		},
 		DeleteFunc: bump,
 	})
 	return err
+}
+
+// agentReported tells a namespace the agent found in its cluster and
+// reported, which it holds from the reply to its create.
+func agentReported(n *fv1.ClusterNamespace) bool {
+	return n.Labels[fv1.LabelDiscovered] == "true"
+}
+
+// agentActsOn says whether a change of a ClusterNamespace is one its agent
+// must act on: anything but the status, which only the agent writes.
+func agentActsOn(before, after *fv1.ClusterNamespace) bool {
+	return before.Spec != after.Spec ||
+		!before.DeletionTimestamp.Equal(after.DeletionTimestamp) ||
+		!slices.Equal(before.Finalizers, after.Finalizers) ||
+		!maps.Equal(before.Labels, after.Labels)
 }

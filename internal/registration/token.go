@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -40,8 +41,23 @@ func (t Token) SecretName() string { return "bootstrap-token-" + t.ID }
 
 // IssueToken stores a new bootstrap token for cluster, valid for ttl.
 func IssueToken(ctx context.Context, cl client.Client, cluster string, ttl time.Duration) (Token, error) {
-	t := Token{ID: random(6), Secret: random(16), Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
-	s := &corev1.Secret{
+	// A token ID has six characters, as bootstrap tokens must: among 10,000
+	// tokens two share one about once in 40 fleets, so a taken ID is drawn again.
+	for attempt := 0; ; attempt++ {
+		t := Token{ID: random(6), Secret: random(16), Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
+		err := cl.Create(ctx, tokenSecret(t, cluster))
+		if apierrors.IsAlreadyExists(err) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return Token{}, fmt.Errorf("storing bootstrap token: %w", err)
+		}
+		return t, nil
+	}
+}
+
+func tokenSecret(t Token, cluster string) *corev1.Secret {
+	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      t.SecretName(),
 			Namespace: metav1.NamespaceSystem,
@@ -57,10 +73,6 @@ func IssueToken(ctx context.Context, cl client.Client, cluster string, ttl time.
 			"auth-extra-groups":              fv1.BootstrapGroup,
 		},
 	}
-	if err := cl.Create(ctx, s); err != nil {
-		return Token{}, fmt.Errorf("storing bootstrap token: %w", err)
-	}
-	return t, nil
 }
 
 // BootstrapKubeconfig renders a kubeconfig for the hub at server that

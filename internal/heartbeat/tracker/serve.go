@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -108,6 +110,36 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// and the request, ends here: an idle stream then holds only its
 	// connection and this goroutine's small stack.
 	go t.stream(ctx, cluster, conn, in)
+	go t.forgetCSRs(ctx, cluster, r.TLS.PeerCertificates[0])
+}
+
+// forgetCSRs deletes the certificate requests of cluster whose certificates
+// are no newer than the one its agent presents: they have served their
+// purpose, and the hub and its controller manager would each keep every
+// one in memory, about 3 KB a cluster, until the requests expire an hour later.
+func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x509.Certificate) {
+	var list certificatesv1.CertificateSigningRequestList
+	if err := t.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return
+	}
+	for i := range list.Items {
+		csr := &list.Items[i]
+		if !strings.HasPrefix(csr.Name, "flotilla-agent-"+cluster+"-") {
+			continue // the agent's name for them; the certificate below is what counts
+		}
+		block, _ := pem.Decode(csr.Status.Certificate)
+		if block == nil {
+			continue // not issued yet
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil || cert.Subject.CommonName != fv1.AgentUser(cluster) || cert.NotBefore.After(presented.NotBefore) {
+			continue
+		}
+		uid := csr.UID
+		if err := t.Client.Delete(ctx, csr, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
+			log.FromContext(ctx).Error(err, "deleting a used certificate request", "cluster", cluster, "csr", csr.Name)
+		}
+	}
 }
 
 // stream takes cluster's reports until the agent closes the stream, goes
