@@ -94,13 +94,10 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	var in io.Reader = conn
-	if n := rw.Reader.Buffered(); n > 0 {
-		// An agent may send its first report without waiting for the
-		// switch: keep what the HTTP server already read.
-		b, _ := rw.Reader.Peek(n)
-		in = io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)
-	}
+	// An agent may send its first report without waiting for the switch:
+	// keep what the HTTP server already read.
+	b, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	pending := bytes.Clone(b)
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := io.WriteString(conn, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: "+heartbeat.Protocol+"\r\n\r\n"); err != nil {
 		conn.Close()
@@ -109,7 +106,7 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// On its own goroutine, so that the HTTP server's, with its buffers
 	// and the request, ends here: an idle stream then holds only its
 	// connection and this goroutine's small stack.
-	go t.stream(ctx, cluster, conn, in)
+	go t.stream(ctx, cluster, conn, pending)
 	go t.forgetCSRs(ctx, cluster, r.TLS.PeerCertificates[0])
 }
 
@@ -143,42 +140,64 @@ func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x50
 }
 
 // stream takes cluster's reports until the agent closes the stream, goes
-// silent for MissedBeats intervals and one more, or ctx ends.
-func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, in io.Reader) {
+// silent for MissedBeats intervals and one more, or ctx ends. It waits for
+// each report in a small frame and handles it in take, so that an idle
+// stream's stack is shallow and shrinks to its smallest (2-4 KB, not 8).
+func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, pending []byte) {
 	defer conn.Close()
 	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	out := &sender{conn: conn, enc: json.NewEncoder(conn), token: func() string { return t.Changes.Token(cluster) }}
 	defer t.Changes.Subscribe(cluster, out.changed)()
 
-	body := &capped{r: in}
-	dec := json.NewDecoder(body)
+	// The first report may have come with the request, read by TLS but not
+	// yet by anyone: it is read, not waited for. Later ones come one per reply.
+	wait := readable(conn)
 	interval := heartbeat.DefaultInterval
-	for {
-		body.max = dec.InputOffset() + heartbeat.MaxReport
+	for first := true; ; first = false {
 		conn.SetReadDeadline(time.Now().Add((heartbeat.MissedBeats + 1) * interval))
-		var rep heartbeat.Report
-		if err := dec.Decode(&rep); err != nil {
-			var syntax *json.SyntaxError
-			var typ *json.UnmarshalTypeError
-			if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, errTooLarge) {
-				out.send(&heartbeat.Response{Error: "bad report: " + err.Error()})
+		if len(pending) == 0 && wait != nil && !first {
+			if wait() != nil {
+				return
 			}
-			return
 		}
-		interval = rep.Interval()
-		resp, err := t.Observe(ctx, cluster, rep)
-		switch {
-		case errors.Is(err, heartbeat.ErrNotAttached):
-			resp.Error = "cluster " + cluster + " is not attached to this hub"
-		case err != nil:
-			// The hub could not read the Cluster; the next report
-			// tries again.
-			log.FromContext(ctx).Error(err, "taking a heartbeat", "cluster", cluster)
-		}
-		if out.send(&resp) != nil || errors.Is(err, heartbeat.ErrNotAttached) {
+		var ok bool
+		if pending, interval, ok = t.take(ctx, cluster, conn, pending, out); !ok {
 			return
 		}
 	}
+}
+
+// take reads one report from conn, after pending (bytes already read from
+// it), and replies. It returns what it read past the report, the interval the
+// agent reports at, and whether the stream goes on. Its decoder lives for
+// one report: an idle stream holds no decoder buffer.
+func (t *Tracker) take(ctx context.Context, cluster string, conn io.Reader, pending []byte, out *sender) ([]byte, time.Duration, bool) {
+	dec := json.NewDecoder(&capped{r: io.MultiReader(bytes.NewReader(pending), conn), max: heartbeat.MaxReport})
+	var rep heartbeat.Report
+	if err := dec.Decode(&rep); err != nil {
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, errTooLarge) {
+			out.send(&heartbeat.Response{Error: "bad report: " + err.Error()})
+		}
+		return nil, 0, false
+	}
+	rest, _ := io.ReadAll(dec.Buffered())
+	if len(bytes.TrimSpace(rest)) == 0 {
+		rest = nil
+	}
+	resp, err := t.Observe(ctx, cluster, rep)
+	switch {
+	case errors.Is(err, heartbeat.ErrNotAttached):
+		resp.Error = "cluster " + cluster + " is not attached to this hub"
+	case err != nil:
+		// The hub could not read the Cluster; the next report tries again.
+		log.FromContext(ctx).Error(err, "taking a heartbeat", "cluster", cluster)
+	}
+	if out.send(&resp) != nil || errors.Is(err, heartbeat.ErrNotAttached) {
+		return nil, 0, false
+	}
+	return rest, rep.Interval(), true
 }
 
 // sender writes a stream's messages, one at a time. Each carries the token
