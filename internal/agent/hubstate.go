@@ -35,6 +35,8 @@ type hubState struct {
 	// deleted), laid over the list when it returns: a list read before a
 	// write would undo it, and the agent would write it again.
 	overlay map[string]*fv1.ClusterNamespace
+	// refetches counts the agent's asks for a fresh list of namespaces.
+	refetches int
 }
 
 func newHubState(hub *hubClient) *hubState {
@@ -66,7 +68,7 @@ func (s *hubState) run(ctx context.Context) {
 // what is read is at least as new as it.
 func (s *hubState) fetch(ctx context.Context) error {
 	s.mu.Lock()
-	want, have, fetched := s.want, s.have, s.fetched
+	want, have, fetched, refetches := s.want, s.have, s.fetched, s.refetches
 	s.mu.Unlock()
 	stale := func(k heartbeat.Kind) bool { return !fetched[k] || want.Changed(have, k) }
 	if !stale(heartbeat.Namespaces) && !stale(heartbeat.Policies) {
@@ -77,15 +79,13 @@ func (s *hubState) fetch(ctx context.Context) error {
 		s.mu.Lock()
 		s.overlay = map[string]*fv1.ClusterNamespace{}
 		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.overlay = nil
+			s.mu.Unlock()
+		}()
 		nss = &fv1.ClusterNamespaceList{}
-		err := s.hub.clusterNamespaces.List(ctx, nss)
-		s.mu.Lock()
-		for name, cn := range s.overlay {
-			nss.Items = put(nss.Items, name, cn)
-		}
-		s.overlay = nil
-		s.mu.Unlock()
-		if err != nil {
+		if err := s.hub.clusterNamespaces.List(ctx, nss); err != nil {
 			return err
 		}
 	}
@@ -98,7 +98,11 @@ func (s *hubState) fetch(ctx context.Context) error {
 	}
 	s.mu.Lock()
 	if nss != nil {
-		s.nss, s.fetched[heartbeat.Namespaces] = nss.Items, true
+		for name, cn := range s.overlay {
+			nss.Items = put(nss.Items, name, cn)
+		}
+		// A refetch asked for during this one wants a list read after it.
+		s.nss, s.fetched[heartbeat.Namespaces] = nss.Items, s.refetches == refetches
 	}
 	if stale(heartbeat.Policies) {
 		s.desired, s.fetched[heartbeat.Policies] = desired, true
@@ -171,6 +175,7 @@ func put(nss []fv1.ClusterNamespace, name string, cn *fv1.ClusterNamespace) []fv
 func (s *hubState) refetchNamespaces() {
 	s.mu.Lock()
 	s.fetched[heartbeat.Namespaces] = false
+	s.refetches++
 	s.mu.Unlock()
 	s.t.poke()
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -118,9 +119,18 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 	if err != nil {
 		return nil, err
 	}
+	// Named after the key: a create whose reply was lost (a timeout on a
+	// busy hub) that is tried again finds its request and waits for it,
+	// rather than making a second one that the used credential would fail.
+	pub, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(pub)
+	name := fmt.Sprintf("flotilla-agent-%s-%x", cluster, sum[:5])
 	seconds := int32(ttl.Seconds())
 	csr, err := csrs.Create(ctx, &certificatesv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "flotilla-agent-" + cluster + "-"},
+		ObjectMeta: metav1.ObjectMeta{Name: name},
 		Spec: certificatesv1.CertificateSigningRequestSpec{
 			Request:           pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
 			SignerName:        certificatesv1.KubeAPIServerClientSignerName,
@@ -128,6 +138,9 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 			ExpirationSeconds: &seconds,
 		},
 	})
+	if apierrors.IsAlreadyExists(err) {
+		csr, err = &certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{Name: name}}, nil
+	}
 	if err != nil {
 		if apierrors.IsUnauthorized(err) {
 			return nil, errPermanent{fmt.Errorf("the hub rejected the bootstrap credential: %w; attach the cluster again for a new one", errTokenRejected)}

@@ -17,7 +17,8 @@ const groupIndex = "spec.group"
 
 // ClusterGroupReconciler keeps each group's member count and Ready condition.
 type ClusterGroupReconciler struct {
-	Client client.Client
+	Client  client.Client
+	members *counter
 }
 
 // SetupWithManager registers the reconciler and the Cluster→group index.
@@ -26,6 +27,10 @@ func (r *ClusterGroupReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fv1.Cluster{}, groupIndex, func(o client.Object) []string {
 		return []string{group(o)}
 	}); err != nil {
+		return err
+	}
+	var err error
+	if r.members, err = newCounter(context.Background(), mgr, &fv1.Cluster{}, group); err != nil {
 		return err
 	}
 	enqueue, changed := countedBy(group)
@@ -41,12 +46,12 @@ func (r *ClusterGroupReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Client.Get(ctx, req.NamespacedName, &g); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	var members fv1.ClusterList
-	if err := r.Client.List(ctx, &members, client.MatchingFields{groupIndex: g.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	n, err := r.members.count(g.Name)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	before := g.DeepCopy()
-	g.Status.Clusters = live(members.Items)
+	g.Status.Clusters = n
 	g.Status.ObservedGeneration = g.Generation
 	meta.SetStatusCondition(&g.Status.Conditions, readyCondition(g.Generation, "group membership is up to date"))
 	if equality.Semantic.DeepEqual(before.Status, g.Status) {

@@ -3,11 +3,13 @@ package controller
 
 import (
 	"context"
+	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -59,17 +61,37 @@ func enqueueAll(c client.Client, newList func() client.ObjectList) handler.Event
 
 // live counts the objects not being deleted: a member on its way out does
 // not hold its group or workspace.
-func live[T any, P interface {
-	*T
-	client.Object
-}](items []T) int32 {
-	var n int32
-	for i := range items {
-		if P(&items[i]).GetDeletionTimestamp() == nil {
-			n++
-		}
+// counter counts the live members of each parent (a group, a workspace)
+// from an index on the cache's own store. Listing members to count them
+// copied every one: 15 MB for a workspace of 50,000 namespaces, counted
+// several times a second while a fleet registers.
+type counter struct{ index toolscache.Indexer }
+
+const parentIndex = "flotilla:parent"
+
+func newCounter(ctx context.Context, mgr ctrl.Manager, member client.Object, parent func(client.Object) string) (*counter, error) {
+	inf, err := mgr.GetCache().GetInformer(ctx, member)
+	if err != nil {
+		return nil, err
 	}
-	return n
+	si, ok := inf.(toolscache.SharedIndexInformer)
+	if !ok {
+		return nil, fmt.Errorf("the cache's informer for %T keeps no index", member)
+	}
+	err = si.AddIndexers(toolscache.Indexers{parentIndex: func(o any) ([]string, error) {
+		m, ok := o.(client.Object)
+		if !ok || m.GetDeletionTimestamp() != nil {
+			return nil, nil
+		}
+		return []string{parent(m)}, nil
+	}})
+	return &counter{index: si.GetIndexer()}, err
+}
+
+// count returns how many live members name parent.
+func (c *counter) count(parent string) (int32, error) {
+	keys, err := c.index.IndexKeys(parentIndex, parent)
+	return int32(len(keys)), err
 }
 
 // readyCondition says the counts of a group or workspace are current.

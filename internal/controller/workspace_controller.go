@@ -12,20 +12,17 @@ import (
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
 
-// workspaceIndex indexes ClusterNamespaces by spec.workspace.
-const workspaceIndex = "spec.workspace"
-
 // WorkspaceReconciler keeps each workspace's namespace count and Ready condition.
 type WorkspaceReconciler struct {
-	Client client.Client
+	Client  client.Client
+	members *counter
 }
 
 // SetupWithManager registers the reconciler and the namespace→workspace index.
 func (r *WorkspaceReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	workspace := func(o client.Object) string { return o.(*fv1.ClusterNamespace).Spec.Workspace }
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &fv1.ClusterNamespace{}, workspaceIndex, func(o client.Object) []string {
-		return []string{workspace(o)}
-	}); err != nil {
+	var err error
+	if r.members, err = newCounter(context.Background(), mgr, &fv1.ClusterNamespace{}, workspace); err != nil {
 		return err
 	}
 	enqueue, changed := countedBy(workspace)
@@ -41,12 +38,12 @@ func (r *WorkspaceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Client.Get(ctx, req.NamespacedName, &w); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	var members fv1.ClusterNamespaceList
-	if err := r.Client.List(ctx, &members, client.MatchingFields{workspaceIndex: w.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	n, err := r.members.count(w.Name)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
 	before := w.DeepCopy()
-	w.Status.Namespaces = live(members.Items)
+	w.Status.Namespaces = n
 	w.Status.ObservedGeneration = w.Generation
 	meta.SetStatusCondition(&w.Status.Conditions, readyCondition(w.Generation, "namespace count is up to date"))
 	if equality.Semantic.DeepEqual(before.Status, w.Status) {
