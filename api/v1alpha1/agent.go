@@ -45,3 +45,7 @@ const hubNamespacePrefix = "cluster-"
 
 // AgentUser is the hub user name of a cluster's agent.
 func AgentUser(cluster string) string { return AgentUserPrefix + cluster }
+
+// AgentCSRPrefix begins the name of every certificate request a cluster's
+// agent makes; the hub finds a cluster's requests by it.
+func AgentCSRPrefix(cluster string) string { return "flotilla-agent-" + cluster + "-" }

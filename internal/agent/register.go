@@ -127,7 +127,7 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 		return nil, err
 	}
 	sum := sha256.Sum256(pub)
-	name := fmt.Sprintf("flotilla-agent-%s-%x", cluster, sum[:5])
+	name := fmt.Sprintf("%s%x", fv1.AgentCSRPrefix(cluster), sum[:5])
 	seconds := int32(ttl.Seconds())
 	csr, err := csrs.Create(ctx, &certificatesv1.CertificateSigningRequest{
 		ObjectMeta: metav1.ObjectMeta{Name: name},

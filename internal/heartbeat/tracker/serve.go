@@ -121,7 +121,7 @@ func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x50
 	}
 	for i := range list.Items {
 		csr := &list.Items[i]
-		if !strings.HasPrefix(csr.Name, "flotilla-agent-"+cluster+"-") {
+		if !strings.HasPrefix(csr.Name, fv1.AgentCSRPrefix(cluster)) {
 			continue // the agent's name for them; the certificate below is what counts
 		}
 		block, _ := pem.Decode(csr.Status.Certificate)
