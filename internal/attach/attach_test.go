@@ -22,6 +22,7 @@ import (
 	"flotilla.dev/flotilla/internal/attach"
 	"flotilla.dev/flotilla/internal/hub"
 	"flotilla.dev/flotilla/internal/kubeconfig"
+	"flotilla.dev/flotilla/internal/registration"
 	"flotilla.dev/flotilla/internal/testenv"
 )
 
@@ -293,6 +294,20 @@ func TestReusedBootstrapCredentialIsRefused(t *testing.T) {
 	})
 	if c := getCluster(t, "gamma"); c.Status.Health != fv1.HealthHealthy {
 		t.Errorf("the registered agent was disturbed: %s", c.Status.Health)
+	}
+	// The used token expires within the grace, not at the end of its TTL.
+	var tokens corev1.SecretList
+	if err := env.Hub.Client.List(context.Background(), &tokens, client.InNamespace(metav1.NamespaceSystem), client.MatchingLabels{fv1.LabelCluster: "gamma"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range tokens.Items {
+		exp, err := time.Parse(time.RFC3339, string(s.Data["expiration"]))
+		if err != nil || time.Until(exp) > registration.UsedGrace {
+			t.Errorf("used token %s expires at %q, more than %s from now", s.Name, s.Data["expiration"], registration.UsedGrace)
+		}
+	}
+	if len(tokens.Items) != 1 {
+		t.Errorf("%d bootstrap tokens for gamma, want 1", len(tokens.Items))
 	}
 }
 

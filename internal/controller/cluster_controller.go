@@ -63,17 +63,22 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fv1.Cluster{}).
 		Watches(&fv1.ClusterGroup{}, handler.EnqueueRequestsFromMapFunc(r.groupMembers), builder.WithPredicates(groupLifecycle)).
-		// A bootstrap token may reach the cache after its Cluster did; its
-		// arrival schedules the expiry check.
-		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(tokenCluster), builder.WithPredicates(created)).
+		// A bootstrap token may reach the cache after its Cluster did, and
+		// spending it brings its expiry forward: either schedules the
+		// expiry check.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(tokenCluster), builder.WithPredicates(tokenExpiry)).
 		// A new cluster's agent waits on its hub side; attaching many at once
 		// is mostly waiting on the apiserver.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 16}).
 		Complete(r)
 }
 
-var created = predicate.Funcs{
-	UpdateFunc: func(event.UpdateEvent) bool { return false },
+var tokenExpiry = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		old, okOld := e.ObjectOld.(*corev1.Secret)
+		cur, okNew := e.ObjectNew.(*corev1.Secret)
+		return okOld && okNew && string(old.Data["expiration"]) != string(cur.Data["expiration"])
+	},
 	DeleteFunc: func(event.DeleteEvent) bool { return false },
 }
 

@@ -87,7 +87,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	// leave a token usable twice.
 	if v.Approve && tok.Found {
 		before := secret.DeepCopy()
-		secret.Labels[registration.LabelUsed] = "true"
+		registration.Spend(&secret, time.Now())
 		if err := r.Client.Patch(ctx, &secret, client.MergeFrom(before)); err != nil {
 			return ctrl.Result{}, err
 		}

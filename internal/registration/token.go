@@ -27,6 +27,29 @@ const (
 	LabelUsed = "flotilla.dev/bootstrap-used"
 )
 
+// UsedGrace is how long a used token lives on. A second agent using it in
+// that time is refused with the reason in the Cluster's conditions; after
+// it, the apiserver refuses the expired token itself. Keeping every used
+// token for its whole TTL cost the hub a Secret per cluster in etcd, the
+// apiserver's caches and its own, for nothing.
+const UsedGrace = 5 * time.Minute
+
+// Spend marks secret's token used and makes it expire within UsedGrace.
+func Spend(secret *corev1.Secret, now time.Time) {
+	if secret.Labels == nil {
+		secret.Labels = map[string]string{}
+	}
+	secret.Labels[LabelUsed] = "true"
+	end := now.Add(UsedGrace).UTC().Truncate(time.Second)
+	if exp, err := time.Parse(time.RFC3339, string(secret.Data["expiration"])); err == nil && exp.Before(end) {
+		return
+	}
+	if secret.Data == nil {
+		secret.Data = map[string][]byte{}
+	}
+	secret.Data["expiration"] = []byte(end.Format(time.RFC3339))
+}
+
 // Token is a bootstrap credential.
 type Token struct {
 	ID, Secret string
