@@ -20,9 +20,12 @@ const (
 	DetachFinalizer = "flotilla.dev/detach"
 	// AnnotationForceDetach on a Cluster being deleted skips the agent's cleanup.
 	AnnotationForceDetach = "flotilla.dev/force-detach"
-	// HubInfoConfigMap in a cluster's hub namespace tells its agent where to
-	// send heartbeats.
+	// HubInfoConfigMap in HubInfoNamespace tells every agent where to send
+	// heartbeats. It is the same for all clusters, so the hub keeps one.
 	HubInfoConfigMap = "hub-info"
+	// HubInfoNamespace is the hub's system namespace, where every agent may
+	// read HubInfoConfigMap and nothing else.
+	HubInfoNamespace = "flotilla-system"
 )
 
 // Cluster condition types set during registration and detach.

@@ -409,13 +409,17 @@ func (a *agent) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error
 	return &c, nil
 }
 
-// heartbeatTransport reads where to open the heartbeat stream from the
-// cluster's hub namespace, waiting for the hub to create it.
+// heartbeatTransport reads where to open the heartbeat stream, once the hub
+// has prepared the cluster's hub namespace for the agent.
 func (a *agent) heartbeatTransport(ctx context.Context, hub *hubClient) (http.RoundTripper, string, error) {
 	var cm *corev1.ConfigMap
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if err := hub.clusterNamespaces.List(ctx, &fv1.ClusterNamespaceList{}); err != nil {
+			klog.V(1).InfoS("waiting for the hub to prepare the cluster's namespace", "err", err)
+			return false, nil
+		}
 		var err error
-		if cm, err = hub.configMaps.Get(ctx, fv1.HubInfoConfigMap, metav1.GetOptions{}); err != nil {
+		if cm, err = hub.hubInfo.Get(ctx, fv1.HubInfoConfigMap, metav1.GetOptions{}); err != nil {
 			klog.V(1).InfoS("waiting for hub info", "err", err)
 			return false, nil
 		}

@@ -115,9 +115,11 @@ func (c typedClient[T]) Patch(ctx context.Context, name string, patch []byte, su
 }
 
 // hubClient reaches what the agent reads and writes on the hub: its
-// cluster's hub namespace. Its Cluster's status it writes through its stream.
+// cluster's hub namespace, and the hub info every agent reads. Its Cluster's
+// status it writes through its stream.
 type hubClient struct {
 	configMaps        typedClient[*corev1.ConfigMap]
+	hubInfo           typedClient[*corev1.ConfigMap]
 	clusterNamespaces typedClient[*fv1.ClusterNamespace]
 }
 
@@ -133,6 +135,7 @@ func newHubClient(cfg *rest.Config, cluster string) (*hubClient, error) {
 	ns := fv1.HubNamespace(cluster)
 	return &hubClient{
 		configMaps:        typedClient[*corev1.ConfigMap]{rest: core, resource: "configmaps", namespace: ns, protobuf: true},
+		hubInfo:           typedClient[*corev1.ConfigMap]{rest: core, resource: "configmaps", namespace: fv1.HubInfoNamespace, protobuf: true},
 		clusterNamespaces: typedClient[*fv1.ClusterNamespace]{rest: flotilla, resource: "clusternamespaces", namespace: ns},
 	}, nil
 }

@@ -193,6 +193,9 @@ func TestAgentIdentityIsolation(t *testing.T) {
 	if err := as.List(ctx, &cms, client.InNamespace("cluster-iso-a")); err != nil {
 		t.Errorf("reading own namespace: %v", err)
 	}
+	if err := as.Get(ctx, client.ObjectKey{Namespace: fv1.HubInfoNamespace, Name: fv1.HubInfoConfigMap}, &corev1.ConfigMap{}); err != nil {
+		t.Errorf("reading hub info: %v", err)
+	}
 
 	// What A may not.
 	var own, other fv1.Cluster
@@ -210,7 +213,8 @@ func TestAgentIdentityIsolation(t *testing.T) {
 		"write B's status":                   as.Status().Patch(ctx, &other, otherPatch),
 		"list all Clusters":                  as.List(ctx, &fv1.ClusterList{}),
 		"read B's namespace":                 as.List(ctx, &corev1.ConfigMapList{}, client.InNamespace("cluster-iso-b")),
-		"read B's hub-info":                  as.Get(ctx, client.ObjectKey{Namespace: "cluster-iso-b", Name: fv1.HubInfoConfigMap}, &corev1.ConfigMap{}),
+		"read B's agent binding":             as.Get(ctx, client.ObjectKey{Namespace: "cluster-iso-b", Name: "flotilla-agent"}, &rbacv1.RoleBinding{}),
+		"read the hub's other objects":       as.List(ctx, &corev1.ConfigMapList{}, client.InNamespace(fv1.HubInfoNamespace)),
 		"list Secrets in kube-system":        as.List(ctx, &corev1.SecretList{}, client.InNamespace("kube-system")),
 		"list Secrets everywhere":            as.List(ctx, &corev1.SecretList{}),
 		"update own spec":                    as.Update(ctx, &own),

@@ -27,7 +27,7 @@ func streamEndpoint(t *testing.T, cluster string) (string, *x509.CertPool) {
 	t.Helper()
 	var info corev1.ConfigMap
 	waitFor(t, 10*time.Second, "hub info", func(ctx context.Context) (bool, error) {
-		err := env.Hub.Client.Get(ctx, client.ObjectKey{Namespace: fv1.HubNamespace(cluster), Name: fv1.HubInfoConfigMap}, &info)
+		err := env.Hub.Client.Get(ctx, client.ObjectKey{Namespace: fv1.HubInfoNamespace, Name: fv1.HubInfoConfigMap}, &info)
 		return err == nil, client.IgnoreNotFound(err)
 	})
 	pool := x509.NewCertPool()

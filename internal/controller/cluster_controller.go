@@ -28,13 +28,11 @@ import (
 )
 
 // ClusterReconciler prepares the hub side of each attached cluster: its
-// namespace, its agent's RBAC and where to send heartbeats; it expires unused
+// namespace and its agent's RBAC; it expires unused
 // bootstrap credentials and, on detach, removes everything once the agent has
 // cleaned up the cluster (or at once with force).
 type ClusterReconciler struct {
 	Client client.Client
-	// HubInfo is written to each cluster namespace for its agent.
-	HubInfo map[string]string
 
 	// prepared remembers (by UID) the clusters whose hub side this process
 	// has created, so status-only reconciles cost no API calls; a restarted
@@ -183,8 +181,8 @@ func (r *ClusterReconciler) groupCondition(ctx context.Context, c *fv1.Cluster) 
 	return nil
 }
 
-// ensureHubSide creates the cluster's namespace, binds its agent there to the
-// hub's agent role, and writes the hub-info ConfigMap. The agent gets no rules
+// ensureHubSide creates the cluster's namespace and binds its agent there to
+// the hub's agent role. The agent gets no rules
 // on Cluster objects: it writes its Cluster's status through its stream, and
 // a ClusterRoleBinding per cluster would slow every request's RBAC check as
 // the fleet grows.
@@ -199,7 +197,6 @@ func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) e
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: fv1.AgentNamespaceRole},
 			Subjects:   []rbacv1.Subject{user},
 		},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fv1.HubInfoConfigMap, Namespace: ns, Labels: labels}, Data: r.HubInfo},
 	}
 	for _, o := range objs {
 		if err := r.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {

@@ -20,9 +20,8 @@ import (
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
 
-// SetupAll registers every hub reconciler with mgr;
-// hubInfo is written to every cluster namespace for its agent.
-func SetupAll(mgr ctrl.Manager, hubInfo map[string]string, wrotePolicies func(cluster, resourceVersion string)) error {
+// SetupAll registers every hub reconciler with mgr.
+func SetupAll(mgr ctrl.Manager, wrotePolicies func(cluster, resourceVersion string)) error {
 	c := mgr.GetClient()
 	if err := (&ClusterGroupReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
@@ -39,7 +38,7 @@ func SetupAll(mgr ctrl.Manager, hubInfo map[string]string, wrotePolicies func(cl
 	if err := (&CSRReconciler{Client: c, APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	return (&ClusterReconciler{Client: c, HubInfo: hubInfo}).SetupWithManager(mgr)
+	return (&ClusterReconciler{Client: c}).SetupWithManager(mgr)
 }
 
 // enqueueAll maps any event to a request for every object of one

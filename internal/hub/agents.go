@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
@@ -26,7 +27,7 @@ import (
 	"flotilla.dev/flotilla/internal/pki"
 )
 
-// Keys of the hub-info ConfigMap each agent reads from its cluster namespace.
+// Keys of the hub-info ConfigMap every agent reads.
 const (
 	HubInfoHeartbeatURL = "heartbeatURL"
 	HubInfoHeartbeatCA  = "heartbeatCA"
@@ -83,6 +84,25 @@ func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Cl
 	return t, info, serve, nil
 }
 
+// publishHubInfo writes where agents send heartbeats, once for all of them;
+// a hub restarted with another address or CA rewrites it.
+func publishHubInfo(ctx context.Context, cl client.Client, info map[string]string) error {
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: fv1.HubInfoNamespace, Name: fv1.HubInfoConfigMap}}
+	err := cl.Get(ctx, client.ObjectKeyFromObject(cm), cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		cm.Data = info
+		err = cl.Create(ctx, cm)
+	case err == nil && !maps.Equal(cm.Data, info):
+		cm.Data = info
+		err = cl.Update(ctx, cm)
+	}
+	if err != nil {
+		return fmt.Errorf("publishing hub info for agents: %w", err)
+	}
+	return nil
+}
+
 // listenHost listens on all interfaces when agents are told a non-loopback address.
 func listenHost(advertised string) string {
 	if ip := net.ParseIP(advertised); ip != nil && ip.IsLoopback() || advertised == "localhost" {
@@ -123,6 +143,20 @@ func agentRBAC() []client.Object {
 				Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: group}},
 			})
 	}
+	// Every agent reads where to send heartbeats from one ConfigMap.
+	objs = append(objs,
+		&rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Name: "flotilla:agent-hub-info", Namespace: fv1.HubInfoNamespace},
+			Rules: []rbacv1.PolicyRule{{
+				APIGroups: []string{""}, Resources: []string{"configmaps"},
+				ResourceNames: []string{fv1.HubInfoConfigMap}, Verbs: []string{"get"},
+			}},
+		},
+		&rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "flotilla:agent-hub-info", Namespace: fv1.HubInfoNamespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "flotilla:agent-hub-info"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: fv1.AgentGroup}},
+		})
 	// One role for every cluster, so the hub keeps one copy of its rules.
 	return append(objs, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentNamespaceRole},

@@ -38,7 +38,7 @@ import (
 )
 
 // SystemNamespace holds the hub's own objects (leader election, credentials).
-const SystemNamespace = "flotilla-system"
+const SystemNamespace = fv1.HubInfoNamespace
 
 // Config describes a hub.
 type Config struct {
@@ -125,6 +125,9 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	if err := publishHubInfo(ctx, cl, hubInfo); err != nil {
+		return err
+	}
 	// No client-side throttling: a policy change writes every cluster's
 	// desired state at once, and the apiserver's own limits apply.
 	mgrCfg := rest.CopyConfig(cfg)
@@ -162,7 +165,7 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	tracker.Client = mgr.GetClient()
-	if err := controller.SetupAll(mgr, hubInfo, tracker.Changes.WrotePolicies); err != nil {
+	if err := controller.SetupAll(mgr, tracker.Changes.WrotePolicies); err != nil {
 		return err
 	}
 	if err := notifyNamespaceChanges(ctx, mgr, tracker.Changes); err != nil {
@@ -334,6 +337,8 @@ func bootstrapMapper() meta.RESTMapper {
 	m.Add(admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingAdmissionPolicy"), meta.RESTScopeRoot)
 	m.Add(admissionregistrationv1.SchemeGroupVersion.WithKind("ValidatingAdmissionPolicyBinding"), meta.RESTScopeRoot)
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), meta.RESTScopeRoot)
+	m.Add(rbacv1.SchemeGroupVersion.WithKind("Role"), meta.RESTScopeNamespace)
+	m.Add(rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), meta.RESTScopeNamespace)
 	for _, kind := range []string{"ClusterGroup", "Workspace"} {
 		m.Add(fv1.GroupVersion.WithKind(kind), meta.RESTScopeRoot)
 	}
