@@ -104,7 +104,11 @@ func RunWith(ctx context.Context, c Config, server rest.Interface, dyn dynamic.I
 	if err := c.validate(); err != nil {
 		return err
 	}
-	dir, err := datadir.Open(c.DataDir)
+	open := datadir.Open
+	if dyn != nil {
+		open = datadir.OpenUnlocked // one of many simulated in this process
+	}
+	dir, err := open(c.DataDir)
 	if err != nil {
 		return err
 	}

