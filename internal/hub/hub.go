@@ -26,6 +26,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -125,9 +126,6 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	if err := publishHubInfo(ctx, cl, hubInfo); err != nil {
-		return err
-	}
 	// No client-side throttling: a policy change writes every cluster's
 	// desired state at once, and the apiserver's own limits apply.
 	mgrCfg := rest.CopyConfig(cfg)
@@ -172,6 +170,10 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	if err := mgr.Add(tracker); err != nil {
+		return err
+	}
+	// Only the leader, whose tracker writes health, sends agents to itself.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return publishHubInfo(ctx, cl, hubInfo) })); err != nil {
 		return err
 	}
 	mgrErr := make(chan error, 1)
