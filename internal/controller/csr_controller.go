@@ -74,7 +74,8 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return ctrl.Result{}, err
 		}
 		if err == nil {
-			tok = tokenState{Found: true, Cluster: secret.Labels[fv1.LabelCluster], Used: secret.Labels[registration.LabelUsed] == "true"}
+			tok = tokenState{Found: true, Cluster: secret.Labels[fv1.LabelCluster], Used: secret.Labels[registration.LabelUsed] == "true",
+				UsedByThis: secret.Annotations[registration.AnnotationUsedBy] == string(csr.UID)}
 		}
 	}
 	v := reviewAgentCSR(request, tok, exists)
@@ -87,7 +88,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	// leave a token usable twice.
 	if v.Approve && tok.Found {
 		before := secret.DeepCopy()
-		registration.Spend(&secret, time.Now())
+		registration.Spend(&secret, string(csr.UID), time.Now())
 		if err := r.Client.Patch(ctx, &secret, client.MergeFrom(before)); err != nil {
 			return ctrl.Result{}, err
 		}

@@ -29,6 +29,9 @@ type tokenState struct {
 	Found   bool
 	Cluster string
 	Used    bool
+	// UsedByThis: the token was spent on this very request, whose approval
+	// is being written again (the first write failed, e.g. timed out).
+	UsedByThis bool
 }
 
 // verdict of a review: approve, deny with a reason, or not ours to decide.
@@ -90,7 +93,7 @@ func reviewAgentCSR(r csrRequest, tok tokenState, clusterExists bool) verdict {
 		return deny("BootstrapUnknown", "the bootstrap credential is not one this hub issued")
 	case tok.Cluster != r.Cluster:
 		return deny("BootstrapMismatch", "the bootstrap credential was issued for cluster %q, not %q", tok.Cluster, r.Cluster)
-	case tok.Used:
+	case tok.Used && !tok.UsedByThis:
 		return deny("BootstrapReused", "the bootstrap credential for cluster %q was already used; each may register one agent (issue a new one by detaching and attaching again)", r.Cluster)
 	}
 	return verdict{Approve: true, Reason: "AgentRegistered", Message: "registered with a valid bootstrap credential"}

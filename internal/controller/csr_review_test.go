@@ -22,6 +22,7 @@ func TestReviewAgentCSR(t *testing.T) {
 	}{
 		{"valid bootstrap", ok, fresh, true, true, "AgentRegistered"},
 		{"reused token", ok, tokenState{Found: true, Cluster: "a", Used: true}, true, false, "BootstrapReused"},
+		{"token spent on this request, approval written again", ok, tokenState{Found: true, Cluster: "a", Used: true, UsedByThis: true}, true, true, "AgentRegistered"},
 		{"token of another cluster", ok, tokenState{Found: true, Cluster: "b"}, true, false, "BootstrapMismatch"},
 		{"token not issued by the hub", ok, tokenState{}, true, false, "BootstrapUnknown"},
 		{"cluster not attached", ok, fresh, false, false, "UnknownCluster"},

@@ -25,6 +25,10 @@ import (
 const (
 	// LabelUsed marks a token an agent has registered with; a second use is refused.
 	LabelUsed = "flotilla.dev/bootstrap-used"
+	// AnnotationUsedBy names the UID of the certificate request that used
+	// the token: approving that request again (after its approval failed
+	// to be written) is no second use.
+	AnnotationUsedBy = "flotilla.dev/bootstrap-used-by"
 )
 
 // UsedGrace is how long a used token lives on. A second agent using it in
@@ -34,12 +38,17 @@ const (
 // apiserver's caches and its own, for nothing.
 const UsedGrace = 5 * time.Minute
 
-// Spend marks secret's token used and makes it expire within UsedGrace.
-func Spend(secret *corev1.Secret, now time.Time) {
+// Spend marks secret's token used by the request with UID by and makes it
+// expire within UsedGrace.
+func Spend(secret *corev1.Secret, by string, now time.Time) {
 	if secret.Labels == nil {
 		secret.Labels = map[string]string{}
 	}
 	secret.Labels[LabelUsed] = "true"
+	if secret.Annotations == nil {
+		secret.Annotations = map[string]string{}
+	}
+	secret.Annotations[AnnotationUsedBy] = by
 	end := now.Add(UsedGrace).UTC().Truncate(time.Second)
 	if exp, err := time.Parse(time.RFC3339, string(secret.Data["expiration"])); err == nil && exp.Before(end) {
 		return

@@ -18,12 +18,12 @@ func TestSpendBringsExpiryForward(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &corev1.Secret{Data: map[string][]byte{"expiration": []byte(tc.expiration)}}
-			Spend(s, now)
+			Spend(s, "csr-uid", now)
 			if got := string(s.Data["expiration"]); got != tc.want {
 				t.Errorf("expiration %s, want %s", got, tc.want)
 			}
-			if s.Labels[LabelUsed] != "true" {
-				t.Errorf("not marked used: %v", s.Labels)
+			if s.Labels[LabelUsed] != "true" || s.Annotations[AnnotationUsedBy] != "csr-uid" {
+				t.Errorf("not marked used by csr-uid: %v %v", s.Labels, s.Annotations)
 			}
 		})
 	}
