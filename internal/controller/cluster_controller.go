@@ -215,7 +215,7 @@ func (r *ClusterReconciler) expireTokens(ctx context.Context, c *fv1.Cluster) (n
 	}
 	for i := range secrets.Items {
 		s := &secrets.Items[i]
-		exp, err := time.Parse(time.RFC3339, string(s.Data["expiration"]))
+		exp, err := registration.Expiry(s)
 		if err != nil {
 			continue
 		}

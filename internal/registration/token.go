@@ -38,6 +38,11 @@ const (
 // apiserver's caches and its own, for nothing.
 const UsedGrace = 5 * time.Minute
 
+// Expiry reads when a bootstrap token Secret's token expires.
+func Expiry(secret *corev1.Secret) (time.Time, error) {
+	return time.Parse(time.RFC3339, string(secret.Data["expiration"]))
+}
+
 // Spend marks secret's token used by the request with UID by and makes it
 // expire within UsedGrace.
 func Spend(secret *corev1.Secret, by string, now time.Time) {
@@ -50,7 +55,7 @@ func Spend(secret *corev1.Secret, by string, now time.Time) {
 	}
 	secret.Annotations[AnnotationUsedBy] = by
 	end := now.Add(UsedGrace).UTC().Truncate(time.Second)
-	if exp, err := time.Parse(time.RFC3339, string(secret.Data["expiration"])); err == nil && exp.Before(end) {
+	if exp, err := Expiry(secret); err == nil && exp.Before(end) {
 		return
 	}
 	if secret.Data == nil {
