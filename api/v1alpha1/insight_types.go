@@ -3,7 +3,7 @@ package v1alpha1
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // InsightKind says what an insight reports.
-// +kubebuilder:validation:Enum=Violation;AuditHit;QuotaWarning;QuotaExceeded;SyncError
+// +kubebuilder:validation:Enum=Violation;AuditHit;QuotaWarning;QuotaExceeded;SyncError;KindNotServed
 type InsightKind string
 
 // Insight kinds.
@@ -19,6 +19,9 @@ const (
 	InsightQuotaExceeded InsightKind = "QuotaExceeded"
 	// InsightSyncError: the agent could not apply what a policy needs.
 	InsightSyncError InsightKind = "SyncError"
+	// InsightKindNotServed: a policy matches a kind the cluster does not
+	// serve, so it governs nothing of that kind there.
+	InsightKindNotServed InsightKind = "KindNotServed"
 )
 
 // MaxInsights bounds the insights one cluster reports; the count of all of
@@ -66,6 +69,12 @@ type ClusterPolicyStatus struct {
 	// +listType=atomic
 	// +optional
 	Insights []Insight `json:"insights,omitempty"`
+	// Audited maps each audit-mode policy the insights fully cover to the
+	// generation they cover: a preview of that policy is complete for this
+	// cluster when the generation is the policy's.
+	// +kubebuilder:validation:MaxProperties=256
+	// +optional
+	Audited map[string]int64 `json:"audited,omitempty"`
 	// LastChangeTime is when the report last changed.
 	// +optional
 	LastChangeTime *metav1.Time `json:"lastChangeTime,omitempty"`

@@ -229,6 +229,8 @@ type PodSecurityDefaults struct {
 // +kubebuilder:validation:XValidation:rule="self.type != 'mutation' || has(self.mutation)",message="a mutation policy needs spec.mutation"
 // +kubebuilder:validation:XValidation:rule="!(self.type in ['security', 'quota', 'custom', 'mutation']) || !has(self.scope.workspace) && !has(self.scope.__namespace__)",message="security, quota, custom and mutation policies may be set on the organization, a cluster group or a cluster"
 // +kubebuilder:validation:XValidation:rule="!(self.type in ['image-registry', 'network']) || (has(self.scope.organization) && self.scope.organization) || has(self.scope.workspace)",message="image-registry and network policies may be set on the organization or a workspace"
+// +kubebuilder:validation:XValidation:rule="!has(self.exemptions) || self.type in ['security', 'image-registry']",message="exemptions are for security and image-registry policies"
+// +kubebuilder:validation:XValidation:rule="!has(self.exemptions) || !has(self.exemptions.images) || self.type != 'security' || !has(self.security) || !has(self.security.level)",message="exempt images apply to a security policy's own rules, not to a Pod Security level (Pod Security admission exempts namespaces only): set the level in a policy of its own"
 type PolicySpec struct {
 	Type PolicyType `json:"type"`
 	// Scope is where the policy is set.
@@ -256,6 +258,31 @@ type PolicySpec struct {
 	Custom *CustomSpec `json:"custom,omitempty"`
 	// +optional
 	Mutation *MutationSpec `json:"mutation,omitempty"`
+	// Exemptions are images and namespaces a security or image-registry
+	// policy leaves alone.
+	// +optional
+	Exemptions *Exemptions `json:"exemptions,omitempty"`
+}
+
+// Exemptions are what a policy does not judge.
+type Exemptions struct {
+	// Images exempt from the policy: exact references
+	// (registry.example.com/tools/debug:1.2), or prefixes ending in *
+	// (registry.example.com/tools/*).
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.all(i, !i.contains('*') || (i.endsWith('*') && i.indexOf('*') == size(i) - 1))",message="an exempt image is an exact reference or a prefix ending in a single *"
+	// +listType=set
+	// +optional
+	Images []string `json:"images,omitempty"`
+	// Namespaces exempt from the policy, by name.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
+	// +listType=set
+	// +optional
+	Namespaces []string `json:"namespaces,omitempty"`
 }
 
 // PolicyStatus reports where the policy applies and how the clusters comply.
@@ -273,11 +300,66 @@ type PolicyStatus struct {
 	// ObservedGeneration is the generation the status reflects.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready.
+	// Preview of an audit-mode policy: the existing objects it would
+	// reject if enforced, cluster by cluster.
+	// +optional
+	Preview *PolicyPreview `json:"preview,omitempty"`
+	// Conditions: Ready, Compliant.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PolicyPreview is what an audit-mode policy would reject if it were enforced.
+type PolicyPreview struct {
+	// Generation of the policy the preview is of.
+	Generation int64 `json:"generation"`
+	// Clusters the policy applies to.
+	Clusters int32 `json:"clusters"`
+	// Reported counts the clusters whose agents have checked every object
+	// the policy governs against this generation.
+	Reported int32 `json:"reported"`
+	// Rejected counts the objects the policy would reject, in every cluster.
+	Rejected int32 `json:"rejected"`
+	// Results per cluster with objects the policy would reject, at most
+	// MaxPreviewClusters of them.
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=map
+	// +listMapKey=cluster
+	// +optional
+	Results []ClusterPreview `json:"results,omitempty"`
+}
+
+// Bounds of a preview on a Policy's status.
+const (
+	MaxPreviewClusters = 100
+	MaxPreviewObjects  = 20
+)
+
+// ClusterPreview is what a policy would reject in one cluster.
+type ClusterPreview struct {
+	// +kubebuilder:validation:MaxLength=63
+	Cluster string `json:"cluster"`
+	// Rejected counts the objects, also those beyond the ones listed.
+	Rejected int32 `json:"rejected"`
+	// Objects the policy would reject, at most MaxPreviewObjects.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	Objects []PreviewObject `json:"objects,omitempty"`
+}
+
+// PreviewObject is one object a policy would reject, and why.
+type PreviewObject struct {
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Object is KIND/NAME.
+	// +kubebuilder:validation:MaxLength=512
+	Object string `json:"object"`
+	// +kubebuilder:validation:MaxLength=2048
+	Message string `json:"message"`
 }
 
 // Policy is a guardrail set once at the organization, a cluster group, a

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
@@ -27,31 +28,35 @@ import (
 )
 
 // reporter finds what breaks the cluster's policies — objects admitted
-// before a policy existed, audit-mode hits, quotas nearly used up, and what
-// the agent failed to apply — and reports it in its Cluster's status,
-// through the agent's stream.
+// before a policy existed, audit-mode hits, quotas nearly used up, what the
+// agent failed to apply and kinds the cluster does not serve — and reports
+// it in its Cluster's status, through the agent's stream.
 //
-// Pods are checked by the cluster itself: a dry-run create of a copy goes
-// through the cluster's admission exactly as a new pod would, so a rejection
-// is a violation and a warning an audit hit. Each pod is checked once per
-// version of the desired policies, once the cluster enforces that version.
+// Objects are checked by the cluster itself: a dry-run create of a copy goes
+// through the cluster's admission exactly as a new object would, so a
+// rejection is a violation and a warning an audit hit. Every object of every
+// kind an admission policy governs is checked (pods always, for Pod
+// Security), once per version of the object and of the desired policies,
+// once the cluster enforces that version.
 type reporter struct {
 	cluster string
 	publish func(*fv1.ClusterPolicyStatus)
 	scan    dynamic.Interface
+	meta    metadata.Interface
+	ctx     context.Context
 	pods    toolscache.SharedIndexInformer
 	quotas  toolscache.SharedIndexInformer
 	vaps    toolscache.Store // the cluster's Flotilla-owned ValidatingAdmissionPolicies
 	t       trigger
+	kinds   map[schema.GroupVersionResource]*kindScan // of the report goroutine
 
-	mu       sync.Mutex
-	version  string // of the desired policies last applied
-	applied  time.Time
-	security map[string]policy.NamespaceSecurity
-	objects  int32
-	syncErrs []fv1.Insight
+	mu      sync.Mutex
+	version string // of the desired policies last applied
+	applied time.Time
+	last    *applied
+	audits  map[string]int64
 
-	seen        map[types.UID][]fv1.Insight // pod findings under seenVersion
+	seen        map[types.UID]checked // findings under seenVersion
 	seenVersion string
 	sent        *fv1.ClusterPolicyStatus
 }
@@ -59,6 +64,7 @@ type reporter struct {
 func newReporter(ctx context.Context, cluster string, publish func(*fv1.ClusterPolicyStatus), cfg *rest.Config, quotas toolscache.SharedIndexInformer, vaps toolscache.Store) (*reporter, error) {
 	scanCfg := rest.CopyConfig(cfg)
 	scanCfg.WarningHandlerWithContext = warningCollector{}
+	scanCfg.QPS, scanCfg.Burst = scanQPS, scanQPS
 	scan, err := dynamic.NewForConfig(scanCfg)
 	if err != nil {
 		return nil, err
@@ -67,28 +73,24 @@ func newReporter(ctx context.Context, cluster string, publish func(*fv1.ClusterP
 	if err != nil {
 		return nil, err
 	}
-	r := &reporter{cluster: cluster, publish: publish, scan: scan, quotas: quotas, vaps: vaps, t: newTrigger(), seen: map[types.UID][]fv1.Insight{}}
-	r.pods = informerOf(meta, podsResource, meta.Resource(podsResource), &metav1.PartialObjectMetadata{}, "")
-	if _, err := r.pods.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(any) { r.t.poke() },
-		DeleteFunc: func(any) { r.t.poke() },
-	}); err != nil {
-		return nil, err
-	}
-	go r.pods.RunWithContext(ctx)
+	r := &reporter{cluster: cluster, publish: publish, scan: scan, meta: meta, ctx: ctx, quotas: quotas, vaps: vaps, t: newTrigger(),
+		kinds: map[schema.GroupVersionResource]*kindScan{}, seen: map[types.UID]checked{}}
+	r.watchKinds(ctx, meta, nil)
+	r.pods = r.kinds[podsResource].inf
 	go r.t.run(ctx, "policy report", r.report)
 	return r, nil
 }
 
-// synced records the outcome of applying one version of the desired policies.
-func (r *reporter) synced(version string, security map[string]policy.NamespaceSecurity, objects int, errs []fv1.Insight) {
+// synced records the outcome of applying one version of the desired
+// policies, and the audit-mode policies (by generation) it holds.
+func (r *reporter) synced(version string, res *applied, audits map[string]int64) {
 	r.mu.Lock()
 	if version != r.version {
 		r.applied = time.Now()
 		// Look again once the cluster enforces what was just applied.
 		time.AfterFunc(admissionSettle, r.t.poke)
 	}
-	r.version, r.security, r.objects, r.syncErrs = version, security, int32(objects), errs
+	r.version, r.last, r.audits = version, res, audits
 	r.mu.Unlock()
 	r.t.poke()
 }
@@ -102,49 +104,63 @@ const admissionSettle = 3 * time.Second
 // findings when they changed.
 func (r *reporter) report(ctx context.Context) error {
 	r.mu.Lock()
-	version, security, objects, syncErrs := r.version, r.security, r.objects, r.syncErrs
+	version, res, audits := r.version, r.last, r.audits
 	settled := time.Since(r.applied) >= admissionSettle
 	r.mu.Unlock()
-	if version == "" || !r.pods.HasSynced() {
+	if version == "" || res == nil {
 		return nil // nothing applied yet; synced pokes again
 	}
+	r.watchKinds(r.ctx, r.meta, res.governed)
+	for _, ks := range r.kinds {
+		if !ks.inf.HasSynced() {
+			return nil // its sync pokes
+		}
+	}
 	if r.seenVersion != version {
-		r.seen, r.seenVersion = map[types.UID][]fv1.Insight{}, version
+		r.seen, r.seenVersion = map[types.UID]checked{}, version
 	}
 	live := map[types.UID]bool{}
-	var metas []*metav1.PartialObjectMetadata
-	for _, o := range r.pods.GetStore().List() {
-		if m, ok := o.(*metav1.PartialObjectMetadata); ok && !skipPod(m) {
-			metas = append(metas, m)
+	todo := map[schema.GroupVersionResource][]*metav1.PartialObjectMetadata{}
+	var findings []fv1.Insight
+	for gvr, ks := range r.kinds {
+		for _, o := range ks.inf.GetStore().List() {
+			m, ok := o.(*metav1.PartialObjectMetadata)
+			if !ok || skipObject(m) {
+				continue
+			}
+			live[m.UID] = true
+			if c, ok := r.seen[m.UID]; ok && c.version == versionOf(m) {
+				findings = append(findings, c.findings...)
+				continue
+			}
+			todo[gvr] = append(todo[gvr], m)
 		}
 	}
-	sort.Slice(metas, func(i, j int) bool {
-		return metas[i].Namespace+"/"+metas[i].Name < metas[j].Namespace+"/"+metas[j].Name
-	})
-	var podFindings []fv1.Insight
-	for _, m := range metas {
-		live[m.UID] = true
-		found, ok := r.seen[m.UID]
-		if !ok {
-			var err error
-			if found, err = r.checkPod(ctx, m, security); err != nil {
-				return err
-			}
+	found, err := r.checkAll(ctx, todo, res.security)
+	if err != nil {
+		return err
+	}
+	for _, ms := range todo {
+		for _, m := range ms {
+			findings = append(findings, found[m.UID]...)
 			if settled {
-				r.seen[m.UID] = found
+				r.seen[m.UID] = checked{version: versionOf(m), findings: found[m.UID]}
 			}
 		}
-		podFindings = append(podFindings, found...)
 	}
 	for uid := range r.seen {
 		if !live[uid] {
 			delete(r.seen, uid)
 		}
 	}
-	all := append(append(append([]fv1.Insight{}, syncErrs...), podFindings...), quotaFindings(r.quotas.GetStore().List())...)
-	st := &fv1.ClusterPolicyStatus{Synced: "True", Objects: objects}
-	if len(syncErrs) > 0 {
+	sortFindings(findings)
+	all := append(append(append(append([]fv1.Insight{}, res.errs...), res.notices...), findings...), quotaFindings(r.quotas.GetStore().List())...)
+	st := &fv1.ClusterPolicyStatus{Synced: "True", Objects: int32(res.objects)}
+	if len(res.errs) > 0 {
 		st.Synced = "False"
+	}
+	if settled && len(audits) > 0 {
+		st.Audited = audits // every governed object was checked against them
 	}
 	for _, in := range all {
 		if in.Kind == fv1.InsightViolation || in.Kind == fv1.InsightAuditHit {
@@ -163,47 +179,20 @@ func (r *reporter) report(ctx context.Context) error {
 	return nil
 }
 
-// skipPod leaves out pods the cluster's own machinery runs and pods going away.
-func skipPod(m *metav1.PartialObjectMetadata) bool {
-	_, mirror := m.Annotations[corev1.MirrorPodAnnotationKey]
-	return mirror || m.DeletionTimestamp != nil || policy.Exempt(m.Namespace)
-}
-
 var (
 	vapName = regexp.MustCompile(`ValidatingAdmissionPolicy '([^']+)'`)
 	vapMsg  = regexp.MustCompile(`ValidatingAdmissionPolicy '[^']+'(?: with binding '[^']+')?(?: denied request)?: (.*)$`)
 )
 
-// checkPod asks the cluster whether it would admit the pod today.
-func (r *reporter) checkPod(ctx context.Context, m *metav1.PartialObjectMetadata, security map[string]policy.NamespaceSecurity) ([]fv1.Insight, error) {
-	pods := r.scan.Resource(podsResource).Namespace(m.Namespace)
-	u, err := pods.Get(ctx, m.Name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	pod, err := as[corev1.Pod](u)
-	if err != nil {
-		return nil, err
-	}
-	cp := &corev1.Pod{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "flotilla-check-", Namespace: pod.Namespace, Labels: pod.Labels, Annotations: pod.Annotations},
-		Spec:       pod.Spec,
-	}
-	cp.Spec.EphemeralContainers = nil // not allowed on create
-	if u, err = unstructuredOf(cp); err != nil {
-		return nil, err
-	}
+// check asks the cluster whether it would admit u today.
+func (r *reporter) check(ctx context.Context, gvr schema.GroupVersionResource, u *unstructured.Unstructured, security map[string]policy.NamespaceSecurity) ([]fv1.Insight, error) {
 	var warnings []string
 	wctx := context.WithValue(ctx, warningsKey{}, &warnings)
-	_, err = pods.Create(wctx, u, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-	object := "Pod/" + pod.Name
+	_, err := r.scan.Resource(gvr).Namespace(u.GetNamespace()).Create(wctx, checkCopy(u), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	object := u.GetKind() + "/" + u.GetName()
 	var out []fv1.Insight
 	finding := func(kind fv1.InsightKind, text string, sec string) {
-		in := fv1.Insight{Kind: kind, Namespace: pod.Namespace, Object: object, Message: text}
+		in := fv1.Insight{Kind: kind, Namespace: u.GetNamespace(), Object: object, Message: text}
 		switch {
 		case vapName.MatchString(text):
 			vap := vapName.FindStringSubmatch(text)[1]
@@ -226,10 +215,10 @@ func (r *reporter) checkPod(ctx context.Context, m *metav1.PartialObjectMetadata
 		out = append(out, in)
 	}
 	if err != nil && (apierrors.IsForbidden(err) || apierrors.IsInvalid(err)) {
-		finding(fv1.InsightViolation, err.Error(), security[pod.Namespace].EnforcedBy)
+		finding(fv1.InsightViolation, err.Error(), security[u.GetNamespace()].EnforcedBy)
 	}
 	for _, w := range warnings {
-		finding(fv1.InsightAuditHit, w, security[pod.Namespace].AuditedBy)
+		finding(fv1.InsightAuditHit, w, security[u.GetNamespace()].AuditedBy)
 	}
 	return out, nil
 }

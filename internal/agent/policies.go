@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,6 +71,11 @@ func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubStat
 		return informers[gvr]
 	}
 	sy := &syncer{dyn: a.dyn, stores: map[schema.GroupVersionResource]toolscache.Store{}, last: map[string]appliedObject{}}
+	if a.clusterCfg != nil {
+		if sy.kinds, err = newKindMapper(a.clusterCfg); err != nil {
+			return nil, err
+		}
+	}
 	served, err := a.servedKinds(ctx)
 	if err != nil {
 		return nil, err
@@ -108,19 +114,32 @@ func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubStat
 			return nil // nothing desired yet, or not fetched yet; the fetch pokes
 		}
 		res, err := sy.apply(ctx, cm.Data)
+		if res != nil && len(res.notices) > 0 {
+			// A kind not served today may be tomorrow, once its CRD is installed.
+			time.AfterFunc(kindRetry, t.poke)
+		}
 		if res != nil && rep != nil {
-			rep.synced(cm.ResourceVersion, res.security, res.objects, res.errs)
+			audits, aerr := policy.DecodeAudits(cm.Data)
+			if aerr != nil {
+				return fmt.Errorf("desired policies from the hub are unreadable: %w", aerr)
+			}
+			rep.synced(cm.ResourceVersion, res, audits)
 		}
 		return err
 	})
 	return pods, nil
 }
 
+// kindRetry is how often kinds a cluster does not serve are looked up again.
+const kindRetry = 30 * time.Second
+
 // applied is the outcome of one sync.
 type applied struct {
 	objects  int
 	security map[string]policy.NamespaceSecurity
-	errs     []fv1.Insight // what could not be applied or removed
+	errs     []fv1.Insight                 // what could not be applied or removed
+	notices  []fv1.Insight                 // kinds policies match that the cluster does not serve
+	governed []schema.GroupVersionResource // what admission policies judge, subresources aside
 }
 
 func (r *applied) fail(u *unstructured.Unstructured, err error) {
@@ -167,6 +186,7 @@ func (a *agent) servedKinds(ctx context.Context) (map[schema.GroupVersionResourc
 // object drifted re-applies that object only: any change by anyone moves the
 // resource version the informers hold.
 type syncer struct {
+	kinds  *kindMapper // nil for simulated clusters, whose kinds are the hub's guesses
 	dyn    dynamic.Interface
 	stores map[schema.GroupVersionResource]toolscache.Store // owned objects in the cluster
 	last   map[string]appliedObject                         // by objectKey
@@ -210,8 +230,15 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 	}
 	res := &applied{security: podSecurity}
 	want := map[string]bool{}
+	if s.kinds != nil {
+		s.kinds.fresh()
+	}
+	governed := map[schema.GroupVersionResource]bool{}
 	for _, u := range objs {
 		gvr := gvrOf(u)
+		if s.kinds != nil && !s.resolveKinds(u, res, governed) {
+			continue // matches nothing here: not applied, and removed if it was
+		}
 		key := objectKey(gvr, u.GetNamespace(), u.GetName())
 		want[key] = true
 		raw, err := json.Marshal(u.Object)
@@ -258,6 +285,9 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 		if !want[key] {
 			delete(s.last, key)
 		}
+	}
+	for gvr := range governed {
+		res.governed = append(res.governed, gvr)
 	}
 	if err := podSecurityLabels(ctx, s.dyn, podSecurity); err != nil {
 		res.errs = append(res.errs, fv1.Insight{Type: fv1.PolicySecurity, Kind: fv1.InsightSyncError, Message: "set Pod Security labels: " + err.Error()})

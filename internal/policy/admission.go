@@ -15,34 +15,32 @@ import (
 // carries every mutation policy of a cluster, so their order is fixed.
 const MutationsName = "flotilla-mutations"
 
-// allContainers is a CEL expression true when check holds for every
-// container, init container and ephemeral container (as c) of a pod.
-func allContainers(check string) string {
-	return fmt.Sprintf("object.spec.containers.all(c, %[1]s) && (!has(object.spec.initContainers) || object.spec.initContainers.all(c, %[1]s)) && (!has(object.spec.ephemeralContainers) || object.spec.ephemeralContainers.all(c, %[1]s))", check)
-}
-
 // securityValidations are the CEL rules of a security policy beyond its
-// Pod Security level; each message names the policy.
+// Pod Security level; each message names the policy and its exemptions.
 func securityValidations(p *fv1.Policy) []admissionregistrationv1.Validation {
 	spec := p.Spec.Security
+	ex := p.Spec.Exemptions
 	var out []admissionregistrationv1.Validation
 	add := func(expr, what string) {
-		out = append(out, admissionregistrationv1.Validation{Expression: expr, Message: fmt.Sprintf("security policy %s: %s", p.Name, what)})
+		out = append(out, admissionregistrationv1.Validation{Expression: expr, Message: fmt.Sprintf("security policy %s: %s%s", p.Name, what, exemptionNote(p))})
 	}
 	if spec.DisallowPrivileged {
-		add(allContainers("!has(c.securityContext) || !has(c.securityContext.privileged) || !c.securityContext.privileged"),
+		add(podCheck{check: "!has(c.securityContext) || !has(c.securityContext.privileged) || !c.securityContext.privileged"}.expression(ex),
 			"containers must not be privileged")
 	}
 	if spec.DisallowHostNamespaces {
-		add("!(has(object.spec.hostNetwork) && object.spec.hostNetwork) && !(has(object.spec.hostPID) && object.spec.hostPID) && !(has(object.spec.hostIPC) && object.spec.hostIPC)",
+		add(podLevel("!(has(object.spec.hostNetwork) && object.spec.hostNetwork) && !(has(object.spec.hostPID) && object.spec.hostPID) && !(has(object.spec.hostIPC) && object.spec.hostIPC)",
+			[]string{"hostNetwork", "hostPID", "hostIPC"}),
 			"pods must not share the node's network, PID or IPC namespace")
 	}
 	if spec.RequireRunAsNonRoot {
-		add(allContainers("(has(c.securityContext) && has(c.securityContext.runAsNonRoot)) ? c.securityContext.runAsNonRoot : (has(object.spec.securityContext) && has(object.spec.securityContext.runAsNonRoot) && object.spec.securityContext.runAsNonRoot)"),
-			"containers must set runAsNonRoot: true, on the pod or the container")
+		add(podCheck{
+			check:     "(has(c.securityContext) && has(c.securityContext.runAsNonRoot)) ? c.securityContext.runAsNonRoot : (has(object.spec.securityContext) && has(object.spec.securityContext.runAsNonRoot) && object.spec.securityContext.runAsNonRoot)",
+			podFields: []string{"securityContext"},
+		}.expression(ex), "containers must set runAsNonRoot: true, on the pod or the container")
 	}
 	if spec.RequireReadOnlyRootFilesystem {
-		add(allContainers("has(c.securityContext) && has(c.securityContext.readOnlyRootFilesystem) && c.securityContext.readOnlyRootFilesystem"),
+		add(podCheck{check: "has(c.securityContext) && has(c.securityContext.readOnlyRootFilesystem) && c.securityContext.readOnlyRootFilesystem"}.expression(ex),
 			"containers must set readOnlyRootFilesystem: true")
 	}
 	if spec.Capabilities != nil {
@@ -50,7 +48,7 @@ func securityValidations(p *fv1.Policy) []admissionregistrationv1.Validation {
 		if len(spec.Capabilities.Allowed) > 0 {
 			allowed = strings.Join(spec.Capabilities.Allowed, ", ")
 		}
-		add(allContainers(fmt.Sprintf("!has(c.securityContext) || !has(c.securityContext.capabilities) || !has(c.securityContext.capabilities.add) || c.securityContext.capabilities.add.all(x, x in %s)", celStrings(spec.Capabilities.Allowed))),
+		add(podCheck{check: fmt.Sprintf("!has(c.securityContext) || !has(c.securityContext.capabilities) || !has(c.securityContext.capabilities.add) || c.securityContext.capabilities.add.all(x, x in %s)", celStrings(spec.Capabilities.Allowed))}.expression(ex),
 			"containers may add only these capabilities: "+allowed)
 	}
 	return out
@@ -99,7 +97,7 @@ func mutating(eff []Effective) []Object {
 		rules[i].Operations = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
 	}
 	fail := admissionregistrationv1.Fail
-	return []Object{
+	return withKinds([]Object{
 		&admissionregistrationv1.MutatingAdmissionPolicy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "admissionregistration.k8s.io/v1", Kind: "MutatingAdmissionPolicy"},
 			ObjectMeta: meta(MutationsName, "", nil),
@@ -118,7 +116,7 @@ func mutating(eff []Effective) []Object {
 				MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: namespaceSelector(&fv1.Policy{})},
 			},
 		},
-	}
+	}, sortedKeys(kinds))
 }
 
 func metadataConfig(spec *fv1.MutationSpec) string {

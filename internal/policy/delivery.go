@@ -15,6 +15,7 @@ const DesiredConfigMap = "desired-policies"
 const (
 	KeyObjects     = "objects.json"
 	KeyPodSecurity = "podSecurity.json"
+	KeyAudits      = "audits.json"
 )
 
 // Encode renders d as the data of DesiredConfigMap.
@@ -37,7 +38,26 @@ func Encode(d Desired) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{KeyObjects: string(ob), KeyPodSecurity: string(ps)}, nil
+	data := map[string]string{KeyObjects: string(ob), KeyPodSecurity: string(ps)}
+	if len(d.Audits) > 0 {
+		ab, err := json.Marshal(d.Audits)
+		if err != nil {
+			return nil, err
+		}
+		data[KeyAudits] = string(ab)
+	}
+	return data, nil
+}
+
+// DecodeAudits reads the audit-mode policies and their generations from
+// DesiredConfigMap data.
+func DecodeAudits(data map[string]string) (map[string]int64, error) {
+	if data[KeyAudits] == "" {
+		return nil, nil
+	}
+	var out map[string]int64
+	err := json.Unmarshal([]byte(data[KeyAudits]), &out)
+	return out, err
 }
 
 // Decode reads DesiredConfigMap data back.

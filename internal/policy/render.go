@@ -53,6 +53,9 @@ type Desired struct {
 	Objects []Object
 	// PodSecurity maps namespace → its Pod Security labels and their policies.
 	PodSecurity map[string]NamespaceSecurity
+	// Audits maps each audit-mode policy that can reject objects to its
+	// generation, so the agent can say which generation its findings cover.
+	Audits map[string]int64
 }
 
 // NamespaceSecurity is the Pod Security a namespace must carry.
@@ -106,6 +109,12 @@ func Render(policies []fv1.Policy, nss []Namespace) Desired {
 		if p.DeletionTimestamp != nil || !ok {
 			continue
 		}
+		if p.Spec.Mode == fv1.ModeAudit && Rejects(p.Spec.Type) {
+			if d.Audits == nil {
+				d.Audits = map[string]int64{}
+			}
+			d.Audits[p.Name] = p.Generation
+		}
 		switch p.Spec.Type {
 		case fv1.PolicySecurity:
 			if v := securityValidations(p); len(v) > 0 {
@@ -116,7 +125,7 @@ func Render(policies []fv1.Policy, nss []Namespace) Desired {
 		case fv1.PolicyImageRegistry:
 			d.Objects = append(d.Objects, validating(p, podRule(), []admissionregistrationv1.Validation{imageValidation(p)})...)
 		case fv1.PolicyCustom:
-			d.Objects = append(d.Objects, validating(p, kindRules(p.Spec.Custom.MatchKinds), []admissionregistrationv1.Validation{customValidation(p)})...)
+			d.Objects = append(d.Objects, withKinds(validating(p, kindRules(p.Spec.Custom.MatchKinds), []admissionregistrationv1.Validation{customValidation(p)}), p.Spec.Custom.MatchKinds)...)
 		}
 	}
 	if len(mutations) > 0 {
@@ -124,6 +133,12 @@ func Render(policies []fv1.Policy, nss []Namespace) Desired {
 	}
 	sort.SliceStable(d.Objects, func(i, j int) bool { return key(d.Objects[i]) < key(d.Objects[j]) })
 	return d
+}
+
+// Rejects reports whether policies of type t can reject objects, so that
+// in audit mode they report what they would reject.
+func Rejects(t fv1.PolicyType) bool {
+	return t == fv1.PolicySecurity || t == fv1.PolicyImageRegistry || t == fv1.PolicyCustom
 }
 
 // RenderOne is what p alone becomes in one namespace ("check") of a
@@ -139,7 +154,7 @@ func RenderOne(p *fv1.Policy) []Object {
 	case fv1.PolicyImageRegistry:
 		return validating(p, podRule(), []admissionregistrationv1.Validation{imageValidation(p)})
 	case fv1.PolicyCustom:
-		return validating(p, kindRules(p.Spec.Custom.MatchKinds), []admissionregistrationv1.Validation{customValidation(p)})
+		return withKinds(validating(p, kindRules(p.Spec.Custom.MatchKinds), []admissionregistrationv1.Validation{customValidation(p)}), p.Spec.Custom.MatchKinds)
 	case fv1.PolicySecurity:
 		if v := securityValidations(p); len(v) > 0 {
 			return validating(p, podRule(), v)
@@ -291,6 +306,11 @@ func namespaceSelector(p *fv1.Policy) *metav1.LabelSelector {
 	case s.Namespace != nil:
 		sel.MatchLabels = map[string]string{corev1.LabelMetadataName: s.Namespace.Name}
 	}
+	if ex := p.Spec.Exemptions; ex != nil && len(ex.Namespaces) > 0 {
+		sel.MatchExpressions = append(sel.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: ex.Namespaces,
+		})
+	}
 	if p.Spec.NamespaceSelector != nil {
 		for k, v := range p.Spec.NamespaceSelector.MatchLabels {
 			if sel.MatchLabels == nil {
@@ -334,15 +354,20 @@ func validating(p *fv1.Policy, rules []admissionregistrationv1.NamedRuleWithOper
 
 func customValidation(p *fv1.Policy) admissionregistrationv1.Validation {
 	return admissionregistrationv1.Validation{
-		Expression: p.Spec.Custom.Expression,
+		Expression: judgeChanges(p.Spec.Custom.Expression),
 		Message:    orDefault(p.Spec.Custom.Message, "denied by policy "+p.Name),
 	}
 }
 
+// podResources are what a rule on pods matches: the pod, and the
+// subresource through which ephemeral containers (kubectl debug) are added,
+// which would otherwise bypass it.
+var podResources = []string{"pods", "pods/ephemeralcontainers"}
+
 func podRule() []admissionregistrationv1.NamedRuleWithOperations {
 	return []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
 		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-		Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+		Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: podResources},
 	}}}
 }
 
@@ -353,7 +378,7 @@ func kindRules(kinds []string) []admissionregistrationv1.NamedRuleWithOperations
 		group, kind := splitKind(k)
 		out = append(out, admissionregistrationv1.NamedRuleWithOperations{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
 			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
-			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: []string{plural(kind)}},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: resourcesOf(group, plural(kind))},
 		}})
 	}
 	return out
@@ -409,8 +434,8 @@ func imageValidation(p *fv1.Policy) admissionregistrationv1.Validation {
 		check = strings.Join(checks, " && ")
 	}
 	return admissionregistrationv1.Validation{
-		Expression: allContainers(check),
-		Message:    fmt.Sprintf("image-registry policy %s: every image must %s", p.Name, strings.Join(wants, " and ")),
+		Expression: podCheck{check: check}.expression(p.Spec.Exemptions),
+		Message:    fmt.Sprintf("image-registry policy %s: every image must %s%s", p.Name, strings.Join(wants, " and "), exemptionNote(p)),
 	}
 }
 

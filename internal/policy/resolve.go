@@ -87,7 +87,40 @@ func sourceFor(p *fv1.Policy, ns Namespace) (Source, bool) {
 			return Source{}, false
 		}
 	}
+	if ExemptsNamespace(p, ns.Name) {
+		return Source{}, false
+	}
 	return src, true
+}
+
+// ExemptFor returns the policies that would apply to ns but exempt it.
+func ExemptFor(policies []fv1.Policy, ns Namespace) []Effective {
+	var out []Effective
+	for i := range policies {
+		p := &policies[i]
+		if p.DeletionTimestamp != nil || !ExemptsNamespace(p, ns.Name) {
+			continue
+		}
+		q := p.DeepCopy()
+		q.Spec.Exemptions = nil
+		if src, ok := sourceFor(q, ns); ok {
+			out = append(out, Effective{Policy: p, From: src})
+		}
+	}
+	return out
+}
+
+// ExemptsNamespace reports whether p names namespace among its exemptions.
+func ExemptsNamespace(p *fv1.Policy, namespace string) bool {
+	if p.Spec.Exemptions == nil {
+		return false
+	}
+	for _, n := range p.Spec.Exemptions.Namespaces {
+		if n == namespace {
+			return true
+		}
+	}
+	return false
 }
 
 // ForNamespace returns the policies that apply to ns, from the top of the
