@@ -107,8 +107,10 @@ func (r *reporter) report(ctx context.Context) error {
 	version, res, audits := r.version, r.last, r.audits
 	settled := time.Since(r.applied) >= admissionSettle
 	r.mu.Unlock()
-	if version == "" || res == nil {
-		return nil // nothing applied yet; synced pokes again
+	if version == "" || res == nil || !settled {
+		// Nothing applied yet, or the cluster may not enforce it yet (a
+		// check now could find nothing wrong): synced pokes again.
+		return nil
 	}
 	r.watchKinds(r.ctx, r.meta, res.governed)
 	for _, ks := range r.kinds {
@@ -143,9 +145,7 @@ func (r *reporter) report(ctx context.Context) error {
 	for _, ms := range todo {
 		for _, m := range ms {
 			findings = append(findings, found[m.UID]...)
-			if settled {
-				r.seen[m.UID] = checked{version: versionOf(m), findings: found[m.UID]}
-			}
+			r.seen[m.UID] = checked{version: versionOf(m), findings: found[m.UID]}
 		}
 	}
 	for uid := range r.seen {
@@ -159,7 +159,7 @@ func (r *reporter) report(ctx context.Context) error {
 	if len(res.errs) > 0 {
 		st.Synced = "False"
 	}
-	if settled && len(audits) > 0 {
+	if len(audits) > 0 {
 		st.Audited = audits // every governed object was checked against them
 	}
 	for _, in := range all {
