@@ -26,7 +26,20 @@ func newBenchCmd() *cobra.Command {
 		},
 	}
 	startup.Flags().IntVar(&runs, "runs", 3, "measurements of each")
-	cmd.AddCommand(startup, newBenchFleetCmd(), newBenchAgentCmd(), newBenchPolicyCmd())
+	var objects int
+	insights := &cobra.Command{
+		Use:   "insights",
+		Short: "Time and member apiserver load of checking every object a new policy governs, in a cluster of N objects",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if objects < 2 {
+				return fmt.Errorf("--objects must be at least 2")
+			}
+			return bench.Insights(signalContext(), c.OutOrStdout(), objects)
+		},
+	}
+	insights.Flags().IntVar(&objects, "objects", 10000, "objects the policy governs")
+	cmd.AddCommand(startup, newBenchFleetCmd(), newBenchAgentCmd(), newBenchPolicyCmd(), insights)
 	return cmd
 }
 

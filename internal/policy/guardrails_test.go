@@ -157,7 +157,9 @@ func TestResolveKinds(t *testing.T) {
 	if len(got) != 2 || got[0][0] != "octopodes" || len(got[1]) != 2 || got[1][1] != "pods/ephemeralcontainers" {
 		t.Errorf("rules' resources = %v", got)
 	}
-	_, err = ResolveKinds(u, func(schema.GroupKind) (schema.GroupVersionResource, error) { return schema.GroupVersionResource{}, errors.New("none") })
+	_, err = ResolveKinds(u, func(schema.GroupKind) (schema.GroupVersionResource, error) {
+		return schema.GroupVersionResource{}, errors.New("none")
+	})
 	if err == nil {
 		t.Error("a policy whose rules were already rewritten resolved again without complaint")
 	}
