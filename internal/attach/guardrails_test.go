@@ -36,6 +36,23 @@ func kubectlDebug(t *testing.T, m *testenv.Process, ns, pod, image string, extra
 	return nil
 }
 
+// deleteNamespaces deletes namespaces of m and waits until they are gone,
+// so later tests on the same member do not see this one's objects.
+func deleteNamespaces(t *testing.T, m *testenv.Process, names ...string) {
+	ctx := context.Background()
+	for _, n := range names {
+		m.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}})
+	}
+	waitFor(t, 60*time.Second, "namespaces deleted", func(ctx context.Context) (bool, error) {
+		for _, n := range names {
+			if err := m.Client.Get(ctx, client.ObjectKey{Name: n}, &corev1.Namespace{}); err == nil {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
 type kubectlError struct{ out string }
 
 func (e *kubectlError) Error() string { return e.out }
@@ -63,6 +80,7 @@ func TestGuardrailsHold(t *testing.T) {
 	})
 	mustCreateNamespace(t, a, "gr-apps")
 	mustCreateNamespace(t, a, "gr-tools")
+	t.Cleanup(func() { deleteNamespaces(t, a, "gr-apps", "gr-tools") })
 
 	// Workloads that predate the policies: a clean pod, and a pod breaking
 	// every rule below, kept alive by a finalizer.
@@ -217,6 +235,7 @@ func TestCustomPolicyKindsFromDiscovery(t *testing.T) {
 		return err == nil, nil
 	})
 	mustCreateNamespace(t, a, "gr-deploy")
+	t.Cleanup(func() { deleteNamespaces(t, a, "gr-deploy") })
 	wide := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "gr-deploy", Name: "wide"}, Spec: appsv1.DeploymentSpec{
 		Replicas: ptr.To[int32](12),
 		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "wide"}},

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -28,6 +29,7 @@ type policyFlags struct {
 	capabilities                                          []string
 	pods                                                  int64
 	registries                                            []string
+	exemptImages, exemptNamespaces                        []string
 	blockLatest, requireDigest                            bool
 	expression, message                                   string
 	matchKinds, addLabels, addAnnotations                 []string
@@ -50,6 +52,9 @@ func (f *policyFlags) spec() (fv1.PolicySpec, error) {
 			return s, err
 		}
 		s.NamespaceSelector = &metav1.LabelSelector{MatchLabels: labels}
+	}
+	if len(f.exemptImages) > 0 || len(f.exemptNamespaces) > 0 {
+		s.Exemptions = &fv1.Exemptions{Images: f.exemptImages, Namespaces: f.exemptNamespaces}
 	}
 	switch s.Type {
 	case fv1.PolicyAccess:
@@ -132,11 +137,20 @@ func newPolicyCmd() *cobra.Command {
 	o.addFlags(cmd.PersistentFlags())
 
 	f := &policyFlags{}
+	var whatif bool
+	var whatifWait time.Duration
+	var whatifFormat string
 	create := &cobra.Command{
-		Use:   "create NAME --type TYPE SCOPE [type flags] | create -f FILE",
-		Short: "Create a policy",
+		Use:   "create NAME --type TYPE SCOPE [type flags] [--dry-run] | create -f FILE",
+		Short: "Create a policy, or with --dry-run see what it would reject without enforcing it",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if err := checkOutput(whatifFormat); err != nil {
+				return err
+			}
+			if whatifFormat != "table" && !whatif {
+				return fmt.Errorf("-o is for the report of --dry-run")
+			}
 			p := &fv1.Policy{}
 			if f.file != "" {
 				data, err := os.ReadFile(f.file)
@@ -157,6 +171,9 @@ func newPolicyCmd() *cobra.Command {
 				p.Name, p.Spec = args[0], spec
 			}
 			return o.run(func(ctx context.Context, cl client.Client) error {
+				if whatif {
+					return dryRun(ctx, cl, c.OutOrStdout(), c.ErrOrStderr(), p, whatifWait, whatifFormat)
+				}
 				if err := cl.Create(ctx, p); err != nil {
 					return err
 				}
@@ -185,6 +202,8 @@ func newPolicyCmd() *cobra.Command {
 	fl.StringArrayVar(&f.registries, "allow-registry", nil, "image-registry: allowed registry (repeatable)")
 	fl.BoolVar(&f.blockLatest, "block-latest", false, "image-registry: reject :latest and untagged images")
 	fl.BoolVar(&f.requireDigest, "require-digest", false, "image-registry: require @sha256 digests")
+	fl.StringArrayVar(&f.exemptImages, "exempt-image", nil, "security, image-registry: image left alone, exact or a prefix ending in * (repeatable)")
+	fl.StringArrayVar(&f.exemptNamespaces, "exempt-namespace", nil, "security, image-registry: namespace left alone (repeatable)")
 	fl.StringVar(&f.recipe, "recipe", "", "network: allow-all, allow-all-egress, deny-all, deny-all-egress, allow-same-namespace")
 	fl.StringVar(&f.preset, "preset", "", "quota: small, medium or large")
 	fl.StringVar(&f.cpu, "cpu", "", "quota: CPU requests")
@@ -195,6 +214,9 @@ func newPolicyCmd() *cobra.Command {
 	fl.StringArrayVar(&f.matchKinds, "match-kind", nil, "custom, mutation: kind to check or change, e.g. Pod or apps/Deployment (repeatable)")
 	fl.StringArrayVar(&f.addLabels, "add-label", nil, "mutation: label k=v to add (repeatable)")
 	fl.StringArrayVar(&f.addAnnotations, "add-annotation", nil, "mutation: annotation k=v to add (repeatable)")
+	fl.BoolVar(&whatif, "dry-run", false, "enforce nothing: report which existing objects the policy would reject, cluster by cluster (security, image-registry, custom)")
+	fl.DurationVar(&whatifWait, "wait", time.Minute, "with --dry-run: how long to wait for every cluster's findings")
+	fl.StringVarP(&whatifFormat, "output", "o", "table", "with --dry-run: the report as table, yaml or json")
 
 	var format string
 	list := &cobra.Command{
@@ -262,18 +284,29 @@ func newPolicyCmd() *cobra.Command {
 					}
 					ns := policy.Namespace{Cluster: effCluster, Group: cluster.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels}
 					for _, e := range policy.ForNamespace(policies.Items, ns) {
-						rows = append(rows, []string{n.Name, e.Policy.Name, string(e.Policy.Spec.Type), e.From.String(), string(e.Policy.Spec.Mode)})
+						rows = append(rows, []string{n.Name, e.Policy.Name, string(e.Policy.Spec.Type), e.From.String(), string(e.Policy.Spec.Mode), exemptImagesText(e.Policy)})
+					}
+					for _, e := range policy.ExemptFor(policies.Items, ns) {
+						rows = append(rows, []string{n.Name, e.Policy.Name, string(e.Policy.Spec.Type), e.From.String(), "exempt", "this namespace"})
 					}
 				}
-				return table(c.OutOrStdout(), []string{"NAMESPACE", "POLICY", "TYPE", "FROM", "MODE"}, rows)
+				return table(c.OutOrStdout(), []string{"NAMESPACE", "POLICY", "TYPE", "FROM", "MODE", "EXEMPT"}, rows)
 			})
 		},
 	}
 	effective.Flags().StringVar(&effCluster, "cluster", "", "cluster")
 	effective.Flags().StringVar(&effNamespace, "namespace", "", "only this namespace")
 
-	cmd.AddCommand(create, list, newPolicyGetCmd(o), del, effective, newPolicyInsightsCmd(o))
+	cmd.AddCommand(create, list, newPolicyGetCmd(o), del, effective, newPolicyInsightsCmd(o), newPolicyPreviewCmd(o))
 	return cmd
+}
+
+// exemptImagesText lists the images p exempts, for a table cell.
+func exemptImagesText(p *fv1.Policy) string {
+	if p.Spec.Exemptions == nil || len(p.Spec.Exemptions.Images) == 0 {
+		return cell("")
+	}
+	return "images " + strings.Join(p.Spec.Exemptions.Images, ",")
 }
 
 func scopeText(s fv1.PolicyScope) string {

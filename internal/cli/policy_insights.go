@@ -129,6 +129,9 @@ func newPolicyGetCmd(o *hubOptions) *cobra.Command {
 				fmt.Fprintf(w, "Name:          %s\nType:          %s\nScope:         %s\nMode:          %s\n", p.Name, p.Spec.Type, scopeText(p.Spec.Scope), p.Spec.Mode)
 				fmt.Fprintf(w, "Clusters:      %d\nNoncompliant:  %s\nViolations:    %s\n", p.Status.Clusters,
 					strconv.Itoa(int(p.Status.Noncompliant)), strconv.Itoa(int(p.Status.Violations)))
+				if pv := p.Status.Preview; pv != nil {
+					fmt.Fprintf(w, "Preview:       %s (%d of %d clusters reported, generation %d)\n", previewSummary(pv), pv.Reported, pv.Clusters, pv.Generation)
+				}
 				for _, cond := range p.Status.Conditions {
 					fmt.Fprintf(w, "Condition:     %s=%s (%s) %s\n", cond.Type, cond.Status, cond.Reason, cond.Message)
 				}

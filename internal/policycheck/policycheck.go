@@ -3,7 +3,8 @@
 // NetworkPolicy or binding the Kubernetes API finds invalid. It renders the
 // policy and runs Kubernetes' own validation on the result, so kubectl and
 // CLI users get the same error, at create time rather than as a sync error
-// in every cluster later.
+// in every cluster later. It also warns, without refusing, of a scope that
+// names a cluster, group, workspace or namespace that does not exist.
 package policycheck
 
 import (
@@ -22,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/warning"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/kubernetes/pkg/api/legacyscheme"
 	"k8s.io/kubernetes/pkg/apis/admissionregistration"
 	_ "k8s.io/kubernetes/pkg/apis/admissionregistration/install"
@@ -47,12 +50,29 @@ func Register(plugins *admission.Plugins) {
 	})
 }
 
-type plugin struct{ *admission.Handler }
+type plugin struct {
+	*admission.Handler
+	// dynamic reads the hub's own objects through the apiserver's loopback
+	// connection, to warn of a scope that does not exist.
+	dynamic dynamic.Interface
+}
+
+// SetDynamicClient is called by the apiserver's plugin initializer.
+func (p *plugin) SetDynamicClient(c dynamic.Interface) { p.dynamic = c }
+
+// ValidateInitialization checks that the apiserver gave the plugin a client.
+func (p *plugin) ValidateInitialization() error {
+	if p.dynamic == nil {
+		return fmt.Errorf("%s admission plugin needs a dynamic client", PluginName)
+	}
+	return nil
+}
 
 var policies = schema.GroupResource{Group: fv1.GroupVersion.Group, Resource: "policies"}
 
-// Validate refuses a Policy whose rendered objects are invalid.
-func (p *plugin) Validate(_ context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+// Validate refuses a Policy whose rendered objects are invalid, and warns
+// of a scope that does not exist.
+func (p *plugin) Validate(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
 	if a.GetResource().GroupResource() != policies || a.GetSubresource() != "" {
 		return nil
 	}
@@ -66,6 +86,11 @@ func (p *plugin) Validate(_ context.Context, a admission.Attributes, _ admission
 	}
 	if errs := Check(&pol); len(errs) > 0 {
 		return apierrors.NewInvalid(fv1.GroupVersion.WithKind("Policy").GroupKind(), a.GetName(), errs)
+	}
+	if pol.DeletionTimestamp == nil {
+		for _, w := range scopeWarnings(ctx, p.dynamic, &pol) {
+			warning.AddWarning(ctx, "", w)
+		}
 	}
 	return nil
 }
@@ -83,6 +108,12 @@ func Check(pol *fv1.Policy) field.ErrorList {
 		legacyscheme.Scheme.Default(o) // as the apiserver does before validating
 		switch o := o.(type) {
 		case *admissionregistrationv1.ValidatingAdmissionPolicy:
+			if c := pol.Spec.Custom; c != nil {
+				// The rule as written, too: wrapped to judge only what an
+				// update changes, a non-boolean rule would compile.
+				o = o.DeepCopy()
+				o.Spec.Validations = append(o.Spec.Validations, admissionregistrationv1.Validation{Expression: c.Expression})
+			}
 			var in admissionregistration.ValidatingAdmissionPolicy
 			if err = legacyscheme.Scheme.Convert(o, &in, nil); err == nil {
 				found = admissionvalidation.ValidateValidatingAdmissionPolicy(&in)

@@ -75,7 +75,7 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Repor
 	}
 	var resp heartbeat.Response
 	if r.Policies != nil {
-		obj, patch := policies(cluster, r.Policies)
+		obj, patch := policies(&c, r.Policies)
 		resp = t.store(ctx, obj, patch)
 		r.Policies = nil // kept in the Cluster, not twice in memory
 	}
@@ -102,11 +102,31 @@ func (t *Tracker) store(ctx context.Context, c *fv1.Cluster, patch client.Patch)
 
 // policies replaces a cluster's policy status with p. Every field is named:
 // a merge patch leaves out what is zero, which would keep the old value.
-func policies(cluster string, p *fv1.ClusterPolicyStatus) (*fv1.Cluster, client.Patch) {
+// A merge patch merges maps key by key, so the audited map nulls the keys
+// c (as cached) has and p no longer does: a policy deleted, or out of audit
+// mode, must not stay "reported".
+func policies(c *fv1.Cluster, p *fv1.ClusterPolicyStatus) (*fv1.Cluster, client.Patch) {
+	var audited map[string]any
+	if c.Status.Policies != nil {
+		for name := range c.Status.Policies.Audited {
+			if _, ok := p.Audited[name]; !ok {
+				if audited == nil {
+					audited = map[string]any{}
+				}
+				audited[name] = nil
+			}
+		}
+	}
+	for name, gen := range p.Audited {
+		if audited == nil {
+			audited = map[string]any{}
+		}
+		audited[name] = gen
+	}
 	raw, _ := json.Marshal(map[string]any{"status": map[string]any{"policies": map[string]any{
-		"synced": p.Synced, "objects": p.Objects, "violations": p.Violations, "insights": p.Insights, "lastChangeTime": metav1.Now(),
+		"synced": p.Synced, "objects": p.Objects, "violations": p.Violations, "insights": p.Insights, "audited": audited, "lastChangeTime": metav1.Now(),
 	}}})
-	return &fv1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: cluster}}, client.RawPatch(types.MergePatchType, raw)
+	return &fv1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: c.Name}}, client.RawPatch(types.MergePatchType, raw)
 }
 
 // detached marks c as cleaned up by its agent, which lets the Cluster
