@@ -11,6 +11,17 @@ const (
 	AgentUserPrefix = "flotilla:cluster:"
 	// AgentGroup is the group of every registered agent.
 	AgentGroup = "flotilla:clusters"
+	// AttachGroupPrefix prefixes the second group of an agent certificate,
+	// flotilla:attach:UID, which ties it to one attach of its cluster: UID
+	// is the Cluster's. A detach deletes the Cluster, so a later attach of
+	// the same name has another UID, and the hub's RBAC binding, stream and
+	// renewal review refuse every certificate of the earlier attach.
+	AttachGroupPrefix = "flotilla:attach:"
+	// AnnotationNameOnlyIdentity marks a Cluster attached by a Flotilla
+	// version whose agent certificates carried no attach group: the hub
+	// keeps accepting them (and renewing them as they are) for that attach.
+	// Any later attach of the name is bound to its own UID.
+	AnnotationNameOnlyIdentity = "flotilla.dev/name-only-identity"
 	// AgentNamespaceRole is the ClusterRole each cluster's agent is bound to
 	// in its hub namespace, and only there.
 	AgentNamespaceRole = "flotilla:agent-namespace"
@@ -48,6 +59,21 @@ const hubNamespacePrefix = "cluster-"
 
 // AgentUser is the hub user name of a cluster's agent.
 func AgentUser(cluster string) string { return AgentUserPrefix + cluster }
+
+// AttachGroup is the group that ties an agent certificate to the attach of
+// the Cluster whose UID is uid.
+func AttachGroup(uid string) string { return AttachGroupPrefix + uid }
+
+// AttachOf returns the attach UID among a certificate's organizations
+// (groups), or "" when it names none.
+func AttachOf(orgs []string) string {
+	for _, o := range orgs {
+		if uid, ok := strings.CutPrefix(o, AttachGroupPrefix); ok {
+			return uid
+		}
+	}
+	return ""
+}
 
 // AgentCSRPrefix begins the name of every certificate request a cluster's
 // agent makes; the hub finds a cluster's requests by it.

@@ -104,11 +104,28 @@ type ClusterStatus struct {
 	// Policies is what the agent reports of the cluster's policies.
 	// +optional
 	Policies *ClusterPolicyStatus `json:"policies,omitempty"`
+	// AgentCertificate is the certificate the hub last issued the
+	// cluster's agent in this attach. Only it may renew the identity, so a
+	// copy of an older one cannot fork it.
+	// +optional
+	AgentCertificate *AgentCertificate `json:"agentCertificate,omitempty"`
 	// Conditions: AgentConnected, Healthy, Ready.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// AgentCertificate describes an agent's current certificate.
+type AgentCertificate struct {
+	// SHA256 is the hex SHA-256 fingerprint of the certificate (as the
+	// apiserver's credential-id names it).
+	// +kubebuilder:validation:MaxLength=64
+	SHA256 string `json:"sha256"`
+	// Issued is the certificate's NotBefore.
+	Issued metav1.Time `json:"issued"`
+	// NotAfter is when it expires.
+	NotAfter metav1.Time `json:"notAfter"`
 }
 
 // Cluster is a Kubernetes cluster attached to the fleet.

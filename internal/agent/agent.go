@@ -182,7 +182,7 @@ func (a *agent) identity(ctx context.Context) (*identity, error) {
 	if a.c.BootstrapKubeconfig == "" {
 		return nil, fmt.Errorf("no saved identity in %s and no --bootstrap-kubeconfig to register with", a.store)
 	}
-	cfg, cluster, err := bootstrapTarget(a.c.BootstrapKubeconfig)
+	cfg, cluster, attach, err := bootstrapTarget(a.c.BootstrapKubeconfig)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func (a *agent) identity(ctx context.Context) (*identity, error) {
 	graceEnds := time.Now().Add(15 * time.Second)
 	err = wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
 		var err error
-		id, err = requestIdentity(ctx, cfg, cluster, key, a.c.CertTTL)
+		id, err = requestIdentity(ctx, cfg, cluster, attach, key, a.c.CertTTL)
 		var perm errPermanent
 		if errors.As(err, &perm) && errors.Is(err, errTokenRejected) && time.Now().Before(graceEnds) {
 			klog.InfoS("bootstrap credential not accepted yet; retrying", "err", err)
@@ -491,7 +491,8 @@ func (a *agent) rotateIfDue(ctx context.Context) (rotated bool, err error) {
 		return false, err
 	}
 	cfg := id.restConfig()
-	next, err := requestIdentity(ctx, cfg, id.Cluster, key, a.c.CertTTL)
+	// The renewal stays bound to the attach the current certificate is.
+	next, err := requestIdentity(ctx, cfg, id.Cluster, id.Attach, key, a.c.CertTTL)
 	if err != nil {
 		return false, err
 	}

@@ -25,6 +25,7 @@ import (
 	"k8s.io/klog/v2"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/kubeconfig"
 )
 
 // errTokenRejected is the hub refusing the bootstrap credential itself.
@@ -37,7 +38,10 @@ func (e errPermanent) Unwrap() error { return e.error }
 
 // identity is the agent's registered hub credential.
 type identity struct {
-	Cluster  string
+	Cluster string
+	// Attach is the attach (Cluster UID) the certificate is bound to; ""
+	// for a name-only certificate of an earlier version.
+	Attach   string
 	Server   string
 	CAData   []byte
 	CertPEM  []byte
@@ -83,38 +87,44 @@ func decodeIdentity(data []byte) (*identity, bool) {
 	return &identity{
 		Cluster: raw.CurrentContext, Server: raw.Clusters[ctx.Cluster].Server, CAData: raw.Clusters[ctx.Cluster].CertificateAuthorityData,
 		CertPEM: auth.ClientCertificateData, KeyPEM: auth.ClientKeyData, NotAfter: cert.NotAfter, Issued: cert.NotBefore,
+		Attach: fv1.AttachOf(cert.Subject.Organization),
 	}, true
 }
 
 // bootstrapTarget reads the bootstrap kubeconfig: the hub, its CA, the
-// credential, and (as the context name) the cluster to register.
-func bootstrapTarget(path string) (*rest.Config, string, error) {
+// credential, (as the context name) the cluster to register, and the attach
+// its certificate is to be bound to ("" from an earlier version's attach).
+func bootstrapTarget(path string) (*rest.Config, string, string, error) {
 	raw, err := clientcmd.LoadFromFile(path)
 	if err != nil {
-		return nil, "", errPermanent{fmt.Errorf("bootstrap kubeconfig %s cannot be used: %v", path, err)}
+		return nil, "", "", errPermanent{fmt.Errorf("bootstrap kubeconfig %s cannot be used: %v", path, err)}
 	}
 	cluster := raw.CurrentContext
-	if cluster == "" {
-		return nil, "", errPermanent{fmt.Errorf("bootstrap kubeconfig %s names no cluster (its current context must be the cluster name)", path)}
+	if cluster == "" || raw.Contexts[cluster] == nil {
+		return nil, "", "", errPermanent{fmt.Errorf("bootstrap kubeconfig %s names no cluster (its current context must be the cluster name)", path)}
 	}
 	cfg, err := clientcmd.NewDefaultClientConfig(*raw, nil).ClientConfig()
 	if err != nil {
-		return nil, "", errPermanent{fmt.Errorf("bootstrap kubeconfig %s is not valid: %v", path, err)}
+		return nil, "", "", errPermanent{fmt.Errorf("bootstrap kubeconfig %s is not valid: %v", path, err)}
 	}
 	cfg.Timeout = 15 * time.Second
-	return cfg, cluster, nil
+	return cfg, cluster, kubeconfig.AttachOf(raw.Contexts[cluster]), nil
 }
 
-// requestIdentity obtains a signed certificate for cluster by creating a CSR
-// with cfg's credential (a bootstrap token, or the current identity when
-// rotating) and waiting for the hub to approve and sign it.
-func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key crypto.Signer, ttl time.Duration) (*identity, error) {
+// requestIdentity obtains a signed certificate for cluster, bound to attach,
+// by creating a CSR with cfg's credential (a bootstrap token, or the current
+// identity when rotating) and waiting for the hub to approve and sign it.
+func requestIdentity(ctx context.Context, cfg *rest.Config, cluster, attach string, key crypto.Signer, ttl time.Duration) (*identity, error) {
 	csrs, err := csrClient(cfg)
 	if err != nil {
 		return nil, err
 	}
+	orgs := []string{fv1.AgentGroup}
+	if attach != "" {
+		orgs = append(orgs, fv1.AttachGroup(attach))
+	}
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject: pkix.Name{CommonName: fv1.AgentUser(cluster), Organization: []string{fv1.AgentGroup}},
+		Subject: pkix.Name{CommonName: fv1.AgentUser(cluster), Organization: orgs},
 	}, key)
 	if err != nil {
 		return nil, err
@@ -181,7 +191,7 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster string, key 
 			return nil, err
 		}
 		return &identity{
-			Cluster: cluster, Server: cfg.Host, CAData: caData(cfg),
+			Cluster: cluster, Attach: fv1.AttachOf(cert.Subject.Organization), Server: cfg.Host, CAData: caData(cfg),
 			CertPEM: got.Status.Certificate, KeyPEM: keyPEM, NotAfter: cert.NotAfter, Issued: cert.NotBefore,
 		}, nil
 	}

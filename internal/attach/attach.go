@@ -65,7 +65,7 @@ func Attach(ctx context.Context, cl client.Client, hub *rest.Config, o Options) 
 			return nil, err
 		}
 	}
-	return registration.BootstrapKubeconfig(hub.Host, ca, o.Name, tok)
+	return registration.BootstrapKubeconfig(hub.Host, ca, o.Name, string(c.UID), tok)
 }
 
 // Detach deletes the Cluster. The agent then removes what Flotilla created

@@ -36,14 +36,19 @@ func streamEndpoint(t *testing.T, cluster string) (string, *x509.CertPool) {
 }
 
 // agentTransport reaches the hub as cluster's agent, with a certificate the
-// hub's CA signs for it directly.
+// hub's CA signs for it directly, bound to the cluster's current attach.
 func agentTransport(t *testing.T, cluster string, pool *x509.CertPool) *http.Transport {
 	t.Helper()
 	ca, err := pki.LoadOrCreateCA(filepath.Join(env.Hub.Dir, "pki"), "ca", "flotilla-ca")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pair, err := ca.Client(t.TempDir(), "agent", fv1.AgentUser(cluster), fv1.AgentGroup)
+	groups := []string{fv1.AgentGroup}
+	var c fv1.Cluster
+	if err := env.Hub.Client.Get(context.Background(), client.ObjectKey{Name: cluster}, &c); err == nil {
+		groups = append(groups, fv1.AttachGroup(string(c.UID)))
+	}
+	pair, err := ca.Client(t.TempDir(), "agent", fv1.AgentUser(cluster), groups...)
 	if err != nil {
 		t.Fatal(err)
 	}

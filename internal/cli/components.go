@@ -11,6 +11,7 @@ import (
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 
 	"flotilla.dev/flotilla/internal/agent"
+	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/etcd"
 	"flotilla.dev/flotilla/internal/hub"
 	"flotilla.dev/flotilla/internal/localcluster"
@@ -79,6 +80,8 @@ an existing cluster and runs only the controllers there.`,
 	cmd.Flags().IntVar(&cfg.Port, "port", 0, "apiserver port on 127.0.0.1 (default: the last one used, else a free one)")
 	cmd.Flags().StringVar(&etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster")
 	cmd.Flags().StringVar(&cfg.Kubeconfig, "kubeconfig", "", "run on this existing cluster instead of an embedded apiserver")
+	cmd.Flags().DurationVar(&cfg.AgentCertificateLifetime, "agent-certificate-lifetime", controller.DefaultAgentCertificateLifetime,
+		"longest client certificate the hub issues an agent (min 10m); agents renew at 80 % of it")
 	return cmd
 }
 

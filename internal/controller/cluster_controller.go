@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -186,25 +187,69 @@ func (r *ClusterReconciler) groupCondition(ctx context.Context, c *fv1.Cluster) 
 // on Cluster objects: it writes its Cluster's status through its stream, and
 // a ClusterRoleBinding per cluster would slow every request's RBAC check as
 // the fleet grows.
+//
+// The binding's subject is the attach's group (fv1.AttachGroup of the
+// Cluster's UID), not the agent's user name, so a certificate of an earlier
+// attach of the same name reads nothing here. A binding an earlier version
+// made for the user name is kept as it was, and the Cluster marked as one
+// whose agent holds a name-only identity.
 func (r *ClusterReconciler) ensureHubSide(ctx context.Context, c *fv1.Cluster) error {
 	ns := fv1.HubNamespace(c.Name)
-	user := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: fv1.AgentUser(c.Name)}
-	labels := map[string]string{fv1.LabelCluster: c.Name}
-	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}},
-		&rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "flotilla-agent", Namespace: ns, Labels: labels},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: fv1.AgentNamespaceRole},
-			Subjects:   []rbacv1.Subject{user},
-		},
+	var existing corev1.Namespace
+	err := r.Client.Get(ctx, client.ObjectKey{Name: ns}, &existing)
+	if err == nil && existing.DeletionTimestamp != nil {
+		// What an earlier attach left must be gone before this one's
+		// namespace is made; its deletion brings us back.
+		return fmt.Errorf("namespace %s of an earlier attach of cluster %s is still being deleted; waiting", ns, c.Name)
 	}
-	for _, o := range objs {
-		if err := r.Client.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
+	if client.IgnoreNotFound(err) != nil {
+		return err
+	}
+	labels := map[string]string{fv1.LabelCluster: c.Name}
+	if err := r.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: labels}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	group := rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: fv1.AttachGroup(string(c.UID))}
+	binding := &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: agentBinding, Namespace: ns, Labels: labels},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: fv1.AgentNamespaceRole},
+		Subjects:   []rbacv1.Subject{group},
+	}
+	err = r.Client.Create(ctx, binding)
+	if !apierrors.IsAlreadyExists(err) {
+		if err != nil {
+			return fmt.Errorf("creating the agent's RoleBinding in %s: %w", ns, err)
+		}
+		return nil
+	}
+	if err := r.Client.Get(ctx, client.ObjectKeyFromObject(binding), binding); err != nil {
+		return err
+	}
+	user := rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: fv1.AgentUser(c.Name)}
+	switch {
+	case slices.Contains(binding.Subjects, group):
+		return nil
+	case !slices.Contains(binding.Subjects, user):
+		// Bound to no one this attach knows: bind it to this attach.
+		binding.Subjects = []rbacv1.Subject{group}
+		return r.Client.Update(ctx, binding)
+	}
+	// An earlier version's binding: its agent's certificate names no attach.
+	if c.Annotations[fv1.AnnotationNameOnlyIdentity] != "true" {
+		patch := client.MergeFrom(c.DeepCopy())
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[fv1.AnnotationNameOnlyIdentity] = "true"
+		if err := r.Client.Patch(ctx, c, patch); err != nil {
+			return err
 		}
 	}
 	return nil
 }
+
+// agentBinding names the RoleBinding of a cluster's agent in its hub namespace.
+const agentBinding = "flotilla-agent"
 
 // expireTokens finds c's expired bootstrap tokens, to be deleted, and if none
 // was used says so in c's conditions. It returns when to look again.

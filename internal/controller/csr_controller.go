@@ -2,6 +2,12 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"sync"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -26,10 +32,37 @@ type CSRReconciler struct {
 	// APIReader reads past the cache: a token created a moment ago may not
 	// be in it yet, and a refusal is final for the agent.
 	APIReader client.Reader
+	// MaxLifetime is the longest agent certificate the hub approves.
+	MaxLifetime time.Duration
+
+	// Reviews of one cluster's requests run one at a time (locks), and
+	// approved remembers the request each cluster had approved last: the
+	// cache shows an approval a moment after it is written, and a second
+	// request reviewed in that moment must still see it.
+	locks    sync.Map // cluster name -> *sync.Mutex
+	approved sync.Map // cluster name -> types.UID
 }
+
+// DefaultAgentCertificateLifetime is the hub's default for MaxLifetime.
+const DefaultAgentCertificateLifetime = 24 * time.Hour
+
+// csrClusterIndex indexes agent CSRs by the cluster their subject names.
+const csrClusterIndex = "agentCluster"
 
 // SetupWithManager registers the reconciler.
 func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.MaxLifetime <= 0 {
+		r.MaxLifetime = DefaultAgentCertificateLifetime
+	}
+	// Whether a cluster has a request in flight is asked on every review.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &certificatesv1.CertificateSigningRequest{}, csrClusterIndex, func(o client.Object) []string {
+		if req, ok := parseAgentCSR(o.(*certificatesv1.CertificateSigningRequest)); ok {
+			return []string{req.Cluster}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	// Registrations come in bursts when a fleet is attached at once.
 	return ctrl.NewControllerManagedBy(mgr).For(&certificatesv1.CertificateSigningRequest{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 16}).
@@ -52,19 +85,35 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if err := r.Client.Get(ctx, req.NamespacedName, &csr); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if csr.Spec.SignerName != certificatesv1.KubeAPIServerClientSignerName || decided(&csr) {
+	if csr.Spec.SignerName != certificatesv1.KubeAPIServerClientSignerName {
 		return ctrl.Result{}, nil
 	}
 	request, ok := parseAgentCSR(&csr)
 	if !ok {
 		return ctrl.Result{}, nil
 	}
+	if decided(&csr) {
+		return ctrl.Result{}, r.recordIssued(ctx, &csr, request)
+	}
+	mu, _ := r.locks.LoadOrStore(request.Cluster, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	var cluster fv1.Cluster
 	err := r.get(ctx, client.ObjectKey{Name: request.Cluster}, &cluster)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
 	exists := err == nil && cluster.DeletionTimestamp == nil
+	state := clusterState{Exists: exists, MaxLifetime: r.MaxLifetime}
+	if exists {
+		state.UID, state.NameOnly = string(cluster.UID), cluster.Annotations[fv1.AnnotationNameOnlyIdentity] == "true"
+		if cert := cluster.Status.AgentCertificate; cert != nil {
+			state.Current = cert.SHA256
+		}
+		if state.Outstanding, err = r.outstanding(ctx, &csr, &cluster); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 
 	var tok tokenState
 	var secret corev1.Secret
@@ -78,7 +127,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 				UsedByThis: secret.Annotations[registration.AnnotationUsedBy] == string(csr.UID)}
 		}
 	}
-	v := reviewAgentCSR(request, tok, exists)
+	v := reviewAgentCSR(request, tok, state)
 	if !v.Approve && !v.Deny {
 		return ctrl.Result{}, nil
 	}
@@ -104,8 +153,13 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	if err := r.Client.SubResource("approval").Update(ctx, &csr); err != nil {
 		return ctrl.Result{}, err
 	}
+	if v.Approve {
+		r.approved.Store(request.Cluster, csr.UID)
+	}
 
-	if !exists || v.Reason == "AgentRotation" {
+	// Only a credential issued for this cluster speaks of its registration:
+	// a token of another cluster naming it must not set its conditions.
+	if !exists || !tok.Found || tok.Cluster != request.Cluster {
 		return ctrl.Result{}, nil
 	}
 	// A refusal gets its own condition, so a reuse attempt does not make a
@@ -118,6 +172,102 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	meta.SetStatusCondition(&cluster.Status.Conditions, cond)
 	return ctrl.Result{}, r.Client.Status().Patch(ctx, &cluster, client.MergeFrom(before))
+}
+
+// outstanding says whether cluster c has a request, older than csr and
+// bound to its current attach, that is not yet decided, approved and not
+// yet issued, or issued and not yet recorded as the current certificate:
+// one at a time, so an identity cannot mint certificates faster than the
+// hub records which one is current.
+func (r *CSRReconciler) outstanding(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, c *fv1.Cluster) (bool, error) {
+	var list certificatesv1.CertificateSigningRequestList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{csrClusterIndex: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return false, err
+	}
+	last, _ := r.approved.Load(c.Name)
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID == csr.UID || denied(o) {
+			continue
+		}
+		if req, ok := parseAgentCSR(o); !ok || !boundTo(c, req.Attach) {
+			continue // a request of an earlier attach holds up nothing
+		}
+		if o.UID == last && len(o.Status.Certificate) == 0 {
+			return true, nil // approved here, not yet issued
+		}
+		if len(o.Status.Certificate) > 0 {
+			if cert, err := parseCertificate(o.Status.Certificate); err == nil && !recorded(c, cert) {
+				return true, nil
+			}
+			continue
+		}
+		if decided(o) {
+			return true, nil // approved, not yet issued
+		}
+		if o.CreationTimestamp.Before(&csr.CreationTimestamp) || o.CreationTimestamp.Equal(&csr.CreationTimestamp) && o.Name < csr.Name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// boundTo says whether a certificate naming attach belongs to c's current attach.
+func boundTo(c *fv1.Cluster, attach string) bool {
+	return attach == string(c.UID) || attach == "" && c.Annotations[fv1.AnnotationNameOnlyIdentity] == "true"
+}
+
+// recorded says whether cert is c's recorded current certificate, or older.
+func recorded(c *fv1.Cluster, cert *x509.Certificate) bool {
+	cur := c.Status.AgentCertificate
+	return cur != nil && (cur.SHA256 == fingerprint(cert) || cert.NotBefore.Before(cur.Issued.Time))
+}
+
+func fingerprint(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+func parseCertificate(data []byte) (*x509.Certificate, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("no certificate in PEM data")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// recordIssued records the certificate of an approved agent request, once
+// signed, as its cluster's current one, unless a newer one is recorded:
+// only the current certificate may renew the identity.
+func (r *CSRReconciler) recordIssued(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, req csrRequest) error {
+	if len(csr.Status.Certificate) == 0 || denied(csr) {
+		return nil
+	}
+	cert, err := parseCertificate(csr.Status.Certificate)
+	if err != nil || cert.Subject.CommonName != fv1.AgentUser(req.Cluster) {
+		return nil
+	}
+	var cluster fv1.Cluster
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: req.Cluster}, &cluster); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if !boundTo(&cluster, fv1.AttachOf(cert.Subject.Organization)) || recorded(&cluster, cert) {
+		return nil // issued for an earlier attach, or no newer than the one recorded
+	}
+	before := cluster.DeepCopy()
+	cluster.Status.AgentCertificate = &fv1.AgentCertificate{
+		SHA256: fingerprint(cert), Issued: metav1.NewTime(cert.NotBefore), NotAfter: metav1.NewTime(cert.NotAfter),
+	}
+	return r.Client.Status().Patch(ctx, &cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+}
+
+func denied(csr *certificatesv1.CertificateSigningRequest) bool {
+	for _, c := range csr.Status.Conditions {
+		if c.Type == certificatesv1.CertificateDenied || c.Type == certificatesv1.CertificateFailed {
+			return true
+		}
+	}
+	return false
 }
 
 func decided(csr *certificatesv1.CertificateSigningRequest) bool {

@@ -4,6 +4,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,7 +22,7 @@ import (
 )
 
 // SetupAll registers every hub reconciler with mgr.
-func SetupAll(mgr ctrl.Manager, wrotePolicies func(cluster, resourceVersion string)) error {
+func SetupAll(mgr ctrl.Manager, wrotePolicies func(cluster, resourceVersion string), agentCertLifetime time.Duration) error {
 	c := mgr.GetClient()
 	if err := (&ClusterGroupReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
@@ -35,7 +36,7 @@ func SetupAll(mgr ctrl.Manager, wrotePolicies func(cluster, resourceVersion stri
 	if err := (&PolicyReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&CSRReconciler{Client: c, APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr); err != nil {
+	if err := (&CSRReconciler{Client: c, APIReader: mgr.GetAPIReader(), MaxLifetime: agentCertLifetime}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return (&ClusterReconciler{Client: c}).SetupWithManager(mgr)

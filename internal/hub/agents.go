@@ -127,11 +127,13 @@ func apiserverClientCA(ctx context.Context, cl client.Client) (*x509.CertPool, e
 
 // agentRBAC lets bootstrap tokens and registered agents request certificates,
 // and holds what an agent may do in its own hub namespace, where the Cluster
-// controller binds it.
+// controller binds it. They may create requests and get one by name (the
+// agent polls its own), but not list or watch them: that would show every
+// cluster's requests.
 func agentRBAC() []client.Object {
 	rule := []rbacv1.PolicyRule{{
 		APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"},
-		Verbs: []string{"create", "get", "list", "watch"},
+		Verbs: []string{"create", "get"},
 	}}
 	var objs []client.Object
 	for name, group := range map[string]string{"flotilla:bootstrapper": fv1.BootstrapGroup, "flotilla:agent": fv1.AgentGroup} {
@@ -168,6 +170,22 @@ func agentRBAC() []client.Object {
 			{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusternamespaces", "clusternamespaces/status"}, Verbs: []string{"create", "update", "patch", "delete"}},
 		},
 	})
+}
+
+// ensureAgentRBAC creates the agents' RBAC, and brings what an earlier
+// version created to this version's rules: what agents may do changes with
+// the hub.
+func ensureAgentRBAC(ctx context.Context, cl client.Client) error {
+	for _, o := range agentRBAC() {
+		err := cl.Create(ctx, o)
+		if apierrors.IsAlreadyExists(err) {
+			err = cl.Update(ctx, o) // no resourceVersion: the hub's rules win
+		}
+		if err != nil {
+			return fmt.Errorf("writing agent RBAC %T %s: %w", o, o.GetName(), err)
+		}
+	}
+	return nil
 }
 
 // notifyNamespaceChanges wakes a cluster's agent whenever one of its

@@ -55,6 +55,9 @@ type Config struct {
 	AgentAddress string
 	// AgentPort of the heartbeat endpoint; 0 reuses the last one or picks a free port.
 	AgentPort int
+	// AgentCertificateLifetime is the longest certificate the hub issues an
+	// agent; 0 means controller.DefaultAgentCertificateLifetime.
+	AgentCertificateLifetime time.Duration
 	// OnReady, if set, is called once the component serves.
 	OnReady func()
 }
@@ -69,6 +72,13 @@ func Scheme() *runtime.Scheme {
 
 // Run runs the hub until ctx ends.
 func Run(ctx context.Context, c Config) error {
+	if c.AgentCertificateLifetime == 0 {
+		c.AgentCertificateLifetime = controller.DefaultAgentCertificateLifetime
+	}
+	// The signer issues nothing shorter.
+	if c.AgentCertificateLifetime < 10*time.Minute {
+		return fmt.Errorf("--agent-certificate-lifetime %s is too short: give at least 10m", c.AgentCertificateLifetime)
+	}
 	dir, err := datadir.Open(c.DataDir)
 	if err != nil {
 		return err
@@ -163,7 +173,7 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	tracker.Client = mgr.GetClient()
-	if err := controller.SetupAll(mgr, tracker.Changes.WrotePolicies); err != nil {
+	if err := controller.SetupAll(mgr, tracker.Changes.WrotePolicies, c.AgentCertificateLifetime); err != nil {
 		return err
 	}
 	if err := notifyNamespaceChanges(ctx, mgr, tracker.Changes); err != nil {
@@ -197,7 +207,10 @@ func Run(ctx context.Context, c Config) error {
 	// serves: nothing before needs it, and its start would slow the hub's.
 	var kcmDone <-chan struct{}
 	if api != nil {
-		kcm, err := api.StartControllerManager("flotilla-hub", dir.Join("logs", "kube-controller-manager.log"), hubControllers)
+		// The signer caps every certificate at the hub's lifetime too,
+		// whatever a request that reached it asked for.
+		kcm, err := api.StartControllerManager("flotilla-hub", dir.Join("logs", "kube-controller-manager.log"), hubControllers,
+			"--cluster-signing-duration="+c.AgentCertificateLifetime.String())
 		if err != nil {
 			return err
 		}
@@ -355,10 +368,10 @@ func bootstrap(ctx context.Context, cl client.Client) error {
 		&fv1.ClusterGroup{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.ClusterGroupSpec{Description: "Clusters that name no other group"}},
 		&fv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.WorkspaceSpec{Description: "Namespaces that name no other workspace"}},
 	}
-	for _, o := range append(append(objs, agentRBAC()...), guards()...) {
+	for _, o := range append(objs, guards()...) {
 		if err := cl.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}
 	}
-	return nil
+	return ensureAgentRBAC(ctx, cl)
 }

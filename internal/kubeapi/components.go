@@ -28,9 +28,9 @@ func (s *Server) WriteKubeconfig(path, name, component string) error {
 }
 
 // StartControllerManager runs kube-controller-manager with controllers as a
-// child process of this binary. It signs kube-apiserver-client certificates
-// with the apiserver's CA.
-func (s *Server) StartControllerManager(name, logFile string, controllers []string) (*procs.Proc, error) {
+// child process of this binary, with extra flags after its own. It signs
+// kube-apiserver-client certificates with the apiserver's CA.
+func (s *Server) StartControllerManager(name, logFile string, controllers []string, extra ...string) (*procs.Proc, error) {
 	kc := filepath.Join(s.pkiDir, "kube-controller-manager.kubeconfig")
 	if err := s.WriteKubeconfig(kc, name, "kube-controller-manager"); err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func (s *Server) StartControllerManager(name, logFile string, controllers []stri
 	if err != nil {
 		return nil, err
 	}
-	return procs.Start("kube-controller-manager", self, []string{
+	return procs.Start("kube-controller-manager", self, append([]string{
 		"kube-controller-manager",
 		"--kubeconfig=" + kc,
 		"--controllers=" + strings.Join(controllers, ","),
@@ -52,7 +52,7 @@ func (s *Server) StartControllerManager(name, logFile string, controllers []stri
 		"--cluster-signing-key-file=" + s.CA.KeyFile,
 		"--cluster-name=" + name,
 		"--concurrent-gc-syncs=5",
-	}, logFile, lowMemoryGC)
+	}, extra...), logFile, lowMemoryGC)
 }
 
 // StartScheduler runs kube-scheduler as a child process of this binary.

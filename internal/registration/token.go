@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/kubeconfig"
 )
 
 // Label and annotation on bootstrap token Secrets.
@@ -114,12 +115,14 @@ func tokenSecret(t Token, cluster string) *corev1.Secret {
 
 // BootstrapKubeconfig renders a kubeconfig for the hub at server that
 // authenticates with token. Its context is named after the cluster, which is
-// how the agent learns which cluster it registers.
-func BootstrapKubeconfig(server string, caPEM []byte, cluster string, token Token) ([]byte, error) {
+// how the agent learns which cluster it registers, and carries the attach
+// (the Cluster's UID) its certificate must name.
+func BootstrapKubeconfig(server string, caPEM []byte, cluster, attach string, token Token) ([]byte, error) {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["flotilla-hub"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
 	cfg.AuthInfos["bootstrap"] = &clientcmdapi.AuthInfo{Token: token.String()}
 	cfg.Contexts[cluster] = &clientcmdapi.Context{Cluster: "flotilla-hub", AuthInfo: "bootstrap"}
+	kubeconfig.SetAttach(cfg.Contexts[cluster], attach)
 	cfg.CurrentContext = cluster
 	return clientcmd.Write(*cfg)
 }

@@ -89,6 +89,11 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
+	attach := attachOf(r.TLS.PeerCertificates[0])
+	if why := refusal(&c, attach); why != "" {
+		http.Error(w, why, http.StatusForbidden)
+		return
+	}
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -106,7 +111,7 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// On its own goroutine, so that the HTTP server's, with its buffers
 	// and the request, ends here: an idle stream then holds only its
 	// connection and this goroutine's small stack.
-	go t.stream(ctx, cluster, conn, pending)
+	go t.stream(ctx, cluster, attach, conn, pending)
 	go t.forgetCSRs(ctx, cluster, r.TLS.PeerCertificates[0])
 }
 
@@ -114,7 +119,16 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 // are no newer than the one its agent presents: they have served their
 // purpose, and the hub and its controller manager would each keep every
 // one in memory, about 3 KB a cluster, until the requests expire an hour later.
+//
+// A certificate newer than the one the hub recorded as the cluster's
+// current is kept: recording it reads it from its request, and only the
+// recorded one may renew the identity.
 func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x509.Certificate) {
+	var c fv1.Cluster
+	if err := t.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); err != nil || c.Status.AgentCertificate == nil {
+		return
+	}
+	recorded := c.Status.AgentCertificate.Issued.Time
 	var list certificatesv1.CertificateSigningRequestList
 	if err := t.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
 		return
@@ -129,7 +143,7 @@ func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x50
 			continue // not issued yet
 		}
 		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil || cert.Subject.CommonName != fv1.AgentUser(cluster) || cert.NotBefore.After(presented.NotBefore) {
+		if err != nil || cert.Subject.CommonName != fv1.AgentUser(cluster) || cert.NotBefore.After(presented.NotBefore) || cert.NotBefore.After(recorded) {
 			continue
 		}
 		uid := csr.UID
@@ -143,7 +157,7 @@ func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x50
 // silent for MissedBeats intervals and one more, or ctx ends. It waits for
 // each report in a small frame and never runs deeper, so that an idle
 // stream's stack shrinks to its smallest (2-4 KB).
-func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, pending []byte) {
+func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.Conn, pending []byte) {
 	defer conn.Close()
 	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	out := &sender{conn: conn, enc: json.NewEncoder(conn), token: func() string { return t.Changes.Token(cluster) }}
@@ -168,7 +182,7 @@ func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, pen
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			pending, interval, ok = t.take(ctx, cluster, conn, pending, out)
+			pending, interval, ok = t.take(ctx, cluster, attach, conn, pending, out)
 		}()
 		<-done
 		if !ok {
@@ -180,8 +194,9 @@ func (t *Tracker) stream(ctx context.Context, cluster string, conn net.Conn, pen
 // take reads one report from conn, after pending (bytes already read from
 // it), and replies. It returns what it read past the report, the interval the
 // agent reports at, and whether the stream goes on. Its decoder lives for
-// one report: an idle stream holds no decoder buffer.
-func (t *Tracker) take(ctx context.Context, cluster string, conn io.Reader, pending []byte, out *sender) ([]byte, time.Duration, bool) {
+// one report: an idle stream holds no decoder buffer. A stream whose
+// attach has ended (detached, maybe attached again) is told so and closed.
+func (t *Tracker) take(ctx context.Context, cluster, attach string, conn io.Reader, pending []byte, out *sender) ([]byte, time.Duration, bool) {
 	dec := json.NewDecoder(&capped{r: io.MultiReader(bytes.NewReader(pending), conn), max: heartbeat.MaxReport})
 	var rep heartbeat.Report
 	if err := dec.Decode(&rep); err != nil {
@@ -195,6 +210,10 @@ func (t *Tracker) take(ctx context.Context, cluster string, conn io.Reader, pend
 	rest, _ := io.ReadAll(dec.Buffered())
 	if len(bytes.TrimSpace(rest)) == 0 {
 		rest = nil
+	}
+	if why := t.stillAttached(ctx, cluster, attach); why != "" {
+		out.send(&heartbeat.Response{Error: why})
+		return nil, 0, false
 	}
 	resp, err := t.Observe(ctx, cluster, rep)
 	switch {

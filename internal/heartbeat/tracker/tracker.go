@@ -44,14 +44,17 @@ type Tracker struct {
 	written map[string]time.Time
 	// disconnected marks clusters whose Disconnected status is written.
 	disconnected map[string]bool
-	started      time.Time
+	// attach is the Cluster UID each observation is of: a cluster detached
+	// and attached again under its name starts afresh.
+	attach  map[string]types.UID
+	started time.Time
 }
 
 // New returns a Tracker that reads and writes through c.
 func New(c client.Client) *Tracker {
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "cluster-health"})
-	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), queue: queue, obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, started: time.Now()}
+	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), queue: queue, obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, attach: map[string]types.UID{}, started: time.Now()}
 }
 
 // Observe records a report from cluster's agent and queues its status for
@@ -65,6 +68,11 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Repor
 			return heartbeat.Response{}, heartbeat.ErrNotAttached
 		}
 		return heartbeat.Response{}, err
+	}
+	if r.Detached && c.DeletionTimestamp == nil {
+		// Only a detach the hub asked for may be reported done: taken
+		// early, a later detach would skip the agent's cleanup.
+		return heartbeat.Response{Error: "cluster " + cluster + " is not being detached; the hub asks its agent to clean up when it is"}, nil
 	}
 	if r.Detached {
 		next, patch := detached(&c)
@@ -82,6 +90,7 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Repor
 	t.mu.Lock()
 	t.obs[cluster] = heartbeat.Observation{Seen: time.Now(), Report: &r}
 	delete(t.disconnected, cluster)
+	t.attach[cluster] = c.UID
 	t.mu.Unlock()
 	if _, write := t.plan(&c, time.Now()); write {
 		t.queue.Add(cluster)
@@ -155,6 +164,7 @@ func (t *Tracker) Start(ctx context.Context) error {
 			if _, ok := t.obs[c.Name]; !ok {
 				// Not heard from since this hub started: count from the start.
 				t.obs[c.Name] = heartbeat.Observation{Seen: t.started}
+				t.attach[c.Name] = c.UID
 			}
 		}
 	}
@@ -205,7 +215,7 @@ func (t *Tracker) work(ctx context.Context) {
 func (t *Tracker) write(ctx context.Context, name string) error {
 	var c fv1.Cluster
 	err := t.Client.Get(ctx, client.ObjectKey{Name: name}, &c, client.UnsafeDisableDeepCopy)
-	if apierrors.IsNotFound(err) || err == nil && c.DeletionTimestamp != nil {
+	if apierrors.IsNotFound(err) || err == nil && (c.DeletionTimestamp != nil || t.ofOtherAttach(&c)) {
 		t.forget(name)
 		t.Changes.Forget(name)
 		return nil
@@ -236,6 +246,7 @@ func (t *Tracker) forget(name string) {
 	delete(t.obs, name)
 	delete(t.written, name)
 	delete(t.disconnected, name)
+	delete(t.attach, name)
 }
 
 // plan computes c's status from its observation and says whether it needs
