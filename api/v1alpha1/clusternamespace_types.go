@@ -36,10 +36,17 @@ type ClusterNamespaceStatus struct {
 	// +optional
 	Phase string `json:"phase,omitempty"`
 	// Labels of the namespace in the member cluster; policy namespace
-	// selectors match them.
+	// selectors match them. Bounded as Kubernetes bounds labels (keys of at
+	// most 317 characters, a 253-character prefix and a 63-character name;
+	// values of at most 63), and to 128 of them, twice what a namespace
+	// rarely exceeds: unbounded, one agent's reports could fill the hub's
+	// etcd.
+	// +kubebuilder:validation:MaxProperties=128
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 317 && size(self[k]) <= 63)",message="a label key is at most 317 characters and a value at most 63, as in Kubernetes"
 	// +optional
 	Labels map[string]string `json:"labels,omitempty"`
 	// Conditions: Ready.
+	// +kubebuilder:validation:MaxItems=8
 	// +listType=map
 	// +listMapKey=type
 	// +optional

@@ -77,11 +77,11 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 		if inHub[ns.Name] || ns.DeletionTimestamp != nil {
 			continue
 		}
-		ws := ns.Labels[fv1.LabelWorkspace]
-		if ws == "" {
-			ws = fv1.DefaultName
-		}
-		out = append(out, nsAction{Kind: "createHub", Name: ns.Name, Value: ws})
+		// A namespace found in the cluster goes into the default workspace,
+		// whatever its workspace label says: the hub's users place
+		// namespaces into workspaces, and the hub refuses an agent that
+		// names another (it could pin a workspace not its cluster's).
+		out = append(out, nsAction{Kind: "createHub", Name: ns.Name, Value: fv1.DefaultName})
 	}
 	return out
 }

@@ -43,7 +43,7 @@ func TestPlanNamespaces(t *testing.T) {
 	}{
 		{"in sync", []corev1.Namespace{ns("a", "default", false)}, []fv1.ClusterNamespace{cn("a", "default", true, false, "Active")}, nil},
 		{"discovered goes to default", []corev1.Namespace{ns("a", "", false)}, nil, []nsAction{{"createHub", "a", "default", nil}}},
-		{"discovered keeps its labelled workspace", []corev1.Namespace{ns("a", "shop", false)}, nil, []nsAction{{"createHub", "a", "shop", nil}}},
+		{"discovered goes to default whatever its label says", []corev1.Namespace{ns("a", "shop", false)}, nil, []nsAction{{"createHub", "a", "default", nil}}},
 		{"terminating in cluster is not discovered", []corev1.Namespace{ns("a", "", true)}, nil, nil},
 		{"created through the hub", nil, []fv1.ClusterNamespace{cn("web", "shop", false, false, "")}, []nsAction{{"createMember", "web", "shop", nil}}},
 		{"deleted in the cluster", nil, []fv1.ClusterNamespace{cn("a", "default", true, false, "Active")}, []nsAction{{"deleteHub", "a", "", nil}}},

@@ -97,6 +97,11 @@ func Detach(ctx context.Context, cl client.Client, name string, force bool, time
 		err := cl.Get(ctx, client.ObjectKey{Name: name}, &fv1.Cluster{})
 		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
+	if err != nil && !wait.Interrupted(err) {
+		// Not the timeout: the hub failed to answer (stopped, unreachable),
+		// which says nothing of the agent; say what happened instead.
+		return fmt.Errorf("waiting for cluster %q to detach: %w; run 'flotilla cluster detach %s' again once the hub answers", name, err, name)
+	}
 	if err != nil {
 		return fmt.Errorf("cluster %q is still detaching after %s: its agent has not confirmed the cleanup; if the cluster is gone for good, run 'flotilla cluster detach %s --force'", name, timeout, name)
 	}

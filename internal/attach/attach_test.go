@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,8 @@ var env *testenv.Env
 
 func TestMain(m *testing.M) {
 	var err error
-	env, err = testenv.Start(testenv.Options{Clusters: 2, Nodes: 1})
+	// A small bound on an agent's namespaces lets a test reach it.
+	env, err = testenv.Start(testenv.Options{Clusters: 2, Nodes: 1, HubArgs: []string{"--max-namespaces-per-cluster", strconv.Itoa(maxNamespaces)}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

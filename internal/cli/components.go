@@ -11,6 +11,7 @@ import (
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 
 	"flotilla.dev/flotilla/internal/agent"
+	"flotilla.dev/flotilla/internal/agentlimits"
 	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/etcd"
 	"flotilla.dev/flotilla/internal/hub"
@@ -82,6 +83,8 @@ an existing cluster and runs only the controllers there.`,
 	cmd.Flags().StringVar(&cfg.Kubeconfig, "kubeconfig", "", "run on this existing cluster instead of an embedded apiserver")
 	cmd.Flags().DurationVar(&cfg.AgentCertificateLifetime, "agent-certificate-lifetime", controller.DefaultAgentCertificateLifetime,
 		"longest client certificate the hub issues an agent (min 10m); agents renew at 80 % of it")
+	cmd.Flags().IntVar(&cfg.MaxNamespacesPerCluster, "max-namespaces-per-cluster", agentlimits.MaxNamespacesPerCluster,
+		"most namespaces one cluster's agent may report to the hub; bounds what one agent identity can store there")
 	return cmd
 }
 

@@ -163,9 +163,10 @@ func agentRBAC() []client.Object {
 	return append(objs, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: fv1.AgentNamespaceRole},
 		Rules: []rbacv1.PolicyRule{
-			// It fetches when told of a change; it watches nothing here.
+			// It fetches when told of a change; it watches nothing here. It
+			// writes nothing but ClusterNamespaces (no Leases: an agent holds
+			// none, and each was one more object a stolen identity could add).
 			{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list"}},
-			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"create", "update", "patch", "delete"}},
 			// The agent reports the cluster's namespaces and finishes their deletion.
 			{APIGroups: []string{fv1.GroupVersion.Group}, Resources: []string{"clusternamespaces", "clusternamespaces/status"}, Verbs: []string{"create", "update", "patch", "delete"}},
 		},

@@ -30,6 +30,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/agentlimits"
 	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
@@ -58,6 +59,9 @@ type Config struct {
 	// AgentCertificateLifetime is the longest certificate the hub issues an
 	// agent; 0 means controller.DefaultAgentCertificateLifetime.
 	AgentCertificateLifetime time.Duration
+	// MaxNamespacesPerCluster bounds the ClusterNamespaces one cluster's
+	// agent may create; 0 means agentlimits.MaxNamespacesPerCluster.
+	MaxNamespacesPerCluster int
 	// OnReady, if set, is called once the component serves.
 	OnReady func()
 }
@@ -290,7 +294,10 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 		// hold a decoded copy of every object plus minutes of history, most
 		// of the hub's memory per cluster.
 		WatchCache: false,
-		Admission:  []kubeapi.AdmissionPlugin{{Name: policycheck.PluginName, Register: policycheck.Register}},
+		Admission: []kubeapi.AdmissionPlugin{
+			{Name: policycheck.PluginName, Register: policycheck.Register},
+			{Name: agentlimits.PluginName, Register: agentlimits.Register(c.MaxNamespacesPerCluster)},
+		},
 	})
 	if err != nil {
 		stop()
@@ -368,7 +375,7 @@ func bootstrap(ctx context.Context, cl client.Client) error {
 		&fv1.ClusterGroup{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.ClusterGroupSpec{Description: "Clusters that name no other group"}},
 		&fv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.WorkspaceSpec{Description: "Namespaces that name no other workspace"}},
 	}
-	for _, o := range append(objs, guards()...) {
+	for _, o := range append(append(objs, guards()...), agentGuards()...) {
 		if err := cl.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating %s %s: %w", o.GetObjectKind().GroupVersionKind().Kind, o.GetName(), err)
 		}

@@ -34,6 +34,8 @@ type Options struct {
 	Nodes int
 	// NoHub skips the hub.
 	NoHub bool
+	// HubArgs are added to the hub's command line.
+	HubArgs []string
 }
 
 // Env is a running set of processes.
@@ -117,7 +119,7 @@ func Start(opts Options) (*Env, error) {
 	var all []*Process
 	if !opts.NoHub {
 		e.Hub = &Process{Name: "hub", Dir: filepath.Join(dir, "hub")}
-		e.Hub.Args = []string{"hub", "--data-dir", e.Hub.Dir}
+		e.Hub.Args = append([]string{"hub", "--data-dir", e.Hub.Dir}, opts.HubArgs...)
 		e.Hub.Kubeconfig = filepath.Join(e.Hub.Dir, "admin.kubeconfig")
 		all = append(all, e.Hub)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"flotilla.dev/flotilla/internal/datadir"
@@ -90,8 +91,11 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	byCluster := map[*procs.Proc]string{}
 	for _, p := range agents {
-		dirs[p] = filepath.Join(l.ClusterDir(p.Name[len("agent-"):]), "agent")
+		name := strings.TrimPrefix(p.Name, "agent-")
+		dirs[p] = l.AgentDir(name)
+		byCluster[p] = name
 	}
 
 	fmt.Fprintf(c.Out, "Flotilla is up (%.1fs): hub and %d local cluster(s) under %s\n\n", time.Since(start).Seconds(), c.Clusters, l.Root)
@@ -106,15 +110,5 @@ func Run(ctx context.Context, c Config) error {
 	}
 	fmt.Fprintf(c.Out, "\nPress Ctrl-C to stop.\n")
 
-	done := make(chan *procs.Proc, len(all))
-	for _, p := range all {
-		go func() { <-p.Done(); done <- p }()
-	}
-	select {
-	case <-ctx.Done():
-		fmt.Fprintln(c.Out, "Stopping...")
-		return nil
-	case p := <-done:
-		return fmt.Errorf("%s exited unexpectedly: %v; see the logs in %s", p.Name, p.Err(), filepath.Join(dirs[p], "logs"))
-	}
+	return watch(ctx, c.Out, l, all, dirs, byCluster)
 }

@@ -23,6 +23,13 @@ import (
 // startUp runs `flotilla up` in dir and waits for its report.
 func startUp(t *testing.T, dir string) (*procs.Proc, string) {
 	t.Helper()
+	p, report, _ := startUpLogged(t, dir)
+	return p, report
+}
+
+// startUpLogged is startUp that also returns the file up's output goes to.
+func startUpLogged(t *testing.T, dir string) (*procs.Proc, string, string) {
+	t.Helper()
 	log := filepath.Join(t.TempDir(), "up.log")
 	p, err := procs.Start("up", flotilla(t), []string{"up", "--data-dir", dir, "--clusters", "2"}, log)
 	if err != nil {
@@ -33,7 +40,7 @@ func startUp(t *testing.T, dir string) (*procs.Proc, string) {
 	for time.Now().Before(deadline) {
 		out, _ := os.ReadFile(log)
 		if strings.Contains(string(out), "Press Ctrl-C to stop.") {
-			return p, string(out)
+			return p, string(out), log
 		}
 		select {
 		case <-p.Done():
@@ -43,7 +50,7 @@ func startUp(t *testing.T, dir string) (*procs.Proc, string) {
 	}
 	out, _ := os.ReadFile(log)
 	t.Fatalf("up not ready after 2m:\n%s", out)
-	return nil, ""
+	return nil, "", ""
 }
 
 func clientset(t *testing.T, path string) kubernetes.Interface {
