@@ -83,13 +83,13 @@ func TestGuardrailsHold(t *testing.T) {
 	t.Cleanup(func() { deleteNamespaces(t, a, "gr-apps", "gr-tools") })
 
 	// Workloads that predate the policies: a clean pod, and a pod breaking
-	// every rule below, kept alive by a finalizer.
+	// the image rule, kept alive by a finalizer. (It breaks one rule only:
+	// a cluster names the first admission policy that refuses a request.)
 	if err := a.Client.Create(ctx, pod("gr-apps", "clean", "registry.example.com/app:1.0", nil)); err != nil {
 		t.Fatal(err)
 	}
 	old := pod("gr-apps", "old", "docker.io/app:latest", func(p *corev1.Pod) {
 		p.Finalizers = []string{"example.com/hold"}
-		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 	})
 	if err := a.Client.Create(ctx, old); err != nil {
 		t.Fatal(err)
