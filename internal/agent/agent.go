@@ -366,9 +366,10 @@ func (a *agent) loop(ctx context.Context) error {
 		case <-tick.C:
 		case <-out.wake: // a policy report to send
 		case <-ended:
-			// The hub closed the stream (it restarted, or forgot the
-			// agent): open a new one in a second rather than at the
-			// next tick.
+			// The hub closed the stream (it restarted, forgot the agent,
+			// or a newer stream of this identity replaced it): open a new
+			// one in a second rather than at the next tick.
+			klog.InfoS("the hub closed the stream; opening another", "reason", stream.Err())
 			drop()
 			select {
 			case <-ctx.Done():
@@ -473,6 +474,13 @@ func (a *agent) beat(ctx context.Context, stream *heartbeat.Stream, view *member
 	case err != nil:
 	case resp.Retry != "":
 		klog.InfoS("the hub did not store the policy report; will send it again", "reason", resp.Retry)
+	case resp.Refused != "":
+		// Sending it again would be refused again: the next report
+		// replaces it.
+		klog.ErrorS(nil, "the hub refused to store what this agent reported", "reason", resp.Refused)
+		if r.Policies != nil {
+			out.stored(r.Policies)
+		}
 	case r.Policies != nil:
 		out.stored(r.Policies)
 	}

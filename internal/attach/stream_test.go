@@ -146,11 +146,12 @@ func TestHeartbeatStream(t *testing.T) {
 	if got := policies(&fv1.ClusterPolicyStatus{Synced: "True", Objects: 3}); got == nil || got.Violations != 0 || len(got.Insights) != 0 || got.Objects != 3 {
 		t.Errorf("after a report with none: %+v", got)
 	}
-	// One the hub's API refuses is not stored, the reply says why, and
-	// the stream carries on.
+	// One the hub's API refuses is not stored, the reply says why (as
+	// refused: sent again, it would be refused again), and the stream
+	// carries on.
 	reply, err = s.Beat(ctx, heartbeat.Report{IntervalSeconds: 10, Reachable: true, Policies: &fv1.ClusterPolicyStatus{Synced: "Maybe"}})
-	if err != nil || !strings.Contains(reply.Retry, "synced") {
-		t.Errorf("an invalid policy report: %+v, %v; want a reply whose retry names the field", reply, err)
+	if err != nil || reply.Retry != "" || !strings.Contains(reply.Refused, "synced") {
+		t.Errorf("an invalid policy report: %+v, %v; want a reply whose refused names the field", reply, err)
 	}
 
 	// A report too large to be one is refused, and the stream ends.

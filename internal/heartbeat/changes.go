@@ -73,7 +73,11 @@ type Changes struct {
 	subs  map[string]*subscriber // a cluster's open stream, if any
 }
 
-type subscriber struct{ notify func() }
+// subscriber is a cluster's stream as Changes knows it.
+type subscriber struct {
+	notify   func()
+	replaced func() // told once a newer subscription takes its place
+}
 
 // NewChanges returns an empty registry with a fresh epoch.
 func NewChanges() *Changes {
@@ -112,13 +116,22 @@ func (c *Changes) bump(cluster string, k Kind, rv string) {
 }
 
 // Subscribe calls notify after each change for cluster, until the returned
-// cancel. A newer subscription for the same cluster replaces an older one:
-// an agent that reconnects leaves its old stream to time out.
-func (c *Changes) Subscribe(cluster string, notify func()) (cancel func()) {
-	sub := &subscriber{notify: notify}
+// cancel. A cluster has one subscription: a newer one for the same cluster
+// replaces the older, whose replaced is then called (on a goroutine of its
+// own) so that its stream can close and say why. A stream that no longer
+// gets notifications is thus never left open believing it does: an
+// attacker holding a copy of the identity cannot take an agent's
+// notifications without the agent's stream ending, and the agent, which
+// opens a new stream when its stream ends, takes them back.
+func (c *Changes) Subscribe(cluster string, notify, replaced func()) (cancel func()) {
+	sub := &subscriber{notify: notify, replaced: replaced}
 	c.mu.Lock()
+	old := c.subs[cluster]
 	c.subs[cluster] = sub
 	c.mu.Unlock()
+	if old != nil && old.replaced != nil {
+		go old.replaced()
+	}
 	return func() {
 		c.mu.Lock()
 		if c.subs[cluster] == sub {

@@ -9,7 +9,7 @@ func TestChangesNotifyOnlyTheChangedCluster(t *testing.T) {
 	c := NewChanges()
 	notified := make(chan string, 10)
 	for _, cluster := range []string{"a", "b"} {
-		defer c.Subscribe(cluster, func() { notified <- cluster })()
+		defer c.Subscribe(cluster, func() { notified <- cluster }, nil)()
 	}
 	a0, b0 := c.Token("a"), c.Token("b")
 	c.Bump("a", Policies)
@@ -30,8 +30,14 @@ func TestChangesNotifyOnlyTheChangedCluster(t *testing.T) {
 func TestChangesNewerSubscriptionWins(t *testing.T) {
 	c := NewChanges()
 	notified := make(chan string, 10)
-	cancelOld := c.Subscribe("a", func() { notified <- "old" })
-	defer c.Subscribe("a", func() { notified <- "new" })()
+	replaced := make(chan struct{})
+	cancelOld := c.Subscribe("a", func() { notified <- "old" }, func() { close(replaced) })
+	defer c.Subscribe("a", func() { notified <- "new" }, nil)()
+	select {
+	case <-replaced:
+	case <-time.After(time.Second):
+		t.Fatal("the replaced subscription was not told")
+	}
 	cancelOld() // the old stream ends after the agent reconnected
 	c.Bump("a", Namespaces)
 	switch got, ok := next(notified, time.Second); {

@@ -66,6 +66,12 @@ func (s *Stream) read(onChange func(string)) {
 			close(s.done)
 			return
 		}
+		if m.Closed != "" {
+			// The hub's last word: the stream ends for this reason.
+			s.err = errors.New(m.Closed)
+			close(s.done)
+			return
+		}
 		// Here, not by Beat's caller: tokens must be taken in the order
 		// the hub sent them, or an older one in a reply could undo a
 		// newer one pushed just after it.
@@ -121,6 +127,17 @@ func answer(r Response) (Response, error) {
 
 // Done is closed once the hub's side of the stream has ended.
 func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Err says why the hub's side ended (the reason the hub gave, if it gave
+// one); nil while Done is open.
+func (s *Stream) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
 
 // Close ends the stream.
 func (s *Stream) Close() error { return s.rwc.Close() }

@@ -94,8 +94,15 @@ type Response struct {
 	// Error says why the hub could not take the report.
 	Error string `json:"error,omitempty"`
 	// Retry says why the hub could not store the report's policies or
-	// detach; the agent sends them again with its next report.
+	// detach this time (the apiserver was unavailable, say); the agent
+	// sends them again with its next report.
 	Retry string `json:"retry,omitempty"`
+	// Refused says why the hub will never store what the report asked it
+	// to (its policies, or the health it carries): the hub's API rejects
+	// it as it is, so sending it again would only repeat the refusal. The
+	// report's heartbeat itself is taken; the agent drops what was
+	// refused and logs the reason.
+	Refused string `json:"refused,omitempty"`
 }
 
 // Message is one line the hub sends on a stream: a reply, or a change token
@@ -103,7 +110,17 @@ type Response struct {
 type Message struct {
 	Reply   *Response `json:"reply,omitempty"`
 	Changes string    `json:"changes,omitempty"`
+	// Closed is why the hub closes the stream, in its last message: a
+	// newer stream of the same identity replaced it, say.
+	Closed string `json:"closed,omitempty"`
 }
+
+// MinWriteGap is the least time between two status writes the hub makes
+// for one cluster's reports. Reports that come faster are coalesced: the
+// hub writes the latest once the gap has passed. An agent reports every
+// interval (10 s), so it never waits; one identity flooding reports costs
+// the hub one write a second, not one per report.
+const MinWriteGap = time.Second
 
 // MaxReport bounds one report: a cluster's inventory is a few hundred bytes.
 const MaxReport = 64 << 10

@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +96,19 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		http.Error(w, why, http.StatusForbidden)
 		return
 	}
+	if ok, wait := t.streams.allow(cluster, time.Now()); !ok {
+		// Answered once the identity may open a stream again (at most a
+		// second on): a loop of opens then waits instead of spinning on
+		// refusals, which cost the hub as much as the opens.
+		select {
+		case <-r.Context().Done():
+		case <-time.After(min(wait, time.Second)):
+		}
+		secs := int(wait/time.Second) + 1
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		http.Error(w, fmt.Sprintf("cluster %s's identity opens streams faster than the hub allows (%d at once, then %d a second): it holds one stream at a time, the newest; retry in %d s", cluster, opensBurst, opensPerSecond, secs), http.StatusTooManyRequests)
+		return
+	}
 	conn, rw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -161,7 +176,13 @@ func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.C
 	defer conn.Close()
 	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	out := &sender{conn: conn, enc: json.NewEncoder(conn), token: func() string { return t.Changes.Token(cluster) }}
-	defer t.Changes.Subscribe(cluster, out.changed)()
+	// One stream per identity, the newest: an agent that reconnects must
+	// not wait for its old stream to time out. The stream it replaces is
+	// told so and closed, never left open without notifications.
+	defer t.Changes.Subscribe(cluster, out.changed, func() {
+		log.FromContext(ctx).Info("a newer stream of the cluster's identity replaced one", "cluster", cluster, "replaced", conn.RemoteAddr().String())
+		out.close("a newer stream of cluster " + cluster + "'s identity replaced this one: the hub keeps one stream per identity and sends change notifications on the newest; if this agent did not open it, another holder of its key and certificate did")
+	})()
 
 	// The first report may have come with the request, read by TLS but not
 	// yet by anyone: it is read, not waited for. Later ones come one per reply.
@@ -174,6 +195,14 @@ func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.C
 				return
 			}
 		}
+		if d := t.streams.reportDelay(cluster, time.Now()); d > 0 {
+			// More reports than an agent sends: they wait their turn.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		}
 		// Each report is taken on a goroutine that ends with it. Decoding
 		// it and writing the status grow a stack to 16 KB or more, and a
 		// parked goroutine gets that back only by halves, one per
@@ -182,7 +211,7 @@ func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.C
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			pending, interval, ok = t.take(ctx, cluster, attach, conn, pending, out)
+			pending, interval, ok = t.take(ctx, cluster, attach, conn, pending, interval, out)
 		}()
 		<-done
 		if !ok {
@@ -196,21 +225,28 @@ func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.C
 // agent reports at, and whether the stream goes on. Its decoder lives for
 // one report: an idle stream holds no decoder buffer. A stream whose
 // attach has ended (detached, maybe attached again) is told so and closed.
-func (t *Tracker) take(ctx context.Context, cluster, attach string, conn io.Reader, pending []byte, out *sender) ([]byte, time.Duration, bool) {
-	dec := json.NewDecoder(&capped{r: io.MultiReader(bytes.NewReader(pending), conn), max: heartbeat.MaxReport})
+func (t *Tracker) take(ctx context.Context, cluster, attach string, conn io.Reader, pending []byte, interval time.Duration, out *sender) ([]byte, time.Duration, bool) {
+	pr := bytes.NewReader(pending)
+	in := &capped{r: io.MultiReader(pr, conn), max: heartbeat.MaxReport}
+	dec := json.NewDecoder(in)
 	var rep heartbeat.Report
 	if err := dec.Decode(&rep); err != nil {
 		var syntax *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, errTooLarge) {
-			out.send(&heartbeat.Response{Error: "bad report: " + err.Error()})
+		switch {
+		case errors.As(err, &syntax) || errors.Is(err, errTooLarge):
+			// The stream cannot be read past this: say why and end it.
+			out.refuse(ctx, cluster, "bad report: "+err.Error())
+			return nil, 0, false
+		case in.err != nil:
+			return nil, 0, false // the connection ended or broke
 		}
-		return nil, 0, false
+		// A report that is JSON but not a report (an unparsable quantity,
+		// a string for a number) was read whole: refuse it, and take the
+		// next one.
+		out.refuse(ctx, cluster, "bad report: "+err.Error())
+		return following(dec, pr, conn), interval, true
 	}
-	rest, _ := io.ReadAll(dec.Buffered())
-	if len(bytes.TrimSpace(rest)) == 0 {
-		rest = nil
-	}
+	rest := following(dec, pr, conn)
 	if why := t.stillAttached(ctx, cluster, attach); why != "" {
 		out.send(&heartbeat.Response{Error: why})
 		return nil, 0, false
@@ -229,6 +265,34 @@ func (t *Tracker) take(ctx context.Context, cluster, attach string, conn io.Read
 	return rest, rep.Interval(), true
 }
 
+// following returns the bytes read past the report dec decoded, in order:
+// those in dec's buffer, those of pending (pr) it did not reach, and those
+// TLS has decrypted (a record may hold several reports) or received but
+// nobody has read. An agent may write reports without waiting for replies;
+// the stream waits for the socket to be readable, and would never see the
+// reports already taken off it.
+func following(dec *json.Decoder, pr *bytes.Reader, conn io.Reader) []byte {
+	rest, _ := io.ReadAll(io.MultiReader(dec.Buffered(), pr))
+	if c, ok := conn.(net.Conn); ok {
+		// Read what is there without waiting: an expired deadline
+		// fails a read that would wait, and a TLS connection survives
+		// a read timeout. The stream sets the next deadline.
+		c.SetReadDeadline(time.Now().Add(-time.Second))
+		var buf [4 << 10]byte
+		for len(rest) < heartbeat.MaxReport {
+			n, err := c.Read(buf[:])
+			rest = append(rest, buf[:n]...)
+			if err != nil || n == 0 {
+				break
+			}
+		}
+	}
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return nil
+	}
+	return rest
+}
+
 // sender writes a stream's messages, one at a time. Each carries the token
 // current when it is written, so tokens on the wire never go backwards.
 type sender struct {
@@ -237,10 +301,50 @@ type sender struct {
 	enc   *json.Encoder
 	token func() string
 	sent  string // the last token written
-	err   error  // the write that broke the stream
+	err   error  // the write that broke the stream, or the close
+
+	refusedAt time.Time // when a refused report was last logged
+	refusals  int       // refused reports not yet logged
 }
 
 func (s *sender) changed() { s.send(nil) }
+
+// errClosed is a sender's error once the hub has closed its stream.
+var errClosed = errors.New("stream closed by the hub")
+
+// close ends the stream, telling the agent why in its last message.
+func (s *sender) close(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	s.enc.Encode(heartbeat.Message{Closed: reason})
+	s.err = errClosed
+	s.conn.Close()
+}
+
+// refuse replies to a report the hub cannot read, and logs it: the first
+// of a stream, then at most one line every refusalLogEvery with a count, so
+// that an agent sending nothing else cannot flood the hub's log.
+func (s *sender) refuse(ctx context.Context, cluster, why string) {
+	s.send(&heartbeat.Response{Error: why})
+	s.mu.Lock()
+	s.refusals++
+	n := s.refusals
+	due := time.Since(s.refusedAt) >= refusalLogEvery
+	if due {
+		s.refusedAt, s.refusals = time.Now(), 0
+	}
+	s.mu.Unlock()
+	if due {
+		log.FromContext(ctx).Info("refused an agent's report", "cluster", cluster, "reason", why, "refusedSinceLastLog", n)
+	}
+}
+
+// refusalLogEvery spaces the log lines of one stream's refused reports.
+const refusalLogEvery = 10 * time.Second
 
 // send writes reply, or, for nil, the token if it moved since the last
 // message.
@@ -275,6 +379,7 @@ var errTooLarge = errors.New("report larger than 64 KiB")
 type capped struct {
 	r      io.Reader
 	n, max int64
+	err    error // the read error the reader returned, if any
 }
 
 func (c *capped) Read(p []byte) (int, error) {
@@ -286,5 +391,8 @@ func (c *capped) Read(p []byte) (int, error) {
 	}
 	k, err := c.r.Read(p)
 	c.n += int64(k)
+	if err != nil {
+		c.err = err
+	}
 	return k, err
 }

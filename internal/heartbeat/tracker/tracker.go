@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -46,15 +47,27 @@ type Tracker struct {
 	disconnected map[string]bool
 	// attach is the Cluster UID each observation is of: a cluster detached
 	// and attached again under its name starts afresh.
-	attach  map[string]types.UID
+	attach map[string]types.UID
+	// policies is the last policy report of each cluster, stored or refused.
+	policies map[string]lastPolicies
+	// refused is why the hub's API last refused a cluster's health, told
+	// to its agent in each reply until a write succeeds. The write is not
+	// retried from the queue: the next report queues it again, and the
+	// write slots space such attempts like any other write.
+	refused map[string]string
 	started time.Time
+
+	slots   writeSlots
+	streams streamLimits
 }
 
 // New returns a Tracker that reads and writes through c.
 func New(c client.Client) *Tracker {
 	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "cluster-health"})
-	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), queue: queue, obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, attach: map[string]types.UID{}, started: time.Now()}
+	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), queue: queue, obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, attach: map[string]types.UID{},
+		policies: map[string]lastPolicies{}, refused: map[string]string{}, started: time.Now(),
+		slots: writeSlots{next: map[string]time.Time{}}, streams: streamLimits{opens: map[string]*rate.Limiter{}, reports: map[string]*rate.Limiter{}}}
 }
 
 // Observe records a report from cluster's agent and queues its status for
@@ -76,15 +89,18 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Repor
 	}
 	if r.Detached {
 		next, patch := detached(&c)
-		return t.store(ctx, next, patch), nil
+		if err := t.Client.Status().Patch(ctx, next, patch); err != nil {
+			log.FromContext(ctx).Error(err, "storing an agent's detach", "cluster", c.Name)
+			return heartbeat.Response{Retry: err.Error()}, nil
+		}
+		return heartbeat.Response{}, nil
 	}
 	if c.DeletionTimestamp != nil {
 		return heartbeat.Response{Detach: true}, nil
 	}
 	var resp heartbeat.Response
 	if r.Policies != nil {
-		obj, patch := policies(&c, r.Policies)
-		resp = t.store(ctx, obj, patch)
+		resp = t.storePolicies(ctx, &c, r.Policies)
 		r.Policies = nil // kept in the Cluster, not twice in memory
 	}
 	t.mu.Lock()
@@ -93,20 +109,17 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Repor
 	t.attach[cluster] = c.UID
 	t.mu.Unlock()
 	if _, write := t.plan(&c, time.Now()); write {
+		// The worker waits for the cluster's write slot: reports that
+		// come faster are coalesced into one write of the latest.
 		t.queue.Add(cluster)
 	}
+	t.mu.Lock()
+	if why := t.refused[cluster]; why != "" && resp.Refused == "" {
+		resp.Refused = "the hub's API refuses the cluster's health as last reported: " + why
+	}
+	t.mu.Unlock()
 	// The stream sets the reply's change token as it writes it.
 	return resp, nil
-}
-
-// store writes what an agent reports beyond its health. A failure is the
-// reply's Retry, not the stream's end: the report itself is taken.
-func (t *Tracker) store(ctx context.Context, c *fv1.Cluster, patch client.Patch) heartbeat.Response {
-	if err := t.Client.Status().Patch(ctx, c, patch); err != nil {
-		log.FromContext(ctx).Error(err, "storing an agent's report", "cluster", c.Name)
-		return heartbeat.Response{Retry: err.Error()}
-	}
-	return heartbeat.Response{}
 }
 
 // policies replaces a cluster's policy status with p. Every field is named:
@@ -199,7 +212,16 @@ func (t *Tracker) work(ctx context.Context) {
 		if shutdown {
 			return
 		}
-		if err := t.write(ctx, name); err != nil {
+		if err := t.write(ctx, name); permanent(err) {
+			// What the agent reported cannot be stored as it is: retrying
+			// the same write would fail forever. Its agent is told in the
+			// next reply; a report that changes it queues a new write.
+			log.FromContext(ctx).Info("the hub's API refuses a cluster's health as its agent reported it", "cluster", name, "reason", err.Error())
+			t.mu.Lock()
+			t.refused[name] = err.Error()
+			t.mu.Unlock()
+			t.queue.Forget(name)
+		} else if err != nil {
 			if !apierrors.IsConflict(err) {
 				log.FromContext(ctx).Error(err, "writing cluster health", "cluster", name)
 			}
@@ -247,6 +269,10 @@ func (t *Tracker) forget(name string) {
 	delete(t.written, name)
 	delete(t.disconnected, name)
 	delete(t.attach, name)
+	delete(t.policies, name)
+	delete(t.refused, name)
+	t.slots.forget(name)
+	t.streams.forget(name)
 }
 
 // plan computes c's status from its observation and says whether it needs
@@ -262,6 +288,7 @@ func (t *Tracker) plan(c *fv1.Cluster, now time.Time) (fv1.ClusterStatus, bool) 
 	}
 	next := heartbeat.Status(now, o, c.Status)
 	if equality.Semantic.DeepEqual(next, c.Status) && (o.Report == nil || now.Sub(t.written[c.Name]) < heartbeat.RefreshEvery) {
+		delete(t.refused, c.Name) // the status says what was observed: nothing is refused
 		if next.Health == fv1.HealthDisconnected {
 			t.disconnected[c.Name] = true
 		}
@@ -282,6 +309,11 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	if !write {
 		return nil
 	}
+	if wait, ok := t.slots.reserve(c.Name, now, 0); !ok {
+		// Written less than a gap ago: write the latest once it passes.
+		t.queue.AddAfter(c.Name, wait)
+		return nil
+	}
 	before := c
 	c = c.DeepCopy()
 	c.Status = next
@@ -290,6 +322,7 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	}
 	t.mu.Lock()
 	t.written[c.Name] = now
+	delete(t.refused, c.Name)
 	if next.Health == fv1.HealthDisconnected {
 		t.disconnected[c.Name] = true
 	}
