@@ -28,6 +28,18 @@ type Stream struct {
 // upgrade needs it. onChange gets the change token of every message, pushed
 // or in a reply, in the order the hub sent them.
 func Dial(ctx context.Context, rt http.RoundTripper, url string, onChange func(token string)) (*Stream, error) {
+	rwc, err := Upgrade(ctx, rt, url)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stream{rwc: rwc, enc: json.NewEncoder(rwc), replies: make(chan Response, 1), done: make(chan struct{})}
+	go s.read(onChange)
+	return s, nil
+}
+
+// Upgrade opens the connection of a stream at url through rt: the HTTP
+// upgrade to Protocol, or the hub's refusal, with its message, as an error.
+func Upgrade(ctx context.Context, rt http.RoundTripper, url string) (io.ReadWriteCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -52,9 +64,7 @@ func Dial(ctx context.Context, rt http.RoundTripper, url string, onChange func(t
 		resp.Body.Close()
 		return nil, errors.New("hub switched protocols but the connection is not writable")
 	}
-	s := &Stream{rwc: rwc, enc: json.NewEncoder(rwc), replies: make(chan Response, 1), done: make(chan struct{})}
-	go s.read(onChange)
-	return s, nil
+	return rwc, nil
 }
 
 func (s *Stream) read(onChange func(string)) {
