@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
-	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/policy"
 )
 
@@ -130,22 +129,7 @@ func notReported(ctx context.Context, cl client.Client, p *fv1.Policy) ([]string
 	if err := cl.List(ctx, &nss); err != nil {
 		return nil, err
 	}
-	byHubNS := map[string][]fv1.ClusterNamespace{}
-	for _, n := range nss.Items {
-		byHubNS[n.Namespace] = append(byHubNS[n.Namespace], n)
-	}
-	var pcs []controller.PreviewCluster
-	for _, c := range clusters.Items {
-		if c.DeletionTimestamp != nil {
-			continue
-		}
-		pc := controller.PreviewCluster{Name: c.Name, Report: c.Status.Policies}
-		for _, n := range byHubNS[fv1.HubNamespace(c.Name)] {
-			pc.Namespaces = append(pc.Namespaces, policy.Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels})
-		}
-		pcs = append(pcs, pc)
-	}
-	_, pending := controller.Preview(p, pcs)
+	_, pending := policy.Preview(p, policy.Views(clusters.Items, nss.Items))
 	return pending, nil
 }
 

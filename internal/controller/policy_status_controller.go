@@ -79,35 +79,11 @@ func (r *PolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Client.List(ctx, &cns, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
 	}
-	byHubNS := map[string][]fv1.ClusterNamespace{}
-	for _, n := range cns.Items {
-		byHubNS[n.Namespace] = append(byHubNS[n.Namespace], n)
-	}
-	views := make([]policy.ClusterView, 0, len(clusters.Items))
-	previewable := Previewable(&p)
-	var previews []PreviewCluster
-	for _, c := range clusters.Items {
-		if c.DeletionTimestamp != nil {
-			continue
-		}
-		v := policy.ClusterView{}
-		for _, n := range byHubNS[fv1.HubNamespace(c.Name)] {
-			if n.DeletionTimestamp == nil {
-				v.Namespaces = append(v.Namespaces, policy.Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels})
-			}
-		}
-		if c.Status.Policies != nil {
-			v.Insights = c.Status.Policies.Insights
-		}
-		views = append(views, v)
-		if previewable {
-			previews = append(previews, PreviewCluster{Name: c.Name, Namespaces: v.Namespaces, Report: c.Status.Policies})
-		}
-	}
+	views := policy.Views(clusters.Items, cns.Items)
 	comp := policy.ComplianceOf(&p, views)
 	// A preview's last state is reached like the sums': a report that comes
 	// within minPass of the last pass requeues one more pass, above.
-	preview, _ := Preview(&p, previews)
+	preview, _ := policy.Preview(&p, views)
 
 	before := p.DeepCopy()
 	p.Status.Clusters, p.Status.Noncompliant, p.Status.Violations = comp.Clusters, comp.Noncompliant, comp.Violations

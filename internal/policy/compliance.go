@@ -2,11 +2,37 @@ package policy
 
 import fv1 "flotilla.dev/flotilla/api/v1alpha1"
 
-// ClusterView is what compliance needs to know of one cluster: its
-// namespaces and what its agent reports.
+// ClusterView is what compliance and previews need to know of one
+// cluster: its namespaces and what its agent last reported.
 type ClusterView struct {
+	Name       string
 	Namespaces []Namespace
-	Insights   []fv1.Insight
+	// Report is nil before the agent's first report.
+	Report *fv1.ClusterPolicyStatus
+}
+
+// Views are the clusters and their namespaces as resolution sees them,
+// leaving out what is being deleted.
+func Views(clusters []fv1.Cluster, nss []fv1.ClusterNamespace) []ClusterView {
+	byHubNS := map[string][]*fv1.ClusterNamespace{}
+	for i := range nss {
+		if n := &nss[i]; n.DeletionTimestamp == nil {
+			byHubNS[n.Namespace] = append(byHubNS[n.Namespace], n)
+		}
+	}
+	views := make([]ClusterView, 0, len(clusters))
+	for i := range clusters {
+		c := &clusters[i]
+		if c.DeletionTimestamp != nil {
+			continue
+		}
+		v := ClusterView{Name: c.Name, Report: c.Status.Policies}
+		for _, n := range byHubNS[fv1.HubNamespace(c.Name)] {
+			v.Namespaces = append(v.Namespaces, Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels})
+		}
+		views = append(views, v)
+	}
+	return views
 }
 
 // Compliance is how the clusters a policy applies to comply with it.
@@ -27,8 +53,11 @@ func ComplianceOf(p *fv1.Policy, clusters []ClusterView) Compliance {
 			continue
 		}
 		c.Clusters++
+		if cl.Report == nil {
+			continue
+		}
 		bad := false
-		for _, in := range cl.Insights {
+		for _, in := range cl.Report.Insights {
 			if in.Policy != p.Name {
 				continue
 			}

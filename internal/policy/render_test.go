@@ -125,11 +125,11 @@ func TestComplianceOf(t *testing.T) {
 	p := pol("img", fv1.PolicyImageRegistry, wsShop, nil)
 	other := Namespace{Cluster: "b", Group: "dev", Name: "x", Workspace: "default"}
 	views := []ClusterView{
-		{Namespaces: []Namespace{web}, Insights: []fv1.Insight{
+		{Namespaces: []Namespace{web}, Report: &fv1.ClusterPolicyStatus{Insights: []fv1.Insight{
 			{Policy: "img", Kind: fv1.InsightViolation}, {Policy: "img", Kind: fv1.InsightAuditHit}, {Policy: "other", Kind: fv1.InsightViolation},
-		}},
+		}}},
 		{Namespaces: []Namespace{{Cluster: "c", Group: "prod", Name: "web", Workspace: "shop"}}},
-		{Namespaces: []Namespace{other}, Insights: []fv1.Insight{{Policy: "img", Kind: fv1.InsightViolation}}},
+		{Namespaces: []Namespace{other}, Report: &fv1.ClusterPolicyStatus{Insights: []fv1.Insight{{Policy: "img", Kind: fv1.InsightViolation}}}},
 	}
 	got := ComplianceOf(&p, views)
 	if got != (Compliance{Clusters: 2, Noncompliant: 1, Violations: 2}) {

@@ -1,4 +1,4 @@
-package controller
+package policy
 
 import (
 	"fmt"
@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
-	"flotilla.dev/flotilla/internal/policy"
 )
 
 func TestPreview(t *testing.T) {
@@ -19,10 +18,10 @@ func TestPreview(t *testing.T) {
 			Type: fv1.PolicyImageRegistry, Mode: mode, Scope: scope, ImageRegistry: &fv1.ImageRegistrySpec{BlockLatest: true}}}
 	}
 	shop := fv1.PolicyScope{Workspace: "shop"}
-	nss := func(cluster string, wss ...string) []policy.Namespace {
-		var out []policy.Namespace
+	nss := func(cluster string, wss ...string) []Namespace {
+		var out []Namespace
 		for i, ws := range wss {
-			out = append(out, policy.Namespace{Cluster: cluster, Group: "default", Name: fmt.Sprintf("ns%d", i), Workspace: ws})
+			out = append(out, Namespace{Cluster: cluster, Group: "default", Name: fmt.Sprintf("ns%d", i), Workspace: ws})
 		}
 		return out
 	}
@@ -50,19 +49,19 @@ func TestPreview(t *testing.T) {
 	cases := []struct {
 		name        string
 		policy      *fv1.Policy
-		clusters    []PreviewCluster
+		clusters    []ClusterView
 		want        *fv1.PolicyPreview
 		wantPending []string
 	}{
 		{name: "enforce mode has no preview", policy: registry(fv1.ModeEnforce, shop),
-			clusters: []PreviewCluster{{Name: "a", Namespaces: nss("a", "shop"), Report: report(3, hit("trusted", "ns0", "Pod/x"))}}},
+			clusters: []ClusterView{{Name: "a", Namespaces: nss("a", "shop"), Report: report(3, hit("trusted", "ns0", "Pod/x"))}}},
 		{name: "a type that rejects nothing has no preview",
 			policy: &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "q", Generation: 1}, Spec: fv1.PolicySpec{Type: fv1.PolicyQuota, Mode: fv1.ModeAudit, Scope: fv1.PolicyScope{Organization: true}}}},
 		{name: "applies to no cluster", policy: registry(fv1.ModeAudit, shop),
-			clusters: []PreviewCluster{{Name: "a", Namespaces: nss("a", "default")}},
+			clusters: []ClusterView{{Name: "a", Namespaces: nss("a", "default")}},
 			want:     &fv1.PolicyPreview{Generation: 3}},
 		{name: "hits and clean clusters, sorted, other policies and kinds ignored", policy: registry(fv1.ModeAudit, shop),
-			clusters: []PreviewCluster{
+			clusters: []ClusterView{
 				{Name: "c", Namespaces: nss("c", "default", "shop"), Report: report(3, hit("trusted", "ns1", "Pod/b"), hit("trusted", "ns1", "Pod/a"),
 					hit("other", "ns1", "Pod/z"), fv1.Insight{Policy: "trusted", Kind: fv1.InsightSyncError, Message: "x"})},
 				{Name: "a", Namespaces: nss("a", "shop"), Report: report(3, hit("trusted", "ns0", "Deployment/web"))},
@@ -74,7 +73,7 @@ func TestPreview(t *testing.T) {
 				{Cluster: "c", Rejected: 2, Objects: []fv1.PreviewObject{obj("ns1", "Pod/a"), obj("ns1", "Pod/b")}},
 			}}},
 		{name: "clusters without a report of this generation are pending, their hits kept", policy: registry(fv1.ModeAudit, shop),
-			clusters: []PreviewCluster{
+			clusters: []ClusterView{
 				{Name: "new", Namespaces: nss("new", "shop")},
 				{Name: "old", Namespaces: nss("old", "shop"), Report: report(2, hit("trusted", "ns0", "Pod/x"))},
 				{Name: "never", Namespaces: nss("never", "shop"), Report: report(0)},
@@ -85,10 +84,10 @@ func TestPreview(t *testing.T) {
 			}},
 			wantPending: []string{"never", "new", "old"}},
 		{name: "system namespaces are never governed", policy: registry(fv1.ModeAudit, fv1.PolicyScope{Organization: true}),
-			clusters: []PreviewCluster{{Name: "a", Namespaces: []policy.Namespace{{Cluster: "a", Name: "kube-system", Workspace: "default"}}}},
+			clusters: []ClusterView{{Name: "a", Namespaces: []Namespace{{Cluster: "a", Name: "kube-system", Workspace: "default"}}}},
 			want:     &fv1.PolicyPreview{Generation: 3}},
 		{name: "objects bounded per cluster, all counted", policy: registry(fv1.ModeAudit, shop),
-			clusters: []PreviewCluster{{Name: "a", Namespaces: nss("a", "shop"), Report: report(3, many(fv1.MaxPreviewObjects+5)...)}},
+			clusters: []ClusterView{{Name: "a", Namespaces: nss("a", "shop"), Report: report(3, many(fv1.MaxPreviewObjects+5)...)}},
 			want: func() *fv1.PolicyPreview {
 				r := fv1.ClusterPreview{Cluster: "a", Rejected: fv1.MaxPreviewObjects + 5}
 				for _, in := range many(fv1.MaxPreviewObjects) {
@@ -113,10 +112,10 @@ func TestPreview(t *testing.T) {
 func TestPreviewBoundsClustersAndMessages(t *testing.T) {
 	p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "p", Generation: 1}, Spec: fv1.PolicySpec{
 		Type: fv1.PolicyCustom, Mode: fv1.ModeAudit, Scope: fv1.PolicyScope{Organization: true}}}
-	var clusters []PreviewCluster
+	var clusters []ClusterView
 	for i := range fv1.MaxPreviewClusters + 10 {
 		name := fmt.Sprintf("c%03d", i)
-		clusters = append(clusters, PreviewCluster{Name: name, Namespaces: []policy.Namespace{{Cluster: name, Name: "web"}},
+		clusters = append(clusters, ClusterView{Name: name, Namespaces: []Namespace{{Cluster: name, Name: "web"}},
 			Report: &fv1.ClusterPolicyStatus{Audited: map[string]int64{"p": 1}, Insights: []fv1.Insight{
 				{Policy: "p", Kind: fv1.InsightAuditHit, Namespace: "web", Object: "Pod/x", Message: strings.Repeat("é", 2000)}}}})
 	}

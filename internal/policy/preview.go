@@ -1,21 +1,11 @@
-package controller
+package policy
 
 import (
 	"sort"
 	"unicode/utf8"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
-	"flotilla.dev/flotilla/internal/policy"
 )
-
-// PreviewCluster is what a preview needs to know of one cluster.
-type PreviewCluster struct {
-	Name string
-	// Namespaces of the cluster, to tell whether the policy applies to it.
-	Namespaces []policy.Namespace
-	// Report is what its agent last reported; nil before the first report.
-	Report *fv1.ClusterPolicyStatus
-}
 
 // previewMessageMax bounds each message kept in a preview. A status holds up
 // to MaxPreviewClusters × MaxPreviewObjects of them, and an insight's
@@ -26,21 +16,21 @@ const previewMessageMax = 256
 // Previewable reports whether p gets a preview: an audit-mode policy of a
 // type that rejects objects when enforced.
 func Previewable(p *fv1.Policy) bool {
-	return p.Spec.Mode == fv1.ModeAudit && policy.Rejects(p.Spec.Type)
+	return p.Spec.Mode == fv1.ModeAudit && Rejects(p.Spec.Type)
 }
 
 // Preview computes what p would reject if it were enforced, from the audit
 // hits the clusters it applies to report, and which of those clusters have
 // not yet reported findings for p's current generation (sorted). It returns
 // nil for a policy that gets no preview. It is a pure function.
-func Preview(p *fv1.Policy, clusters []PreviewCluster) (*fv1.PolicyPreview, []string) {
+func Preview(p *fv1.Policy, clusters []ClusterView) (*fv1.PolicyPreview, []string) {
 	if !Previewable(p) {
 		return nil, nil
 	}
 	pv := &fv1.PolicyPreview{Generation: p.Generation}
 	var pending []string
 	for _, c := range clusters {
-		if !applies(p, c.Namespaces) {
+		if _, ok := appliesToCluster(p, c.Namespaces); !ok {
 			continue
 		}
 		pv.Clusters++
@@ -86,19 +76,6 @@ func Preview(p *fv1.Policy, clusters []PreviewCluster) (*fv1.PolicyPreview, []st
 	}
 	sort.Strings(pending)
 	return pv, pending
-}
-
-// applies reports whether p applies to any namespace of a cluster, as the
-// policy package decides it (namespaces of the cluster's own machinery are
-// never governed).
-func applies(p *fv1.Policy, nss []policy.Namespace) bool {
-	one := []fv1.Policy{*p}
-	for _, ns := range nss {
-		if !policy.Exempt(ns.Name) && len(policy.ForNamespace(one, ns)) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // truncate cuts s to at most max bytes, on a character boundary.
