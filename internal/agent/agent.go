@@ -277,6 +277,10 @@ func (a *agent) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tun, err := newTunneler(ctx, rt, url, a.clusterCfg)
+	if err != nil {
+		return err
+	}
 	state := newHubState(hub)
 	out := newOutbox()
 	view := memberView{nodes: nodeInformer(a.dyn), namespaces: namespaceInformer(a.dyn)}
@@ -306,7 +310,7 @@ func (a *agent) loop(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		var err error
-		if stream, err = heartbeat.Dial(dctx, rt, url, state.heard); err != nil {
+		if stream, err = heartbeat.DialWith(dctx, rt, url, heartbeat.Handlers{Change: state.heard, Tunnel: tun.ask}); err != nil {
 			klog.InfoS("cannot reach the hub; will retry", "hub", url, "err", err)
 		}
 		return err

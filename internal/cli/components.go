@@ -85,6 +85,8 @@ an existing cluster and runs only the controllers there.`,
 		"longest client certificate the hub issues an agent (min 10m); agents renew at 80 % of it")
 	cmd.Flags().IntVar(&cfg.MaxNamespacesPerCluster, "max-namespaces-per-cluster", agentlimits.MaxNamespacesPerCluster,
 		"most namespaces one cluster's agent may report to the hub; bounds what one agent identity can store there")
+	cmd.Flags().StringVar(&cfg.AuthenticationConfig, "authentication-config", "", "structured authentication configuration file (AuthenticationConfiguration, apiserver.config.k8s.io) for the hub's apiserver: OIDC issuers users log in with")
+	cmd.Flags().IntVar(&cfg.AuditLogMaxSize, "audit-log-max-size", 100, "megabytes at which the hub's audit log (logs/audit.log in the data dir) rotates; ten rotated files are kept")
 	return cmd
 }
 

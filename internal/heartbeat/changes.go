@@ -77,6 +77,7 @@ type Changes struct {
 type subscriber struct {
 	notify   func()
 	replaced func() // told once a newer subscription takes its place
+	tunnel   func() // asks the agent to open its tunnel
 }
 
 // NewChanges returns an empty registry with a fresh epoch.
@@ -124,7 +125,13 @@ func (c *Changes) bump(cluster string, k Kind, rv string) {
 // notifications without the agent's stream ending, and the agent, which
 // opens a new stream when its stream ends, takes them back.
 func (c *Changes) Subscribe(cluster string, notify, replaced func()) (cancel func()) {
-	sub := &subscriber{notify: notify, replaced: replaced}
+	return c.SubscribeStream(cluster, notify, replaced, nil)
+}
+
+// SubscribeStream is Subscribe for a stream that can also ask its agent to
+// open a tunnel (AskTunnel).
+func (c *Changes) SubscribeStream(cluster string, notify, replaced, tunnel func()) (cancel func()) {
+	sub := &subscriber{notify: notify, replaced: replaced, tunnel: tunnel}
 	c.mu.Lock()
 	old := c.subs[cluster]
 	c.subs[cluster] = sub
@@ -139,6 +146,19 @@ func (c *Changes) Subscribe(cluster string, notify, replaced func()) (cancel fun
 		}
 		c.mu.Unlock()
 	}
+}
+
+// AskTunnel asks cluster's agent, on its stream, to open its tunnel. It
+// reports false when the cluster has no stream open to this hub.
+func (c *Changes) AskTunnel(cluster string) bool {
+	c.mu.Lock()
+	sub := c.subs[cluster]
+	c.mu.Unlock()
+	if sub == nil || sub.tunnel == nil {
+		return false
+	}
+	go sub.tunnel()
+	return true
 }
 
 // Forget drops a cluster that is gone.

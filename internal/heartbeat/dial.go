@@ -24,28 +24,48 @@ type Stream struct {
 	mu      sync.Mutex    // one report at a time
 }
 
+// Handlers are what an agent does with what the hub pushes on its stream.
+type Handlers struct {
+	// Change gets the change token of every message, pushed or in a
+	// reply, in the order the hub sent them.
+	Change func(token string)
+	// Tunnel, if set, is called (on the stream's reader: it must not
+	// block) when the hub asks the agent to open its tunnel.
+	Tunnel func()
+}
+
 // Dial opens a stream at url through rt, which must speak HTTP/1.1: the
 // upgrade needs it. onChange gets the change token of every message, pushed
 // or in a reply, in the order the hub sent them.
 func Dial(ctx context.Context, rt http.RoundTripper, url string, onChange func(token string)) (*Stream, error) {
+	return DialWith(ctx, rt, url, Handlers{Change: onChange})
+}
+
+// DialWith is Dial with handlers for everything the hub pushes.
+func DialWith(ctx context.Context, rt http.RoundTripper, url string, h Handlers) (*Stream, error) {
 	rwc, err := Upgrade(ctx, rt, url)
 	if err != nil {
 		return nil, err
 	}
 	s := &Stream{rwc: rwc, enc: json.NewEncoder(rwc), replies: make(chan Response, 1), done: make(chan struct{})}
-	go s.read(onChange)
+	go s.read(h)
 	return s, nil
 }
 
 // Upgrade opens the connection of a stream at url through rt: the HTTP
 // upgrade to Protocol, or the hub's refusal, with its message, as an error.
 func Upgrade(ctx context.Context, rt http.RoundTripper, url string) (io.ReadWriteCloser, error) {
+	return UpgradeTo(ctx, rt, url, Protocol)
+}
+
+// UpgradeTo opens a connection at url through rt upgraded to protocol.
+func UpgradeTo(ctx context.Context, rt http.RoundTripper, url, protocol string) (io.ReadWriteCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", Protocol)
+	req.Header.Set("Upgrade", protocol)
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		return nil, err
@@ -67,7 +87,7 @@ func Upgrade(ctx context.Context, rt http.RoundTripper, url string) (io.ReadWrit
 	return rwc, nil
 }
 
-func (s *Stream) read(onChange func(string)) {
+func (s *Stream) read(h Handlers) {
 	dec := json.NewDecoder(s.rwc)
 	for {
 		var m Message
@@ -89,8 +109,11 @@ func (s *Stream) read(onChange func(string)) {
 		if m.Reply != nil {
 			tok = m.Reply.Changes
 		}
-		if tok != "" {
-			onChange(tok)
+		if tok != "" && h.Change != nil {
+			h.Change(tok)
+		}
+		if m.Tunnel && h.Tunnel != nil {
+			h.Tunnel()
 		}
 		if m.Reply != nil {
 			select {

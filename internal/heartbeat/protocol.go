@@ -34,6 +34,14 @@ const StreamPath = "/v1/stream"
 // Protocol is what a stream's request asks to upgrade to.
 const Protocol = "flotilla-heartbeat/1"
 
+// TunnelPath is where an agent opens its tunnel when the hub asks for one:
+// the connection that carries requests from the hub's access point to the
+// cluster's apiserver (package tunnel). It upgrades to TunnelProtocol.
+const TunnelPath = "/v1/tunnel"
+
+// TunnelProtocol is what a tunnel's request asks to upgrade to.
+const TunnelProtocol = "flotilla-tunnel/1"
+
 // DefaultInterval between heartbeats.
 const DefaultInterval = 10 * time.Second
 
@@ -113,6 +121,10 @@ type Message struct {
 	// Closed is why the hub closes the stream, in its last message: a
 	// newer stream of the same identity replaced it, say.
 	Closed string `json:"closed,omitempty"`
+	// Tunnel asks the agent to open its tunnel (TunnelPath): a user's
+	// request for the cluster waits for it. Tunnels are opened on demand
+	// and closed when idle, so an idle fleet costs the hub nothing for them.
+	Tunnel bool `json:"tunnel,omitempty"`
 }
 
 // MinWriteGap is the least time between two status writes the hub makes

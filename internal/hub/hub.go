@@ -23,6 +23,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,6 +38,7 @@ import (
 	"flotilla.dev/flotilla/internal/kubeapi"
 	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/policycheck"
+	"flotilla.dev/flotilla/internal/tunnel"
 )
 
 // SystemNamespace holds the hub's own objects (leader election, credentials).
@@ -62,6 +64,13 @@ type Config struct {
 	// MaxNamespacesPerCluster bounds the ClusterNamespaces one cluster's
 	// agent may create; 0 means agentlimits.MaxNamespacesPerCluster.
 	MaxNamespacesPerCluster int
+	// AuthenticationConfig, if set, is a structured authentication
+	// configuration file (apiserver.config.k8s.io AuthenticationConfiguration)
+	// for the hub's apiserver: OIDC issuers users log in with.
+	AuthenticationConfig string
+	// AuditLogMaxSize is the size in megabytes at which the audit log
+	// rotates; 0 means 100.
+	AuditLogMaxSize int
 	// OnReady, if set, is called once the component serves.
 	OnReady func()
 }
@@ -71,6 +80,7 @@ func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(s)
 	_ = fv1.AddToScheme(s)
+	_ = apiregistrationv1.AddToScheme(s)
 	return s
 }
 
@@ -177,6 +187,19 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	tracker.Client = mgr.GetClient()
+	tracker.Tunnels = tunnel.NewHub(tracker.Changes.AskTunnel)
+	serveAccess := func() error { return nil }
+	if api != nil {
+		var register func(context.Context) error
+		if serveAccess, register, err = accessPoint(ctx, dir, mgr.GetClient(), tracker.Tunnels); err != nil {
+			return err
+		}
+		if err := mgr.Add(manager.RunnableFunc(register)); err != nil {
+			return err
+		}
+	} else {
+		klog.InfoS("the access point (proxy.flotilla.dev) is served only by a hub with its own apiserver, not on a host cluster")
+	}
 	if err := controller.SetupAll(mgr, tracker.Changes.WrotePolicies, c.AgentCertificateLifetime); err != nil {
 		return err
 	}
@@ -195,6 +218,11 @@ func Run(ctx context.Context, c Config) error {
 	go func() {
 		if err := serveAgents(); err != nil {
 			mgrErr <- fmt.Errorf("agent endpoint: %v", err)
+		}
+	}()
+	go func() {
+		if err := serveAccess(); err != nil {
+			mgrErr <- fmt.Errorf("access point: %v", err)
 		}
 	}()
 
@@ -249,6 +277,10 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 	if _, err := dir.Sub("logs"); err != nil {
 		return nil, nil, err
 	}
+	extra, err := apiserverAccessArgs(dir, pkiDir, c)
+	if err != nil {
+		return nil, nil, err
+	}
 	port, err := dir.Port("apiserver", c.Port)
 	if err != nil {
 		return nil, nil, err
@@ -283,7 +315,7 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 		// Compacting etcd's history every minute rather than five keeps its
 		// database (mapped into the hub's memory) near the live data: a
 		// fleet registering writes each cluster's objects a dozen times.
-		ExtraArgs:   []string{"--enable-bootstrap-token-auth=true", "--etcd-compaction-interval=1m"},
+		ExtraArgs:   append([]string{"--enable-bootstrap-token-auth=true", "--etcd-compaction-interval=1m"}, extra...),
 		PKIDir:      pkiDir,
 		Port:        port,
 		StartedPath: "/version",
@@ -361,6 +393,8 @@ func bootstrapMapper() meta.RESTMapper {
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), meta.RESTScopeRoot)
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("Role"), meta.RESTScopeNamespace)
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), meta.RESTScopeNamespace)
+	m.Add(corev1.SchemeGroupVersion.WithKind("Service"), meta.RESTScopeNamespace)
+	m.Add(apiregistrationv1.SchemeGroupVersion.WithKind("APIService"), meta.RESTScopeRoot)
 	for _, kind := range []string{"ClusterGroup", "Workspace"} {
 		m.Add(fv1.GroupVersion.WithKind(kind), meta.RESTScopeRoot)
 	}

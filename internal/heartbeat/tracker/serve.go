@@ -64,13 +64,14 @@ func Serve(ctx context.Context, l net.Listener, t *Tracker, cert tls.Certificate
 // Everything that can be refused is refused here, with an HTTP status the
 // agent logs, before the upgrade.
 func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != heartbeat.StreamPath || r.Method != http.MethodGet {
+	protocol := map[string]string{heartbeat.StreamPath: heartbeat.Protocol, heartbeat.TunnelPath: heartbeat.TunnelProtocol}[r.URL.Path]
+	if protocol == "" || r.Method != http.MethodGet {
 		http.NotFound(w, r)
 		return
 	}
-	if r.Header.Get("Upgrade") != heartbeat.Protocol {
-		w.Header().Set("Upgrade", heartbeat.Protocol)
-		http.Error(w, "a stream must upgrade to "+heartbeat.Protocol, http.StatusUpgradeRequired)
+	if r.Header.Get("Upgrade") != protocol {
+		w.Header().Set("Upgrade", protocol)
+		http.Error(w, r.URL.Path+" must upgrade to "+protocol, http.StatusUpgradeRequired)
 		return
 	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
@@ -94,6 +95,10 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	attach := attachOf(r.TLS.PeerCertificates[0])
 	if why := refusal(&c, attach); why != "" {
 		http.Error(w, why, http.StatusForbidden)
+		return
+	}
+	if r.URL.Path == heartbeat.TunnelPath {
+		t.tunnel(cluster, w)
 		return
 	}
 	if ok, wait := t.streams.allow(cluster, time.Now()); !ok {
@@ -179,10 +184,10 @@ func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.C
 	// One stream per identity, the newest: an agent that reconnects must
 	// not wait for its old stream to time out. The stream it replaces is
 	// told so and closed, never left open without notifications.
-	defer t.Changes.Subscribe(cluster, out.changed, func() {
+	defer t.Changes.SubscribeStream(cluster, out.changed, func() {
 		log.FromContext(ctx).Info("a newer stream of the cluster's identity replaced one", "cluster", cluster, "replaced", conn.RemoteAddr().String())
 		out.close("a newer stream of cluster " + cluster + "'s identity replaced this one: the hub keeps one stream per identity and sends change notifications on the newest; if this agent did not open it, another holder of its key and certificate did")
-	})()
+	}, out.askTunnel)()
 
 	// The first report may have come with the request, read by TLS but not
 	// yet by anyone: it is read, not waited for. Later ones come one per reply.
@@ -308,6 +313,19 @@ type sender struct {
 }
 
 func (s *sender) changed() { s.send(nil) }
+
+// askTunnel tells the agent to open its tunnel.
+func (s *sender) askTunnel() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if s.err = s.enc.Encode(heartbeat.Message{Tunnel: true}); s.err != nil {
+		s.conn.Close()
+	}
+}
 
 // errClosed is a sender's error once the hub has closed its stream.
 var errClosed = errors.New("stream closed by the hub")

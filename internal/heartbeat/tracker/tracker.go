@@ -22,6 +22,7 @@ import (
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
+	"flotilla.dev/flotilla/internal/tunnel"
 )
 
 // Tracker keeps the last observation of every cluster and writes Cluster
@@ -37,6 +38,9 @@ type Tracker struct {
 	Client client.Client
 	// Changes tells agents when to fetch what the hub holds for them.
 	Changes *heartbeat.Changes
+	// Tunnels takes the tunnels agents open when the hub asks; nil
+	// refuses every tunnel.
+	Tunnels *tunnel.Hub
 
 	queue workqueue.TypedRateLimitingInterface[string] // clusters whose health to write
 
