@@ -36,6 +36,9 @@ func SetupAll(mgr ctrl.Manager, wrotePolicies func(cluster, resourceVersion stri
 	if err := (&PolicyReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&ReachReconciler{Client: c}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	if err := (&CSRReconciler{Client: c, APIReader: mgr.GetAPIReader(), MaxLifetime: agentCertLifetime}).SetupWithManager(mgr); err != nil {
 		return err
 	}

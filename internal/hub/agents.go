@@ -33,8 +33,10 @@ const (
 	HubInfoHeartbeatCA  = "heartbeatCA"
 )
 
-func clusterLabelExists() labels.Requirement {
-	r, _ := labels.NewRequirement(fv1.LabelCluster, selection.Exists, nil)
+func clusterLabelExists() labels.Requirement { return labelExists(fv1.LabelCluster) }
+
+func labelExists(key string) labels.Requirement {
+	r, _ := labels.NewRequirement(key, selection.Exists, nil)
 	return *r
 }
 

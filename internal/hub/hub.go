@@ -169,6 +169,9 @@ func Run(ctx context.Context, c Config) error {
 		Cache: cache.Options{
 			ByObject: map[client.Object]cache.ByObject{
 				&corev1.Secret{}: {Label: labels.SelectorFromSet(nil).Add(clusterLabelExists())},
+				// The reach reconciler's own; the hub reads no other RBAC.
+				&rbacv1.ClusterRole{}:        {Label: labels.SelectorFromSet(nil).Add(labelExists(fv1.LabelReachPolicy))},
+				&rbacv1.ClusterRoleBinding{}: {Label: labels.SelectorFromSet(nil).Add(labelExists(fv1.LabelReachPolicy))},
 			},
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},

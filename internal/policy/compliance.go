@@ -2,10 +2,13 @@ package policy
 
 import fv1 "flotilla.dev/flotilla/api/v1alpha1"
 
-// ClusterView is what compliance and previews need to know of one
-// cluster: its namespaces and what its agent last reported.
+// ClusterView is what compliance, previews and reach need to know of one
+// cluster: its group, its namespaces and what its agent last reported.
 type ClusterView struct {
-	Name       string
+	Name string
+	// Group is the cluster's group: a cluster with no namespaces yet is
+	// still in it.
+	Group      string
 	Namespaces []Namespace
 	// Report is nil before the agent's first report.
 	Report *fv1.ClusterPolicyStatus
@@ -26,7 +29,7 @@ func Views(clusters []fv1.Cluster, nss []fv1.ClusterNamespace) []ClusterView {
 		if c.DeletionTimestamp != nil {
 			continue
 		}
-		v := ClusterView{Name: c.Name, Report: c.Status.Policies}
+		v := ClusterView{Name: c.Name, Group: c.Spec.Group, Report: c.Status.Policies}
 		for _, n := range byHubNS[fv1.HubNamespace(c.Name)] {
 			v.Namespaces = append(v.Namespaces, Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels})
 		}
