@@ -277,7 +277,7 @@ func (a *agent) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tun, err := newTunneler(ctx, rt, url, a.clusterCfg)
+	tun, err := newTunneler(ctx, rt, url, a.clusterCfg, a.server)
 	if err != nil {
 		return err
 	}

@@ -29,17 +29,31 @@ type tunneler struct {
 }
 
 // newTunneler answers the hub's requests for a tunnel with one to the
-// apiserver cfg reaches. cfg nil (a simulated cluster) refuses them.
-func newTunneler(ctx context.Context, rt http.RoundTripper, streamURL string, cfg *rest.Config) (*tunneler, error) {
+// cluster's apiserver: the one cfg reaches, or, for a simulated cluster
+// (cfg nil), the one server answers for.
+func newTunneler(ctx context.Context, rt http.RoundTripper, streamURL string, cfg *rest.Config, server rest.Interface) (*tunneler, error) {
 	t := &tunneler{ctx: ctx, rt: rt, url: strings.TrimSuffix(streamURL, heartbeat.StreamPath) + heartbeat.TunnelPath}
-	if cfg == nil {
+	var base *url.URL
+	var member http.RoundTripper
+	switch rc, ok := server.(*rest.RESTClient); {
+	case cfg != nil:
+		var err error
+		if base, err = url.Parse(cfg.Host); err != nil {
+			return nil, fmt.Errorf("cluster address %q: %v", cfg.Host, err)
+		}
+		cfg = rest.CopyConfig(cfg)
+		// Watches and long requests last as long as the user keeps them.
+		cfg.Timeout = 0
+		if member, err = rest.TransportFor(cfg); err != nil {
+			return nil, err
+		}
+	case ok && rc.Client != nil:
+		u := rc.Get().URL()
+		base, member = &url.URL{Scheme: u.Scheme, Host: u.Host}, rc.Client.Transport
+	default:
 		return t, nil
 	}
-	h, err := memberProxy(cfg)
-	if err != nil {
-		return nil, err
-	}
-	t.handler = h
+	t.handler = memberProxy(base, member)
 	return t, nil
 }
 
@@ -66,21 +80,10 @@ func (t *tunneler) ask() {
 }
 
 // memberProxy sends the requests the hub's access point carries to the
-// apiserver cfg reaches, with the agent's credentials, as the user the hub
-// names in the impersonation headers. A request that names nobody is
-// refused: the agent never acts as itself for a user.
-func memberProxy(cfg *rest.Config) (http.Handler, error) {
-	base, err := url.Parse(cfg.Host)
-	if err != nil {
-		return nil, fmt.Errorf("cluster address %q: %v", cfg.Host, err)
-	}
-	cfg = rest.CopyConfig(cfg)
-	// Watches and long requests last as long as the user keeps them.
-	cfg.Timeout = 0
-	rt, err := rest.TransportFor(cfg)
-	if err != nil {
-		return nil, err
-	}
+// apiserver at base through rt, which holds the agent's credentials, as the
+// user the hub names in the impersonation headers. A request that names
+// nobody is refused: the agent never acts as itself for a user.
+func memberProxy(base *url.URL, rt http.RoundTripper) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(base)
@@ -96,5 +99,5 @@ func memberProxy(cfg *rest.Config) (http.Handler, error) {
 		}
 		r.Header.Del("Authorization")
 		rp.ServeHTTP(w, r)
-	}), nil
+	})
 }

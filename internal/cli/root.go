@@ -43,6 +43,7 @@ func NewRoot() *cobra.Command {
 		newBenchCmd(),
 		newEtcdCmd(),
 		newClusterGroupCmd(), newWorkspaceCmd(), newClusterCmd(), newNamespaceCmd(), newPolicyCmd(),
+		newUserCmd(), newKubeconfigCmd(), newAuditCmd(),
 	)
 	root.AddCommand(upstreamCmds()...)
 	return root
