@@ -83,36 +83,37 @@ func (h *Hub) RoundTripper(ctx context.Context, cluster string) (http.RoundTripp
 	}
 }
 
-// Asked reports whether the hub asked cluster's agent for a tunnel lately.
+// Asked reports whether the hub is waiting for cluster's tunnel: it asked
+// the agent lately, and no tunnel has come since.
 func (h *Hub) Asked(cluster string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	t := h.tunnels[cluster]
-	return t != nil && time.Since(t.asked) <= askedFor
+	return h.tunnels[cluster].pending()
+}
+
+// pending: asked for lately, not open yet.
+func (t *hubTunnel) pending() bool {
+	return t != nil && t.sess == nil && time.Since(t.asked) <= askedFor
 }
 
 // Accept takes conn, an agent's upgraded tunnel connection for cluster, and
-// serves it until it closes. A newer tunnel of the cluster replaces an older
-// one, which is closed: requests in flight on it fail, the next ones use
-// the newer.
+// serves it until it closes. Only the tunnel the hub is waiting for is
+// taken: once it is open, another (a second holder of the agent's
+// identity, say) is refused, so none can take the requests meant for the
+// cluster from the tunnel the hub asked for. A refused conn is closed.
 func (h *Hub) Accept(cluster string, conn net.Conn) error {
 	h.mu.Lock()
 	t := h.tunnels[cluster]
-	if t == nil || time.Since(t.asked) > askedFor {
+	if !t.pending() {
 		h.mu.Unlock()
+		conn.Close()
 		return ErrNotAsked
 	}
 	sess, err := yamux.Client(conn, config(false))
 	if err != nil {
 		h.mu.Unlock()
+		conn.Close()
 		return err
-	}
-	if t.sess != nil {
-		// Replaced: a fresh entry, so that waiters of the old one and
-		// users of the new one do not mix.
-		t.sess.Close()
-		t = &hubTunnel{asked: t.asked, open: make(chan struct{})}
-		h.tunnels[cluster] = t
 	}
 	t.sess, t.rt = sess, transport(sess)
 	close(t.open)

@@ -3,6 +3,8 @@ package access
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,8 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/heartbeat"
 )
 
 // admin reaches cluster through the hub as the hub's admin.
@@ -256,5 +260,60 @@ func TestExecReachesTheMember(t *testing.T) {
 	// The member's own answer names its kubelet's exec endpoint.
 	if !strings.Contains(through, "/exec/default/exec-target/c") || !strings.Contains(direct, "/exec/default/exec-target/c") {
 		t.Fatalf("exec through the hub:\n%s\ndirect:\n%s", through, direct)
+	}
+}
+
+// TestHubRestartEndsWatchesCleanly: a watch through the hub ends when the
+// hub stops (so kubectl lists again), and once the hub is back the agents'
+// new tunnels carry requests again.
+func TestHubRestartEndsWatchesCleanly(t *testing.T) {
+	ctx := context.Background()
+	w, err := kubernetes.NewForConfigOrDie(admin("east")).CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	drained := make(chan struct{})
+	go func() {
+		for range w.ResultChan() {
+		}
+		close(drained)
+	}()
+	env.Hub.Kill()
+	select {
+	case <-drained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch through the hub did not end when the hub was killed")
+	}
+	if err := env.Hub.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"east", "west"} {
+		cs := kubernetes.NewForConfigOrDie(admin(name))
+		waitFor(t, 60*time.Second, name+" reachable after the hub's restart", func(ctx context.Context) (bool, error) {
+			_, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			return err == nil, nil
+		})
+	}
+}
+
+// TestAgentIdentityCannotOpenATunnelUnasked: an agent's identity opening a
+// tunnel the hub did not ask for is refused before the upgrade.
+func TestAgentIdentityCannotOpenATunnelUnasked(t *testing.T) {
+	var info corev1.ConfigMap
+	if err := env.Hub.Client.Get(context.Background(), client.ObjectKey{Namespace: fv1.HubInfoNamespace, Name: fv1.HubInfoConfigMap}, &info); err != nil {
+		t.Fatal(err)
+	}
+	id := restConfig(t, agents["west"].Dir+"/hub.kubeconfig", "")
+	cert, err := tls.X509KeyPair(id.CertData, id.KeyData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(info.Data["heartbeatCA"]))
+	rt := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}
+	url := strings.TrimSuffix(info.Data["heartbeatURL"], heartbeat.StreamPath) + heartbeat.TunnelPath
+	if _, err := heartbeat.UpgradeTo(context.Background(), rt, url, heartbeat.TunnelProtocol); err == nil || !strings.Contains(err.Error(), "409") || !strings.Contains(err.Error(), "did not ask") {
+		t.Fatalf("an unasked tunnel: %v", err)
 	}
 }
