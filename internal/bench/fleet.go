@@ -165,12 +165,39 @@ type probe struct {
 	changed, read, seenAt time.Time
 }
 
-// fleet is one run's shared state.
+// fleet is one run's shared state: simulated clusters whose agents run in
+// this process against one hub, and what the bench saw of them.
 type fleet struct {
 	mu          sync.Mutex
+	sims        []*simCluster
 	byName      map[string]*simCluster
 	nHealthy    int
 	lastHealthy time.Time
+	server      *rest.RESTClient // answers for every simulated apiserver
+
+	agents                          sync.WaitGroup
+	attachErrs, agentErrs, restarts atomic.Int32
+	firstErr                        atomic.Value // string
+}
+
+// newFleet returns n simulated clusters, sim-00000 on, none attached yet.
+func newFleet(n int) (*fleet, error) {
+	server, err := newSimServer()
+	if err != nil {
+		return nil, err
+	}
+	tmpl, pods, err := simObjects()
+	if err != nil {
+		return nil, err
+	}
+	f := &fleet{byName: make(map[string]*simCluster, n), server: server}
+	for i := range n {
+		s := &simCluster{name: fmt.Sprintf("sim-%05d", i), healthy: make(chan struct{}), basePods: pods}
+		s.dyn = newSimDynamic(f, s, tmpl)
+		f.sims = append(f.sims, s)
+		f.byName[s.name] = s
+	}
+	return f, nil
 }
 
 // observe is called for every Cluster event from the hub's watch.
@@ -197,6 +224,154 @@ func (f *fleet) observe(obj any) {
 	}
 }
 
+// watch starts a cache of the hub's Clusters that tells when each turns
+// Healthy and when its pod count changes, without the load of listing N
+// clusters every few ms. It runs until ctx ends.
+func (f *fleet) watch(ctx context.Context, cfg *rest.Config) (cache.Cache, error) {
+	c, err := cache.New(cfg, cache.Options{Scheme: hub.Scheme(), ByObject: map[client.Object]cache.ByObject{
+		// Only the clusters' desired policies, for measurePolicy.
+		&corev1.ConfigMap{}: {Field: fields.OneTermEqualSelector("metadata.name", policy.DesiredConfigMap)},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	inf, err := c.GetInformer(ctx, &fv1.Cluster{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    f.observe,
+		UpdateFunc: func(_, obj any) { f.observe(obj) },
+	}); err != nil {
+		return nil, err
+	}
+	go c.Start(ctx)
+	if !c.WaitForCacheSync(ctx) {
+		return nil, fmt.Errorf("watching clusters on the hub did not start")
+	}
+	return c, nil
+}
+
+// attachAll attaches every simulated cluster to the hub cl and cfg reach,
+// concurrency at a time, and runs its agent (files under dir) until ctx
+// ends; f.agents counts the agents running. It returns at once.
+func (f *fleet) attachAll(ctx context.Context, cl client.Client, cfg *rest.Config, dir string, concurrency int) {
+	// The fake clients record every call; forget them so memory stays flat.
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(30 * time.Second):
+			}
+			for _, s := range f.sims {
+				s.dyn.ClearActions()
+			}
+		}
+	}()
+	fail := func(counter *atomic.Int32, err error) {
+		counter.Add(1)
+		f.firstErr.CompareAndSwap(nil, err.Error())
+	}
+	sem := make(chan struct{}, concurrency)
+	go func() {
+		for _, s := range f.sims {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				// The slot is held until the cluster is Healthy, so at most
+				// concurrency registrations are in flight.
+				defer func() { <-sem }()
+				f.mu.Lock()
+				s.attached = time.Now()
+				f.mu.Unlock()
+				boot, err := attach.Attach(ctx, cl, cfg, attach.Options{Name: s.name})
+				if err != nil {
+					fail(&f.attachErrs, fmt.Errorf("attach %s: %w", s.name, err))
+					return
+				}
+				f.mu.Lock()
+				s.attachDone = time.Now()
+				f.mu.Unlock()
+				ac := agent.NewConfig()
+				ac.DataDir = filepath.Join(dir, "agents", s.name)
+				ac.BootstrapKubeconfig = filepath.Join(dir, "agents", s.name+".bootstrap.kubeconfig")
+				if err := os.MkdirAll(filepath.Dir(ac.BootstrapKubeconfig), 0o700); err != nil {
+					fail(&f.attachErrs, err)
+					return
+				}
+				if err := os.WriteFile(ac.BootstrapKubeconfig, boot, 0o600); err != nil {
+					fail(&f.attachErrs, err)
+					return
+				}
+				f.agents.Add(1)
+				go func() {
+					defer f.agents.Done()
+					// An agent that exits with an error is restarted with the
+					// kubelet's crash-loop backoff, as its Deployment would be.
+					backoff := 10 * time.Second
+					for {
+						err := agent.RunWith(ctx, ac, f.server, s.dyn)
+						if err == nil || ctx.Err() != nil {
+							return
+						}
+						fail(&f.agentErrs, fmt.Errorf("agent %s: %w", s.name, err))
+						f.restarts.Add(1)
+						select {
+						case <-ctx.Done():
+							return
+						case <-time.After(backoff):
+						}
+						backoff = min(2*backoff, 5*time.Minute)
+					}
+				}()
+				select {
+				case <-s.healthy:
+				case <-ctx.Done():
+				case <-time.After(2 * time.Minute):
+				}
+			}()
+		}
+	}()
+}
+
+// waitHealthy waits until every simulated cluster attached since start is
+// Healthy (note is empty), or none has turned Healthy for 2 minutes (note
+// says so). It fails if ctx ends or the hub exits.
+func (f *fleet) waitHealthy(ctx context.Context, hubProc *procs.Proc, hubDir string, start time.Time, logf func(string, ...any)) (note string, err error) {
+	n := len(f.sims)
+	lastProgress, lastCount := time.Now(), 0
+	nextReport := time.Now().Add(10 * time.Second)
+	for {
+		f.mu.Lock()
+		h := f.nHealthy
+		f.mu.Unlock()
+		if h == n {
+			return "", nil
+		}
+		if h != lastCount {
+			lastProgress, lastCount = time.Now(), h
+		}
+		if time.Since(lastProgress) > 2*time.Minute {
+			return fmt.Sprintf("registration stalled at %d/%d Healthy", h, n), nil
+		}
+		if time.Now().After(nextReport) {
+			logf("%d/%d Healthy after %.0fs", h, n, time.Since(start).Seconds())
+			nextReport = time.Now().Add(10 * time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-hubProc.Done():
+			return "", fmt.Errorf("hub exited during registration: %v; see %s", hubProc.Err(), filepath.Join(hubDir, "logs", "hub.log"))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, progress io.Writer) (res *fleetResult, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -204,7 +379,10 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(progress, "  %s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 	}
-	f := &fleet{byName: make(map[string]*simCluster, n)}
+	f, err := newFleet(n)
+	if err != nil {
+		return nil, err
+	}
 	agentLog, err := os.Create(filepath.Join(dir, "agents.log"))
 	if err != nil {
 		return nil, err
@@ -246,177 +424,31 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	}
 	logf("hub ready (pid %d), idle PSS %.0f MiB", hubPID, mib(res.idle.PSS))
 
-	server, err := newSimServer()
-	if err != nil {
-		return nil, err
-	}
-	sims := make([]*simCluster, n)
-	tmpl, pods, err := simObjects()
-	if err != nil {
-		return nil, err
-	}
-	for i := range sims {
-		s := &simCluster{name: fmt.Sprintf("sim-%05d", i), healthy: make(chan struct{}), basePods: pods}
-		s.dyn = newSimDynamic(f, s, tmpl)
-		sims[i] = s
-		f.byName[s.name] = s
-	}
-
-	// A watch on Clusters tells when each turns Healthy and when its pod
-	// count changes, without the load of listing N clusters every few ms.
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	clusterCache, err := cache.New(cfg, cache.Options{Scheme: hub.Scheme(), ByObject: map[client.Object]cache.ByObject{
-		// Only the clusters' desired policies, for measurePolicy.
-		&corev1.ConfigMap{}: {Field: fields.OneTermEqualSelector("metadata.name", policy.DesiredConfigMap)},
-	}})
+	clusterCache, err := f.watch(watchCtx, cfg)
 	if err != nil {
 		return nil, err
-	}
-	inf, err := clusterCache.GetInformer(watchCtx, &fv1.Cluster{})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    f.observe,
-		UpdateFunc: func(_, obj any) { f.observe(obj) },
-	}); err != nil {
-		return nil, err
-	}
-	go clusterCache.Start(watchCtx)
-	if !clusterCache.WaitForCacheSync(watchCtx) {
-		return nil, fmt.Errorf("watching clusters on the hub did not start")
 	}
 
 	agentsCtx, stopAgents := context.WithCancel(ctx)
-	var agents sync.WaitGroup
 	defer func() {
 		stopAgents()
-		waitTimeout(&agents, 30*time.Second)
+		waitTimeout(&f.agents, 30*time.Second)
 		logf("agents stopped")
 	}()
-	// The fake clients record every call; forget them so memory stays flat.
-	go func() {
-		for {
-			select {
-			case <-agentsCtx.Done():
-				return
-			case <-time.After(30 * time.Second):
-			}
-			for _, s := range sims {
-				s.dyn.ClearActions()
-			}
-		}
-	}()
-
-	var attachErrs, agentErrs, restarts atomic.Int32
-	var firstErr atomic.Value
-	fail := func(counter *atomic.Int32, err error) {
-		counter.Add(1)
-		firstErr.CompareAndSwap(nil, err.Error())
-	}
-	sem := make(chan struct{}, o.Concurrency)
 	start, regTicks := time.Now(), treeTicks(hubPID)
 	logf("attaching %d clusters, %d at a time", n, o.Concurrency)
-	go func() {
-		for _, s := range sims {
-			select {
-			case sem <- struct{}{}:
-			case <-agentsCtx.Done():
-				return
-			}
-			go func() {
-				// The slot is held until the cluster is Healthy, so at most
-				// Concurrency registrations are in flight.
-				defer func() { <-sem }()
-				f.mu.Lock()
-				s.attached = time.Now()
-				f.mu.Unlock()
-				boot, err := attach.Attach(agentsCtx, cl, cfg, attach.Options{Name: s.name})
-				if err != nil {
-					fail(&attachErrs, fmt.Errorf("attach %s: %w", s.name, err))
-					return
-				}
-				f.mu.Lock()
-				s.attachDone = time.Now()
-				f.mu.Unlock()
-				ac := agent.NewConfig()
-				ac.DataDir = filepath.Join(dir, "agents", s.name)
-				ac.BootstrapKubeconfig = filepath.Join(dir, "agents", s.name+".bootstrap.kubeconfig")
-				if err := os.MkdirAll(filepath.Dir(ac.BootstrapKubeconfig), 0o700); err != nil {
-					fail(&attachErrs, err)
-					return
-				}
-				if err := os.WriteFile(ac.BootstrapKubeconfig, boot, 0o600); err != nil {
-					fail(&attachErrs, err)
-					return
-				}
-				agents.Add(1)
-				go func() {
-					defer agents.Done()
-					// An agent that exits with an error is restarted with the
-					// kubelet's crash-loop backoff, as its Deployment would be.
-					backoff := 10 * time.Second
-					for {
-						err := agent.RunWith(agentsCtx, ac, server, s.dyn)
-						if err == nil || agentsCtx.Err() != nil {
-							return
-						}
-						fail(&agentErrs, fmt.Errorf("agent %s: %w", s.name, err))
-						restarts.Add(1)
-						select {
-						case <-agentsCtx.Done():
-							return
-						case <-time.After(backoff):
-						}
-						backoff = min(2*backoff, 5*time.Minute)
-					}
-				}()
-				select {
-				case <-s.healthy:
-				case <-agentsCtx.Done():
-				case <-time.After(2 * time.Minute):
-				}
-			}()
-		}
-	}()
-
-	// Registration ends when every cluster is Healthy, or when none has
-	// turned Healthy for 2 minutes.
-	lastProgress, lastCount := time.Now(), 0
-	nextReport := time.Now().Add(10 * time.Second)
-	for {
-		f.mu.Lock()
-		h := f.nHealthy
-		f.mu.Unlock()
-		if h == n {
-			break
-		}
-		if h != lastCount {
-			lastProgress, lastCount = time.Now(), h
-		}
-		if time.Since(lastProgress) > 2*time.Minute {
-			res.note = fmt.Sprintf("registration stalled at %d/%d Healthy", h, n)
-			break
-		}
-		if time.Now().After(nextReport) {
-			logf("%d/%d Healthy after %.0fs", h, n, time.Since(start).Seconds())
-			nextReport = time.Now().Add(10 * time.Second)
-		}
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-hubProc.Done():
-			return res, fmt.Errorf("hub exited during registration: %v; see %s", hubProc.Err(), filepath.Join(hubDir, "logs", "hub.log"))
-		case <-time.After(100 * time.Millisecond):
-		}
+	f.attachAll(agentsCtx, cl, cfg, dir, o.Concurrency)
+	if res.note, err = f.waitHealthy(ctx, hubProc, hubDir, start, logf); err != nil {
+		return res, err
 	}
 	f.mu.Lock()
 	res.healthy = f.nHealthy
 	res.registerAll = f.lastHealthy.Sub(start)
 	res.regCPU = float64(treeTicks(hubPID)-regTicks) / clockTicks / time.Since(start).Seconds() * 1000
-	res.restarts = int(restarts.Load())
-	for _, s := range sims {
+	res.restarts = int(f.restarts.Load())
+	for _, s := range f.sims {
 		if s.healthyAt.IsZero() {
 			continue
 		}
@@ -435,8 +467,8 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 		sortDurations(p)
 	}
 	logf("%d/%d Healthy in %.1fs (attach errors %d, agent exits %d); hub CPU while registering %.0f mCPU",
-		res.healthy, n, res.registerAll.Seconds(), attachErrs.Load(), agentErrs.Load(), res.regCPU)
-	if e, ok := firstErr.Load().(string); ok {
+		res.healthy, n, res.registerAll.Seconds(), f.attachErrs.Load(), f.agentErrs.Load(), res.regCPU)
+	if e, ok := f.firstErr.Load().(string); ok {
 		logf("first error: %s", e)
 	}
 	if res.healthy == 0 {
@@ -469,7 +501,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	// Probe clusters spread over the fleet, not only the first attached.
 	var probed []*simCluster
 	f.mu.Lock()
-	for i, s := range sims {
+	for i, s := range f.sims {
 		if !s.healthyAt.IsZero() && len(probed) < o.Probes && i%max(1, res.healthy/max(1, o.Probes)) == 0 {
 			probed = append(probed, s)
 		}
@@ -546,7 +578,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if len(res.total) < res.probes {
 		logf("%d of %d inventory changes never showed in the hub's status", res.probes-len(res.total), res.probes)
 	}
-	if err := measurePolicy(ctx, cl, clusterCache, f, sims, res, logf); err != nil {
+	if err := measurePolicy(ctx, cl, clusterCache, f, f.sims, res, logf); err != nil {
 		return res, err
 	}
 	summarizeLog(logf, "hub", filepath.Join(hubDir, "logs", "hub.log"))

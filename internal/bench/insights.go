@@ -145,20 +145,29 @@ func untilCluster(ctx context.Context, cl client.Client, timeout time.Duration, 
 
 // apiserverRequests is the member apiserver's count of requests served.
 func apiserverRequests(ctx context.Context, cs *kubernetes.Clientset) (float64, error) {
+	sums, err := metricSums(ctx, cs, "apiserver_request_total")
+	return sums["apiserver_request_total"], err
+}
+
+// metricSums reads an apiserver's metrics and returns, for each of names,
+// the sum of its series' values (counters and gauges).
+func metricSums(ctx context.Context, cs *kubernetes.Clientset, names ...string) (map[string]float64, error) {
 	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("read the member apiserver's metrics: %w", err)
+		return nil, fmt.Errorf("read the apiserver's metrics: %w", err)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	total := 0.0
-	if f, ok := families["apiserver_request_total"]; ok {
-		for _, m := range f.GetMetric() {
-			total += m.GetCounter().GetValue()
+	sums := map[string]float64{}
+	for _, name := range names {
+		if f, ok := families[name]; ok {
+			for _, m := range f.GetMetric() {
+				sums[name] += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
 		}
 	}
-	return total, nil
+	return sums, nil
 }
