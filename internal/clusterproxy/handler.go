@@ -48,6 +48,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.TypeMeta = metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}
 		writeJSON(w, &g)
 		return
+	case "/openapi/v2":
+		// The hub's apiserver merges aggregated APIs' OpenAPI: this API
+		// has no types of its own.
+		writeJSON(w, map[string]any{"swagger": "2.0", "info": map[string]string{"title": fv1.ProxyGroup, "version": fv1.ProxyVersion}, "paths": map[string]any{}})
+		return
+	case "/openapi/v3":
+		writeJSON(w, map[string]any{"paths": map[string]any{}})
+		return
 	case "/apis/" + groupVersion:
 		writeJSON(w, &metav1.APIResourceList{
 			TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
@@ -104,7 +112,7 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, cluster, rest st
 		return
 	}
 	var c fv1.Cluster
-	if err := h.Clusters.Get(r.Context(), client.ObjectKey{Name: cluster}, &c); apierrors.IsNotFound(err) {
+	if err := h.Clusters.Get(r.Context(), client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); apierrors.IsNotFound(err) {
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("cluster %q is not attached to this hub; 'flotilla cluster list' shows those that are", cluster))
 		return
 	} else if err != nil {
@@ -135,7 +143,7 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, cluster, rest st
 			pr.Out.Host = cluster
 		},
 		Transport: transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{
-			UserName: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups(), Extra: u.GetExtra(),
+			UserName: u.GetName(), UID: u.GetUID(), Groups: u.GetGroups(), Extra: memberExtra(u.GetExtra()),
 		}, rt),
 		// Watch events go out as they come.
 		FlushInterval: -1,
@@ -148,6 +156,24 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, cluster, rest st
 	}
 	rp.ServeHTTP(w, r)
 }
+
+// memberExtra is what of a user's extra attributes the member is told: not
+// the id of the credential the user gave the hub, which means nothing
+// there and would cost the member an authorization check per request.
+func memberExtra(extra map[string][]string) map[string][]string {
+	if _, ok := extra[credentialIDKey]; !ok {
+		return extra
+	}
+	out := make(map[string][]string, len(extra))
+	for k, v := range extra {
+		if k != credentialIDKey {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+const credentialIDKey = "authentication.kubernetes.io/credential-id"
 
 // unavailable says why cluster c cannot be reached, and since when.
 func unavailable(c *fv1.Cluster, err error) string {

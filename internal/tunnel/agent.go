@@ -11,7 +11,10 @@ import (
 // Serve serves h on the agent's side of a tunnel, conn, until the hub closes
 // it, the tunnel carries no request for IdleTimeout, or stop is closed.
 func Serve(conn io.ReadWriteCloser, h http.Handler, stop <-chan struct{}) error {
-	sess, err := yamux.Server(conn, config(true))
+	c := config(true)
+	// Streams are accepted as they come; the hub opens one per request.
+	c.AcceptBacklog = 16
+	sess, err := yamux.Server(conn, c)
 	if err != nil {
 		conn.Close()
 		return err

@@ -109,7 +109,10 @@ func (h *Hub) Accept(cluster string, conn net.Conn) error {
 		conn.Close()
 		return ErrNotAsked
 	}
-	sess, err := yamux.Client(conn, config(false))
+	c := config(false)
+	// The hub accepts no streams (refuseStreams closes each at once).
+	c.AcceptBacklog = 1
+	sess, err := yamux.Client(conn, c)
 	if err != nil {
 		h.mu.Unlock()
 		conn.Close()
@@ -119,8 +122,7 @@ func (h *Hub) Accept(cluster string, conn net.Conn) error {
 	close(t.open)
 	h.mu.Unlock()
 
-	go refuseStreams(sess)
-	<-sess.CloseChan()
+	refuseStreams(sess) // until the session ends
 	h.mu.Lock()
 	if h.tunnels[cluster] == t {
 		delete(h.tunnels, cluster)
@@ -166,17 +168,16 @@ func refuseStreams(sess *yamux.Session) {
 	}
 }
 
-// transport sends each request on a new stream of sess: opening one costs
-// a frame, no round trip, so no stream is kept idle between requests.
+// transport sends requests on streams of sess, keeping a few open between
+// the requests of a burst (kubectl's discovery and its request, say) and
+// closing them soon after, so that an idle tunnel holds no stream.
 func transport(sess *yamux.Session) http.RoundTripper {
 	return &http.Transport{
 		DialContext: func(context.Context, string, string) (net.Conn, error) {
 			return sess.OpenStream()
 		},
-		DisableKeepAlives:  true,
-		DisableCompression: true,
-		// The agent answers as soon as the cluster's apiserver does; a
-		// watch's response headers come at once.
-		ResponseHeaderTimeout: 0,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     5 * time.Second,
+		DisableCompression:  true,
 	}
 }
