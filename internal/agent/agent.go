@@ -150,6 +150,7 @@ func (a *agent) clusterConfig() (*rest.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("not running in a cluster and no --cluster-kubeconfig given: %v", err)
 		}
+		memberLimits(cfg)
 		return cfg, nil
 	}
 	cfg, err := kubeconfig.Load(a.c.ClusterKubeconfig)
@@ -157,6 +158,7 @@ func (a *agent) clusterConfig() (*rest.Config, error) {
 		return nil, fmt.Errorf("%v; point --cluster-kubeconfig at the member cluster's kubeconfig", err)
 	}
 	cfg.Timeout = 10 * time.Second
+	memberLimits(cfg)
 	return cfg, nil
 }
 
@@ -416,6 +418,14 @@ func (a *agent) clientCert(*tls.CertificateRequestInfo) (*tls.Certificate, error
 	defer a.mu.RUnlock()
 	c := a.tls
 	return &c, nil
+}
+
+// memberLimits sets the agent's client-side rate limit towards its cluster.
+// client-go's default (5 requests a second, bursts of 10) held a policy
+// change behind the heartbeat's and the last change's requests for half a
+// second; the cluster's apiserver guards itself (priority and fairness).
+func memberLimits(cfg *rest.Config) {
+	cfg.QPS, cfg.Burst = 50, 100
 }
 
 // heartbeatTransport reads where to open the heartbeat stream, once the hub

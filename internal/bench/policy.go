@@ -81,84 +81,30 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 		return fmt.Errorf("clusters not Healthy: %v", err)
 	}
 
-	// An image-registry policy becomes a ValidatingAdmissionPolicy: the
-	// member's apiserver compiles new ones on a 1 s tick, so "applied" (the
-	// object is in the cluster: Flotilla's part) and "enforced" differ.
-	var applied, enforced, granted, written []time.Duration
-	for r := range runs {
-		name := "bench-registry-" + strconv.Itoa(r)
-		p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fv1.PolicySpec{
-			Type: fv1.PolicyImageRegistry, Scope: fv1.PolicyScope{Organization: true},
-			ImageRegistry: &fv1.ImageRegistrySpec{AllowedRegistries: []string{"registry.example.com"}},
-		}}
-		start := time.Now()
-		if err := cl.Create(ctx, p); err != nil {
-			return err
-		}
-		in, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
-			_, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, policy.ObjectName(name), metav1.GetOptions{})
-			return err == nil, nil
-		}, start)
-		if err != nil {
-			return fmt.Errorf("%s not applied: %v", name, err)
-		}
-		applied = append(applied, slices.Max(in))
-		lat, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
-			err := dryRunPod(ctx, cs)
-			return err != nil && strings.Contains(err.Error(), name), nil
-		}, start)
-		if err != nil {
-			return fmt.Errorf("%s not enforced: %v", name, err)
-		}
-		enforced = append(enforced, slices.Max(lat))
-		if err := cl.Delete(ctx, p); err != nil {
-			return err
-		}
-		if _, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
-			return dryRunPod(ctx, cs) == nil, nil
-		}, time.Now()); err != nil {
-			return fmt.Errorf("%s not removed: %v", name, err)
-		}
+	var clusters []string
+	for i := range n {
+		clusters = append(clusters, "c"+strconv.Itoa(i))
 	}
-	// An access policy becomes a ClusterRoleBinding, which the member's
-	// authorizer uses as soon as its informer sees it.
-	for r := range runs {
-		user := "bench-user-" + strconv.Itoa(r)
-		p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: user}, Spec: fv1.PolicySpec{
-			Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true},
-			Access: &fv1.AccessSpec{Role: "view", Subjects: []fv1.Subject{{Kind: "User", Name: user}}},
-		}}
-		start := time.Now()
-		if err := cl.Create(ctx, p); err != nil {
-			return err
+	fmt.Fprintf(out, "policy create on the hub → in every one of %d clusters, %d runs each; quiet: the fleet settled after the last change; back to back: created as the last policy is deleted, as a script or GitOps sync does:\n", n, runs)
+	for _, backToBack := range []bool{false, true} {
+		mode := "quiet"
+		if backToBack {
+			mode = "back to back"
 		}
-		hubDone := make(chan []time.Duration, 1)
-		go func() {
-			var names []string
-			for i := range n {
-				names = append(names, "c"+strconv.Itoa(i))
-			}
-			hubDone <- untilWritten(ctx, cl, names, policy.ObjectName(user), start)
-		}()
-		lat, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
-			return mayListPods(ctx, cs, user), nil
-		}, start)
+		reg, err := measureRegistry(ctx, cl, members, runs, backToBack)
 		if err != nil {
-			return fmt.Errorf("%s not enforced: %v", user, err)
-		}
-		granted = append(granted, slices.Max(lat))
-		if w := <-hubDone; len(w) == n {
-			written = append(written, slices.Max(w))
-		}
-		if err := cl.Delete(ctx, p); err != nil {
 			return err
 		}
+		acc, err := measureAccess(ctx, cl, members, clusters, runs, backToBack)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  %s:\n", mode)
+		fmt.Fprintf(out, "    image-registry, ValidatingAdmissionPolicy applied:       %s\n", percentiles(reg.applied))
+		fmt.Fprintf(out, "    image-registry, enforced (member rejects a dry-run pod):  %s\n", percentiles(reg.enforced))
+		fmt.Fprintf(out, "    access, desired state written on the hub:                %s\n", percentiles(acc.written))
+		fmt.Fprintf(out, "    access, enforced (member authorizes the user):           %s\n", percentiles(acc.granted))
 	}
-	fmt.Fprintf(out, "policy create on the hub → in every one of %d clusters, %d runs each:\n", n, runs)
-	fmt.Fprintf(out, "  image-registry, ValidatingAdmissionPolicy applied:       %s\n", percentiles(applied))
-	fmt.Fprintf(out, "  image-registry, enforced (member rejects a dry-run pod):  %s\n", percentiles(enforced))
-	fmt.Fprintf(out, "  access, desired state written on the hub:                %s\n", percentiles(written))
-	fmt.Fprintf(out, "  access, enforced (member authorizes the user):           %s\n", percentiles(granted))
 
 	access := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "bench-drift"}, Spec: fv1.PolicySpec{
 		Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true},
@@ -189,6 +135,128 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	fmt.Fprintf(out, "drift restore (ClusterRoleBinding deleted → back), %d runs: %s\n", runs, percentiles(drift))
+	return nil
+}
+
+// registryRuns are an image-registry policy's latencies. It becomes a
+// ValidatingAdmissionPolicy, which the member's apiserver compiles on a 1 s
+// tick: "applied" (the object is in the cluster: Flotilla's part) and
+// "enforced" differ.
+type registryRuns struct{ applied, enforced []time.Duration }
+
+// measureRegistry creates and deletes runs image-registry policies. Back to
+// back, each is created as soon as the last is deleted; else once every
+// member admits again what the last one forbade.
+func measureRegistry(ctx context.Context, cl client.Client, members []*kubernetes.Clientset, runs int, backToBack bool) (registryRuns, error) {
+	var res registryRuns
+	var last *fv1.Policy
+	for r := range runs {
+		name := fmt.Sprintf("bench-registry-%t-%d", backToBack, r)
+		p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fv1.PolicySpec{
+			Type: fv1.PolicyImageRegistry, Scope: fv1.PolicyScope{Organization: true},
+			ImageRegistry: &fv1.ImageRegistrySpec{AllowedRegistries: []string{"registry.example.com"}},
+		}}
+		if err := retire(ctx, cl, members, last, backToBack, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+			return dryRunPod(ctx, cs) == nil, nil
+		}); err != nil {
+			return res, err
+		}
+		start := time.Now()
+		if err := cl.Create(ctx, p); err != nil {
+			return res, err
+		}
+		last = p
+		in, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+			_, err := cs.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, policy.ObjectName(name), metav1.GetOptions{})
+			return err == nil, nil
+		}, start)
+		if err != nil {
+			return res, fmt.Errorf("%s not applied: %v", name, err)
+		}
+		res.applied = append(res.applied, slices.Max(in))
+		lat, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+			err := dryRunPod(ctx, cs)
+			return err != nil && strings.Contains(err.Error(), name), nil
+		}, start)
+		if err != nil {
+			return res, fmt.Errorf("%s not enforced: %v", name, err)
+		}
+		res.enforced = append(res.enforced, slices.Max(lat))
+	}
+	return res, retire(ctx, cl, members, last, false, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+		return dryRunPod(ctx, cs) == nil, nil
+	})
+}
+
+// accessRuns are an access policy's latencies. It becomes a
+// ClusterRoleBinding, which the member's authorizer uses as soon as its
+// informer sees it.
+type accessRuns struct{ written, granted []time.Duration }
+
+// measureAccess creates and deletes runs access policies, back to back or
+// each once the last one's grant is gone from every member.
+func measureAccess(ctx context.Context, cl client.Client, members []*kubernetes.Clientset, clusters []string, runs int, backToBack bool) (accessRuns, error) {
+	var res accessRuns
+	var last *fv1.Policy
+	for r := range runs {
+		user := fmt.Sprintf("bench-user-%t-%d", backToBack, r)
+		p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: user}, Spec: fv1.PolicySpec{
+			Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true},
+			Access: &fv1.AccessSpec{Role: "view", Subjects: []fv1.Subject{{Kind: "User", Name: user}}},
+		}}
+		lastUser := ""
+		if last != nil {
+			lastUser = last.Name
+		}
+		if err := retire(ctx, cl, members, last, backToBack, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+			return !mayListPods(ctx, cs, lastUser), nil
+		}); err != nil {
+			return res, err
+		}
+		start := time.Now()
+		if err := cl.Create(ctx, p); err != nil {
+			return res, err
+		}
+		last = p
+		hubDone := make(chan []time.Duration, 1)
+		go func() { hubDone <- untilWritten(ctx, cl, clusters, policy.ObjectName(user), start) }()
+		lat, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+			return mayListPods(ctx, cs, user), nil
+		}, start)
+		if err != nil {
+			return res, fmt.Errorf("%s not enforced: %v", user, err)
+		}
+		res.granted = append(res.granted, slices.Max(lat))
+		if w := <-hubDone; len(w) == len(clusters) {
+			res.written = append(res.written, slices.Max(w))
+		}
+	}
+	return res, retire(ctx, cl, members, last, false, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
+		return !mayListPods(ctx, cs, last.Name), nil
+	})
+}
+
+// retire deletes p (if any). Unless backToBack, it then waits until gone
+// holds in every member, and a second more for the agents' own follow-up
+// (status reports) to pass: the fleet is quiet.
+func retire(ctx context.Context, cl client.Client, members []*kubernetes.Clientset, p *fv1.Policy, backToBack bool, gone func(context.Context, *kubernetes.Clientset) (bool, error)) error {
+	if p == nil {
+		return nil
+	}
+	if err := cl.Delete(ctx, p); err != nil {
+		return err
+	}
+	if backToBack {
+		return nil
+	}
+	if _, err := untilAll(ctx, members, gone, time.Now()); err != nil {
+		return fmt.Errorf("%s not removed: %v", p.Name, err)
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Second):
+	}
 	return nil
 }
 
