@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,46 +27,40 @@ import (
 // its own (--max-request-bytes).
 const MaxBody = 3 << 20
 
-// Handler serves the access point's API: its discovery, and each
-// cluster's proxy.
+// Prefix is the path prefix the handler serves. It is longer than the
+// prefix an APIService of the group would take, so that one left from an
+// earlier version cannot shadow it.
+const Prefix = "/apis/" + fv1.ProxyGroup + "/" + fv1.ProxyVersion + "/" + fv1.ProxyResource + "/"
+
+// Handler serves each cluster's proxy. It answers 503 until Serve gives it
+// what it needs: the apiserver serves before the hub's tunnels and caches
+// exist.
 type Handler struct {
-	Tunnels *tunnel.Hub
-	// Clusters reads Clusters, to tell an unknown cluster from one whose
+	deps atomic.Pointer[deps]
+}
+
+type deps struct {
+	tunnels *tunnel.Hub
+	// clusters reads Clusters, to tell an unknown cluster from one whose
 	// agent is not connected.
-	Clusters client.Reader
+	clusters client.Reader
+}
+
+// Serve starts answering with tunnels and clusters.
+func (h *Handler) Serve(tunnels *tunnel.Hub, clusters client.Reader) {
+	h.deps.Store(&deps{tunnels: tunnels, clusters: clusters})
 }
 
 var groupVersion = fv1.ProxyGroup + "/" + fv1.ProxyVersion
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := r.URL.EscapedPath()
-	switch path {
-	case "/apis":
-		writeJSON(w, &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{apiGroup()}})
-		return
-	case "/apis/" + fv1.ProxyGroup:
-		g := apiGroup()
-		g.TypeMeta = metav1.TypeMeta{Kind: "APIGroup", APIVersion: "v1"}
-		writeJSON(w, &g)
-		return
-	case "/openapi/v2":
-		// The hub's apiserver merges aggregated APIs' OpenAPI: this API
-		// has no types of its own.
-		writeJSON(w, map[string]any{"swagger": "2.0", "info": map[string]string{"title": fv1.ProxyGroup, "version": fv1.ProxyVersion}, "paths": map[string]any{}})
-		return
-	case "/openapi/v3":
-		writeJSON(w, map[string]any{"paths": map[string]any{}})
-		return
-	case "/apis/" + groupVersion:
-		writeJSON(w, &metav1.APIResourceList{
-			TypeMeta:     metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"},
-			GroupVersion: groupVersion,
-			// Only the subresource: a "clusters" resource here would
-			// make kubectl's "clusters" ambiguous with flotilla.dev's.
-			APIResources: []metav1.APIResource{{Name: fv1.ProxyResource + "/" + fv1.ProxySubresource, Kind: "Status", Verbs: fv1.ReachVerbs}},
-		})
+	d := h.deps.Load()
+	if d == nil {
+		w.Header().Set("Retry-After", "1")
+		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable, "the hub is starting; retry")
 		return
 	}
+	path := r.URL.EscapedPath()
 	cluster, rest, ok := parseProxyPath(path)
 	if !ok {
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("%s is not a path of the access point: a cluster's API is under %s", path, fv1.ProxyPath("NAME")))
@@ -75,12 +70,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("%q is not a cluster name: %s", cluster, strings.Join(errs, "; ")))
 		return
 	}
-	h.proxy(w, r, cluster, rest)
-}
-
-func apiGroup() metav1.APIGroup {
-	v := metav1.GroupVersionForDiscovery{GroupVersion: groupVersion, Version: fv1.ProxyVersion}
-	return metav1.APIGroup{Name: fv1.ProxyGroup, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v}
+	d.proxy(w, r, cluster, rest)
 }
 
 // parseProxyPath splits an escaped path under ProxyPath(cluster) into the
@@ -100,7 +90,7 @@ func parseProxyPath(path string) (cluster, rest string, ok bool) {
 
 // proxy carries r to cluster's apiserver through its tunnel, for the agent
 // to send as the user the hub's apiserver authenticated.
-func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, cluster, rest string) {
+func (h *deps) proxy(w http.ResponseWriter, r *http.Request, cluster, rest string) {
 	u, ok := request.UserFrom(r.Context())
 	if !ok || u.GetName() == "" {
 		writeStatus(w, http.StatusUnauthorized, metav1.StatusReasonUnauthorized, "no user")
@@ -112,14 +102,14 @@ func (h *Handler) proxy(w http.ResponseWriter, r *http.Request, cluster, rest st
 		return
 	}
 	var c fv1.Cluster
-	if err := h.Clusters.Get(r.Context(), client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); apierrors.IsNotFound(err) {
+	if err := h.clusters.Get(r.Context(), client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); apierrors.IsNotFound(err) {
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, fmt.Sprintf("cluster %q is not attached to this hub; 'flotilla cluster list' shows those that are", cluster))
 		return
 	} else if err != nil {
 		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable, "reading cluster "+cluster+": "+err.Error())
 		return
 	}
-	rt, err := h.Tunnels.RoundTripper(r.Context(), cluster)
+	rt, err := h.tunnels.RoundTripper(r.Context(), cluster)
 	if err != nil {
 		w.Header().Set("Retry-After", "10")
 		writeStatus(w, http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable, unavailable(&c, err))

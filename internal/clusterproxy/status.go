@@ -21,9 +21,3 @@ func writeStatus(w http.ResponseWriter, code int, reason metav1.StatusReason, me
 		Message:  message,
 	})
 }
-
-// writeJSON answers with v.
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(v)
-}

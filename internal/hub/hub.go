@@ -7,6 +7,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/agentlimits"
+	"flotilla.dev/flotilla/internal/clusterproxy"
 	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
@@ -103,6 +105,8 @@ func Run(ctx context.Context, c Config) error {
 
 	var cfg *rest.Config
 	var api *kubeapi.Server
+	// The access point answers once the tunnels and caches it needs exist.
+	access := &clusterproxy.Handler{}
 	apiErr := make(<-chan error)
 	if c.Kubeconfig != "" {
 		if cfg, err = kubeconfig.Load(c.Kubeconfig); err != nil {
@@ -116,7 +120,7 @@ func Run(ctx context.Context, c Config) error {
 		}
 	} else {
 		var stop func()
-		api, stop, err = startControlPlane(ctx, dir, c)
+		api, stop, err = startControlPlane(ctx, dir, c, access)
 		if err != nil {
 			return err
 		}
@@ -191,15 +195,9 @@ func Run(ctx context.Context, c Config) error {
 	}
 	tracker.Client = mgr.GetClient()
 	tracker.Tunnels = tunnel.NewHub(tracker.Changes.AskTunnel)
-	serveAccess := func() error { return nil }
 	if api != nil {
-		var register func(context.Context) error
-		if serveAccess, register, err = accessPoint(ctx, dir, mgr.GetClient(), tracker.Tunnels); err != nil {
-			return err
-		}
-		if err := mgr.Add(manager.RunnableFunc(register)); err != nil {
-			return err
-		}
+		access.Serve(tracker.Tunnels, mgr.GetClient())
+		forgetAPIService(ctx, cl)
 	} else {
 		klog.InfoS("the access point (proxy.flotilla.dev) is served only by a hub with its own apiserver, not on a host cluster")
 	}
@@ -221,11 +219,6 @@ func Run(ctx context.Context, c Config) error {
 	go func() {
 		if err := serveAgents(); err != nil {
 			mgrErr <- fmt.Errorf("agent endpoint: %v", err)
-		}
-	}()
-	go func() {
-		if err := serveAccess(); err != nil {
-			mgrErr <- fmt.Errorf("access point: %v", err)
 		}
 	}()
 
@@ -272,7 +265,7 @@ func Run(ctx context.Context, c Config) error {
 // startControlPlane starts etcd (unless external), kube-apiserver and the
 // hub's controller manager, and writes admin.kubeconfig. stop shuts them down
 // in reverse order.
-func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeapi.Server, func(), error) {
+func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config, access *clusterproxy.Handler) (*kubeapi.Server, func(), error) {
 	pkiDir, err := dir.Sub("pki")
 	if err != nil {
 		return nil, nil, err
@@ -280,7 +273,7 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 	if _, err := dir.Sub("logs"); err != nil {
 		return nil, nil, err
 	}
-	extra, err := apiserverAccessArgs(dir, pkiDir, c)
+	extra, err := apiserverAccessArgs(dir, c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -333,6 +326,7 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config) (*kubeap
 			{Name: policycheck.PluginName, Register: policycheck.Register},
 			{Name: agentlimits.PluginName, Register: agentlimits.Register(c.MaxNamespacesPerCluster)},
 		},
+		Handlers: map[string]http.Handler{clusterproxy.Prefix: access},
 	})
 	if err != nil {
 		stop()

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app"
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
@@ -52,6 +54,10 @@ type Config struct {
 	// Admission are admission plugins of our own, registered and run after
 	// the built-in ones.
 	Admission []AdmissionPlugin
+	// Handlers serve paths under their prefixes (ending in /) behind the
+	// apiserver's own authentication, impersonation, authorization and
+	// audit: the user is in the request's context.
+	Handlers map[string]http.Handler
 }
 
 // AdmissionPlugin is an admission plugin compiled into the apiserver.
@@ -176,13 +182,45 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	srv.stop = stop
-	go func() { srv.err <- app.Run(runCtx, completed) }()
+	go func() { srv.err <- run(runCtx, completed, c.Handlers) }()
 
 	if err := srv.wait(ctx, c.StartedPath); err != nil {
 		srv.Stop(5 * time.Second)
 		return nil, err
 	}
 	return srv, nil
+}
+
+// run runs the apiserver as kube-apiserver's own Run does, with handlers
+// added to its chain.
+func run(ctx context.Context, opts options.CompletedOptions, handlers map[string]http.Handler) error {
+	if opts.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return err
+		}
+		opts.InformerName = name
+	}
+	config, err := app.NewConfig(opts)
+	if err != nil {
+		return err
+	}
+	completed, err := config.Complete()
+	if err != nil {
+		return err
+	}
+	server, err := app.CreateServerChain(completed)
+	if err != nil {
+		return err
+	}
+	for prefix, h := range handlers {
+		server.GenericAPIServer.Handler.NonGoRestfulMux.UnlistedHandlePrefix(prefix, h)
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return err
+	}
+	return prepared.Run(ctx)
 }
 
 // WaitReady waits until /readyz passes.
