@@ -26,6 +26,7 @@ func main() {
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "directory for the agent's key and identity (required)")
 	fs.DurationVar(&cfg.Interval, "heartbeat-interval", cfg.Interval, "time between heartbeats")
 	fs.DurationVar(&cfg.CertTTL, "certificate-ttl", cfg.CertTTL, "lifetime asked for the agent's certificate")
+	fs.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", "", "serve /metrics (Prometheus) at this address, such as :8080 (default: none)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}

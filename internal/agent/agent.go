@@ -36,6 +36,7 @@ import (
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/kubeconfig"
+	"flotilla.dev/flotilla/internal/metrics"
 	"flotilla.dev/flotilla/internal/version"
 )
 
@@ -55,6 +56,8 @@ type Config struct {
 	Interval time.Duration
 	// CertTTL is the lifetime asked for the agent's certificate (min 10m).
 	CertTTL time.Duration
+	// MetricsBindAddress serves /metrics there; empty serves none.
+	MetricsBindAddress string
 }
 
 // NewConfig returns defaults.
@@ -94,6 +97,9 @@ type agent struct {
 
 // Run runs the agent until ctx ends or the cluster is detached.
 func Run(ctx context.Context, c Config) error {
+	if err := serveMetrics(ctx, c.MetricsBindAddress); err != nil {
+		return err
+	}
 	return RunWith(ctx, c, nil, nil)
 }
 
@@ -313,7 +319,16 @@ func (a *agent) loop(ctx context.Context) error {
 		defer cancel()
 		var err error
 		if stream, err = heartbeat.DialWith(dctx, rt, url, heartbeat.Handlers{Change: state.heard, Tunnel: tun.ask}); err != nil {
-			klog.InfoS("cannot reach the hub; will retry", "hub", url, "err", err)
+			if errors.Is(err, heartbeat.ErrHubCertificate) || errors.Is(err, heartbeat.ErrAgentCertificate) {
+				// Not a hub out of reach: said as what it is. Retried
+				// still, as the hub may be mid-way through replacing
+				// its certificates.
+				klog.ErrorS(err, "the hub's agent endpoint and this agent do not trust each other; will retry", "hub", url)
+			} else {
+				klog.InfoS("cannot reach the hub; will retry", "hub", url, "err", err)
+			}
+		} else {
+			metrics.StreamDialed()
 		}
 		return err
 	}
@@ -345,7 +360,7 @@ func (a *agent) loop(ctx context.Context) error {
 				}
 				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
-				resp, err := stream.Beat(ctx, heartbeat.Report{Detached: true})
+				resp, err := stream.Beat(ctx, heartbeat.Report{Detached: true, Cluster: a.current().Cluster})
 				if err != nil {
 					drop()
 				} else if resp.Retry != "" {
@@ -434,11 +449,18 @@ func (a *agent) heartbeatTransport(ctx context.Context, hub *hubClient) (http.Ro
 	var cm *corev1.ConfigMap
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		if err := hub.clusterNamespaces.List(ctx, &fv1.ClusterNamespaceList{}); err != nil {
+			// What waiting cannot fix ends the wait, said as what it is.
+			if e := explainHubError(err, a.hubConfig()); e != err {
+				return false, e
+			}
 			klog.V(1).InfoS("waiting for the hub to prepare the cluster's namespace", "err", err)
 			return false, nil
 		}
 		var err error
 		if cm, err = hub.hubInfo.Get(ctx, fv1.HubInfoConfigMap, metav1.GetOptions{}); err != nil {
+			if e := explainHubError(err, a.hubConfig()); e != err {
+				return false, e
+			}
 			klog.V(1).InfoS("waiting for hub info", "err", err)
 			return false, nil
 		}
@@ -482,8 +504,11 @@ func (a *agent) beat(ctx context.Context, stream *heartbeat.Stream, view *member
 	defer cancel()
 	r.IntervalSeconds = int(a.c.Interval / time.Second)
 	r.AgentVersion = version.Flotilla
+	r.Cluster = a.current().Cluster
 	r.Policies = out.next()
+	sent := time.Now()
 	resp, err := stream.Beat(ctx, r)
+	metrics.HeartbeatReplied(sent, err)
 	switch {
 	case err != nil:
 	case resp.Retry != "":

@@ -11,6 +11,7 @@ import (
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
+	"flotilla.dev/flotilla/internal/metrics"
 	"flotilla.dev/flotilla/internal/policy"
 )
 
@@ -85,6 +86,7 @@ func (s *hubState) fetch(ctx context.Context) error {
 			s.mu.Unlock()
 		}()
 		nss = &fv1.ClusterNamespaceList{}
+		metrics.Fetched("namespaces")
 		if err := s.hub.clusterNamespaces.List(ctx, nss); err != nil {
 			return err
 		}
@@ -121,6 +123,7 @@ func (s *hubState) fetch(ctx context.Context) error {
 // state before the change.
 func (s *hubState) getDesired(ctx context.Context, atLeast string) (*corev1.ConfigMap, error) {
 	cms := s.hub.configMaps
+	metrics.Fetched("policies")
 	cm, err := cms.Get(ctx, policy.DesiredConfigMap, metav1.GetOptions{ResourceVersion: atLeast})
 	if atLeast != "" && (apierrors.IsTimeout(err) || apierrors.IsResourceExpired(err)) {
 		cm, err = cms.Get(ctx, policy.DesiredConfigMap, metav1.GetOptions{}) // the cache did not catch up: a quorum read

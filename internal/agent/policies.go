@@ -16,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/metrics"
 	"flotilla.dev/flotilla/internal/policy"
 )
 
@@ -258,6 +259,7 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 			ri = s.dyn.Resource(gvr).Namespace(u.GetNamespace())
 		}
 		out, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
+		metrics.Applied(u.GetLabels()[policy.PolicyTypeLabel], err)
 		if err != nil {
 			delete(s.last, key)
 			res.fail(u, err)

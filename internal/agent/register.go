@@ -25,11 +25,38 @@ import (
 	"k8s.io/klog/v2"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/kubeconfig"
 )
 
 // errTokenRejected is the hub refusing the bootstrap credential itself.
-var errTokenRejected = errors.New("it expired or is not valid")
+var errTokenRejected = errors.New("the hub refused the bootstrap credential (401)")
+
+// explainHubError says what err, from the hub's apiserver while an agent
+// registers (with a bootstrap token) or renews its certificate, means when
+// retrying cannot fix it: the hub's certificate cannot be verified, or the
+// hub refuses the credential. Other errors are returned as they are.
+func explainHubError(err error, cfg *rest.Config) error {
+	bootstrap := cfg.BearerToken != "" || cfg.BearerTokenFile != ""
+	caFrom := "the CA of the agent's saved identity"
+	if bootstrap {
+		caFrom = "the bootstrap kubeconfig's CA"
+	}
+	if e := heartbeat.ExplainTLS(err, caFrom); e != err {
+		return errPermanent{e}
+	}
+	if !apierrors.IsUnauthorized(err) {
+		return err
+	}
+	if bootstrap {
+		// The apiserver answers 401 alike for a token it does not know,
+		// one that expired and every token when bootstrap-token
+		// authentication is off: the hub's own refusals of a known token
+		// (used already, another cluster's) come as a denied request.
+		return errPermanent{fmt.Errorf("%w: it has expired, was used, or the hub does not accept bootstrap tokens (a hub on a host cluster needs the host's kube-apiserver to run with --enable-bootstrap-token-auth); attach the cluster again for a new one", errTokenRejected)}
+	}
+	return errPermanent{fmt.Errorf("the hub refused the agent's certificate (401): it expired, or it was not issued by this hub; remove the agent's saved identity and register it with a new bootstrap credential (attach the cluster again)")}
+}
 
 // errPermanent marks failures a retry cannot fix.
 type errPermanent struct{ error }
@@ -152,8 +179,8 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster, attach stri
 		csr, err = &certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{Name: name}}, nil
 	}
 	if err != nil {
-		if apierrors.IsUnauthorized(err) {
-			return nil, errPermanent{fmt.Errorf("the hub rejected the bootstrap credential: %w; attach the cluster again for a new one", errTokenRejected)}
+		if e := explainHubError(err, cfg); e != err {
+			return nil, e
 		}
 		return nil, fmt.Errorf("submitting certificate request to the hub: %w", err)
 	}
@@ -169,13 +196,18 @@ func requestIdentity(ctx context.Context, cfg *rest.Config, cluster, attach stri
 		}
 		got, err := csrs.Get(ctx, csr.Name, metav1.GetOptions{ResourceVersion: "0"})
 		if err != nil {
-			if apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err) {
+			if e := explainHubError(err, cfg); e != err {
+				return nil, e
+			}
+			if apierrors.IsForbidden(err) {
 				return nil, errPermanent{fmt.Errorf("the hub refused access while registering: %v", err)}
 			}
 			continue
 		}
 		for _, c := range got.Status.Conditions {
 			if c.Type == certificatesv1.CertificateDenied || c.Type == certificatesv1.CertificateFailed {
+				// The hub's reasons name a used or foreign bootstrap
+				// credential (BootstrapReused, BootstrapMismatch).
 				return nil, errPermanent{fmt.Errorf("the hub refused registration (%s): %s", c.Reason, c.Message)}
 			}
 		}

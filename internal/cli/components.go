@@ -86,6 +86,7 @@ an existing cluster and runs only the controllers there.`,
 	cmd.Flags().IntVar(&cfg.MaxNamespacesPerCluster, "max-namespaces-per-cluster", agentlimits.MaxNamespacesPerCluster,
 		"most namespaces one cluster's agent may report to the hub; bounds what one agent identity can store there")
 	cmd.Flags().StringVar(&cfg.AuthenticationConfig, "authentication-config", "", "structured authentication configuration file (AuthenticationConfiguration, apiserver.config.k8s.io) for the hub's apiserver: OIDC issuers users log in with")
+	cmd.Flags().StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", hub.DefaultMetricsBindAddress, "serve /metrics (Prometheus) at this address; port 0 means one picked once and kept in the data dir, \"0\" serves none")
 	cmd.Flags().IntVar(&cfg.AuditLogMaxSize, "audit-log-max-size", 100, "megabytes at which the hub's audit log (logs/audit.log in the data dir) rotates; ten rotated files are kept")
 	return cmd
 }
@@ -114,6 +115,7 @@ func newLocalClusterCmd() *cobra.Command {
 	f.IntVar(&cfg.Port, "port", 0, "apiserver port on 127.0.0.1 (default: the last one used, else a free one)")
 	f.Var(quantityFlag{&cfg.NodeCPU}, "node-cpu", "CPU capacity of each simulated node")
 	f.Var(quantityFlag{&cfg.NodeMemory}, "node-memory", "memory capacity of each simulated node")
+	f.BoolVar(&cfg.NoBootstrapTokenAuth, "no-bootstrap-token-auth", false, "start the apiserver without bootstrap-token authentication, as some managed clusters run (a hub on it cannot register agents; for tests)")
 	return cmd
 }
 
@@ -138,6 +140,7 @@ func newAgentCmd() *cobra.Command {
 	f.StringVar(&cfg.IdentitySecret, "identity-secret", "", "keep the hub identity in this Secret (NAMESPACE/NAME) of the member cluster instead of --data-dir, for an agent in a pod")
 	f.DurationVar(&cfg.Interval, "heartbeat-interval", cfg.Interval, "time between heartbeats")
 	f.DurationVar(&cfg.CertTTL, "certificate-ttl", cfg.CertTTL, "lifetime asked for the agent's certificate (at least 10m); renewed at 80%")
+	f.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", "", "serve /metrics (Prometheus) at this address, such as :8080 in a pod (default: none)")
 	return cmd
 }
 

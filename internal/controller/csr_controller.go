@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -34,6 +35,8 @@ type CSRReconciler struct {
 	APIReader client.Reader
 	// MaxLifetime is the longest agent certificate the hub approves.
 	MaxLifetime time.Duration
+	// Events, if set, records registrations and rotations on Clusters.
+	Events events.EventRecorder
 
 	// Reviews of one cluster's requests run one at a time (locks), and
 	// approved remembers the request each cluster had approved last: the
@@ -171,6 +174,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		cond.Message += " (at " + time.Now().UTC().Format(time.RFC3339) + ")"
 	}
 	meta.SetStatusCondition(&cluster.Status.Conditions, cond)
+	reviewed(r.Events, &cluster, v)
 	return ctrl.Result{}, r.Client.Status().Patch(ctx, &cluster, client.MergeFrom(before))
 }
 
@@ -258,7 +262,11 @@ func (r *CSRReconciler) recordIssued(ctx context.Context, csr *certificatesv1.Ce
 	cluster.Status.AgentCertificate = &fv1.AgentCertificate{
 		SHA256: fingerprint(cert), Issued: metav1.NewTime(cert.NotBefore), NotAfter: metav1.NewTime(cert.NotAfter),
 	}
-	return r.Client.Status().Patch(ctx, &cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err := r.Client.Status().Patch(ctx, &cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	r.issued(ctx, before, &cluster, req)
+	return nil
 }
 
 func denied(csr *certificatesv1.CertificateSigningRequest) bool {

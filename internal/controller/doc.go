@@ -39,7 +39,7 @@ func SetupAll(mgr ctrl.Manager, wrotePolicies func(cluster, resourceVersion stri
 	if err := (&ReachReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&CSRReconciler{Client: c, APIReader: mgr.GetAPIReader(), MaxLifetime: agentCertLifetime}).SetupWithManager(mgr); err != nil {
+	if err := (&CSRReconciler{Client: c, APIReader: mgr.GetAPIReader(), MaxLifetime: agentCertLifetime, Events: mgr.GetEventRecorder(EventSource)}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return (&ClusterReconciler{Client: c}).SetupWithManager(mgr)

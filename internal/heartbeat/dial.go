@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,10 +10,15 @@ import (
 	"io"
 	"net/http"
 	"sync"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
 
 // ErrNotAttached is why the hub refuses a cluster it does not know.
 var ErrNotAttached = errors.New("cluster not attached")
+
+// hubInfo is where the hub publishes its agent endpoint, as agents read it.
+const hubInfo = "the hub's ConfigMap " + fv1.HubInfoNamespace + "/" + fv1.HubInfoConfigMap
 
 // Stream is an agent's end of its stream to the hub.
 type Stream struct {
@@ -22,6 +28,7 @@ type Stream struct {
 	done    chan struct{} // closed when the hub's side can no longer be read
 	err     error         // why, once done is closed
 	mu      sync.Mutex    // one report at a time
+	seq     uint64        // the last report's Seq
 }
 
 // Handlers are what an agent does with what the hub pushes on its stream.
@@ -68,14 +75,17 @@ func UpgradeTo(ctx context.Context, rt http.RoundTripper, url, protocol string) 
 	req.Header.Set("Upgrade", protocol)
 	resp, err := rt.RoundTrip(req)
 	if err != nil {
-		return nil, err
+		return nil, ExplainTLS(err, "the CA the hub publishes for its agent endpoint (heartbeatCA in "+hubInfo+")")
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		err := fmt.Errorf("hub answered %s: %s", resp.Status, bytes.TrimSpace(body))
-		if resp.StatusCode == http.StatusNotFound {
+		switch resp.StatusCode {
+		case http.StatusNotFound:
 			err = fmt.Errorf("%w: %w", ErrNotAttached, err)
+		case http.StatusUnauthorized:
+			err = fmt.Errorf("the hub refused the agent's credential (401): %w; the agent's identity is missing or not one the hub issued", err)
 		}
 		return nil, err
 	}
@@ -88,10 +98,10 @@ func UpgradeTo(ctx context.Context, rt http.RoundTripper, url, protocol string) 
 }
 
 func (s *Stream) read(h Handlers) {
-	dec := json.NewDecoder(s.rwc)
+	in := bufio.NewReader(s.rwc)
 	for {
-		var m Message
-		if err := dec.Decode(&m); err != nil {
+		m, err := nextMessage(in)
+		if err != nil {
 			s.err = err
 			close(s.done)
 			return
@@ -124,6 +134,44 @@ func (s *Stream) read(h Handlers) {
 	}
 }
 
+// nextMessage reads the hub's next message from in: one line of JSON, as
+// the hub writes them, at most MaxMessage bytes, so that a hub (or anything
+// answering in its place) cannot grow the agent's memory with a line that
+// never ends. Blank lines are skipped.
+func nextMessage(in *bufio.Reader) (Message, error) {
+	var line []byte
+	for {
+		part, err := in.ReadSlice('\n')
+		if len(line)+len(part) > MaxMessage {
+			return Message{}, fmt.Errorf("the hub sent a message larger than %d KiB: it is not speaking %s", MaxMessage>>10, Protocol)
+		}
+		line = append(line, part...)
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil:
+			if len(bytes.TrimSpace(line)) > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return Message{}, err
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			line = line[:0]
+			continue
+		}
+		return DecodeMessage(line)
+	}
+}
+
+// DecodeMessage reads one message the hub wrote.
+func DecodeMessage(line []byte) (Message, error) {
+	var m Message
+	if err := json.Unmarshal(line, &m); err != nil {
+		return Message{}, fmt.Errorf("the hub sent a message that is not one of %s (%v): %.100q", Protocol, err, line)
+	}
+	return m, nil
+}
+
 // Beat sends r and waits for the hub's reply, at most until ctx ends. A
 // Stream that fails stays failed: Close it and Dial again.
 func (s *Stream) Beat(ctx context.Context, r Report) (Response, error) {
@@ -132,6 +180,10 @@ func (s *Stream) Beat(ctx context.Context, r Report) (Response, error) {
 	// A blocked write or a missing reply ends with ctx, and so does the
 	// stream: a late reply must not answer the next report.
 	defer context.AfterFunc(ctx, func() { s.rwc.Close() })()
+	// Numbered per stream: the hub refuses a number it has taken, a frame
+	// replayed into the stream.
+	s.seq++
+	r.Seq = s.seq
 	if err := s.enc.Encode(r); err != nil {
 		s.rwc.Close()
 		return Response{}, fmt.Errorf("sending a heartbeat: %w", err)

@@ -77,6 +77,16 @@ type Report struct {
 	Policies *fv1.ClusterPolicyStatus `json:"policies,omitempty"`
 	// Detached says the agent removed what Flotilla created in the cluster.
 	Detached bool `json:"detached,omitempty"`
+	// Cluster is the cluster the agent reports for. The hub knows the
+	// cluster from the stream's certificate and refuses a report that
+	// names another: a frame meant for one cluster cannot pass as
+	// another's. Empty from agents that predate it, which the hub accepts.
+	Cluster string `json:"cluster,omitempty"`
+	// Seq numbers the reports of one stream from 1 (Stream.Beat sets it).
+	// The hub refuses a report whose Seq is not above the last it took on
+	// the stream: a frame replayed into the stream. 0 from agents that
+	// predate it, which the hub accepts.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Interval is how often the report's agent says it reports, within what the
@@ -136,3 +146,7 @@ const MinWriteGap = time.Second
 
 // MaxReport bounds one report: a cluster's inventory is a few hundred bytes.
 const MaxReport = 64 << 10
+
+// MaxMessage bounds one message from the hub: a reply or a change token is
+// a few hundred bytes.
+const MaxMessage = 64 << 10

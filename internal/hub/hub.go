@@ -73,6 +73,9 @@ type Config struct {
 	// AuditLogMaxSize is the size in megabytes at which the audit log
 	// rotates; 0 means 100.
 	AuditLogMaxSize int
+	// MetricsBindAddress serves /metrics (Prometheus) there; "" means
+	// DefaultMetricsBindAddress, "0" serves none.
+	MetricsBindAddress string
 	// OnReady, if set, is called once the component serves.
 	OnReady func()
 }
@@ -114,6 +117,9 @@ func Run(ctx context.Context, c Config) error {
 		}
 		if err := checkReachable(ctx, cfg); err != nil {
 			return fmt.Errorf("host cluster in %s cannot be reached: %v", c.Kubeconfig, err)
+		}
+		if err := checkHost(ctx, cfg, c.Kubeconfig); err != nil {
+			return err
 		}
 		if _, err := InstallCRDs(ctx, cfg); err != nil {
 			return err
@@ -165,6 +171,10 @@ func Run(ctx context.Context, c Config) error {
 	// busy machine, a lease renewal waited past its 10 s deadline.
 	shared := len(c.EtcdServers) > 0 || c.Kubeconfig != ""
 	leaseDuration, renewDeadline := 60*time.Second, 40*time.Second
+	metricsAddr, err := metricsAddress(dir, c.MetricsBindAddress)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
 		Scheme: Scheme(),
 		// The hub reads only its own bootstrap tokens, never every Secret,
@@ -187,7 +197,7 @@ func Run(ctx context.Context, c Config) error {
 		// its lease.
 		LeaseDuration:          &leaseDuration,
 		RenewDeadline:          &renewDeadline,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
@@ -195,13 +205,17 @@ func Run(ctx context.Context, c Config) error {
 	}
 	tracker.Client = mgr.GetClient()
 	tracker.Tunnels = tunnel.NewHub(tracker.Changes.AskTunnel)
+	tracker.Events = mgr.GetEventRecorder(controller.EventSource)
+	if err := exportMetrics(ctx, mgr, tracker); err != nil {
+		return err
+	}
 	if api != nil {
 		access.Serve(tracker.Tunnels, mgr.GetClient())
 		forgetAPIService(ctx, cl)
 	} else {
 		klog.InfoS("the access point (proxy.flotilla.dev) is served only by a hub with its own apiserver, not on a host cluster")
 	}
-	if err := controller.SetupAll(mgr, tracker.Changes.WrotePolicies, c.AgentCertificateLifetime); err != nil {
+	if err := controller.SetupAll(mgr, wrotePolicies(tracker.Changes), c.AgentCertificateLifetime); err != nil {
 		return err
 	}
 	if err := notifyNamespaceChanges(ctx, mgr, tracker.Changes); err != nil {

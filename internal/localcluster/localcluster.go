@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,6 +64,10 @@ type Config struct {
 	Port int
 	// NodeCPU and NodeMemory are each simulated node's capacity.
 	NodeCPU, NodeMemory resource.Quantity
+	// NoBootstrapTokenAuth starts the apiserver without bootstrap-token
+	// authentication, as some managed clusters run: a host on which a hub
+	// (hub --kubeconfig) cannot register agents, for testing that it says so.
+	NoBootstrapTokenAuth bool
 	// OnReady, if set, is called once the component serves.
 	OnReady func()
 }
@@ -125,7 +130,7 @@ func Run(ctx context.Context, c Config) error {
 		Authorization:    "RBAC",
 		DisableAdmission: []string{"TaintNodesByCondition"},
 		// Lets a local cluster host a hub (flotilla hub --kubeconfig) that registers agents.
-		ExtraArgs:   []string{"--enable-bootstrap-token-auth=true"},
+		ExtraArgs:   []string{"--enable-bootstrap-token-auth=" + strconv.FormatBool(!c.NoBootstrapTokenAuth)},
 		ServiceCIDR: "10.96.0.0/16",
 	})
 	if err != nil {

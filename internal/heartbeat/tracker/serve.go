@@ -25,6 +25,7 @@ import (
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
+	"flotilla.dev/flotilla/internal/metrics"
 )
 
 // writeTimeout bounds one message to an agent: a stream that cannot take a
@@ -179,6 +180,7 @@ func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x50
 // stream's stack shrinks to its smallest (2-4 KB).
 func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.Conn, pending []byte) {
 	defer conn.Close()
+	defer metrics.StreamOpened()()
 	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	out := &sender{conn: conn, enc: json.NewEncoder(conn), token: func() string { return t.Changes.Token(cluster) }}
 	// One stream per identity, the newest: an agent that reconnects must
@@ -232,26 +234,25 @@ func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.C
 // attach has ended (detached, maybe attached again) is told so and closed.
 func (t *Tracker) take(ctx context.Context, cluster, attach string, conn io.Reader, pending []byte, interval time.Duration, out *sender) ([]byte, time.Duration, bool) {
 	pr := bytes.NewReader(pending)
-	in := &capped{r: io.MultiReader(pr, conn), max: heartbeat.MaxReport}
-	dec := json.NewDecoder(in)
-	var rep heartbeat.Report
-	if err := dec.Decode(&rep); err != nil {
-		var syntax *json.SyntaxError
-		switch {
-		case errors.As(err, &syntax) || errors.Is(err, errTooLarge):
-			// The stream cannot be read past this: say why and end it.
-			out.refuse(ctx, cluster, "bad report: "+err.Error())
-			return nil, 0, false
-		case in.err != nil:
-			return nil, 0, false // the connection ended or broke
-		}
-		// A report that is JSON but not a report (an unparsable quantity,
-		// a string for a number) was read whole: refuse it, and take the
-		// next one.
+	rep, dec, next, err := heartbeat.DecodeReport(io.MultiReader(pr, conn))
+	switch next {
+	case heartbeat.StreamUnreadable:
+		// The stream cannot be read past this: say why and end it.
+		out.refuse(ctx, cluster, "bad report: "+err.Error())
+		return nil, 0, false
+	case heartbeat.StreamEnded:
+		return nil, 0, false
+	case heartbeat.ReportBad:
+		// Read whole: refuse it, and take the next one.
 		out.refuse(ctx, cluster, "bad report: "+err.Error())
 		return following(dec, pr, conn), interval, true
 	}
 	rest := following(dec, pr, conn)
+	if why := heartbeat.ClaimRefusal(cluster, out.seq, &rep); why != "" {
+		out.refuse(ctx, cluster, "refused report: "+why)
+		return rest, interval, true
+	}
+	out.seq = rep.Seq
 	if why := t.stillAttached(ctx, cluster, attach); why != "" {
 		out.send(&heartbeat.Response{Error: why})
 		return nil, 0, false
@@ -310,6 +311,10 @@ type sender struct {
 
 	refusedAt time.Time // when a refused report was last logged
 	refusals  int       // refused reports not yet logged
+
+	// seq is the Seq of the last report the stream took. Only the
+	// stream's report goroutines use it, one after the other.
+	seq uint64
 }
 
 func (s *sender) changed() { s.send(nil) }
@@ -388,29 +393,4 @@ func (s *sender) send(reply *heartbeat.Response) error {
 	}
 	s.sent = tok
 	return nil
-}
-
-var errTooLarge = errors.New("report larger than 64 KiB")
-
-// capped fails reads past max bytes: a report that never ends must not grow
-// the decoder's buffer without bound.
-type capped struct {
-	r      io.Reader
-	n, max int64
-	err    error // the read error the reader returned, if any
-}
-
-func (c *capped) Read(p []byte) (int, error) {
-	if c.n >= c.max {
-		return 0, errTooLarge
-	}
-	if int64(len(p)) > c.max-c.n {
-		p = p[:c.max-c.n]
-	}
-	k, err := c.r.Read(p)
-	c.n += int64(k)
-	if err != nil {
-		c.err = err
-	}
-	return k, err
 }

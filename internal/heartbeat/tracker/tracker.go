@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -41,6 +42,9 @@ type Tracker struct {
 	// Tunnels takes the tunnels agents open when the hub asks; nil
 	// refuses every tunnel.
 	Tunnels *tunnel.Hub
+	// Events, if set, records health transitions on Clusters and policy
+	// sync transitions on Policies.
+	Events events.EventRecorder
 
 	queue workqueue.TypedRateLimitingInterface[string] // clusters whose health to write
 
@@ -108,6 +112,7 @@ func (t *Tracker) Observe(ctx context.Context, cluster string, r heartbeat.Repor
 		r.Policies = nil // kept in the Cluster, not twice in memory
 	}
 	t.mu.Lock()
+	heartbeatAge(t.obs[cluster])
 	t.obs[cluster] = heartbeat.Observation{Seen: time.Now(), Report: &r}
 	delete(t.disconnected, cluster)
 	t.attach[cluster] = c.UID
@@ -324,6 +329,7 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	if err := t.Client.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
 		return err
 	}
+	t.healthWritten(before, next)
 	t.mu.Lock()
 	t.written[c.Name] = now
 	delete(t.refused, c.Name)

@@ -110,6 +110,7 @@ func (t *Tracker) storePolicies(ctx context.Context, c *fv1.Cluster, p *fv1.Clus
 		log.FromContext(ctx).Error(err, "storing an agent's policy report", "cluster", c.Name)
 		return heartbeat.Response{Retry: err.Error()}
 	}
+	t.policiesStored(ctx, c, p, resp.Refused)
 	t.mu.Lock()
 	t.policies[c.Name] = lastPolicies{attach: c.UID, digest: digest, refused: resp.Refused}
 	t.mu.Unlock()
