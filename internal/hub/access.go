@@ -1,18 +1,10 @@
 package hub
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strconv"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
-	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/datadir"
 )
 
@@ -34,19 +26,6 @@ func apiserverAccessArgs(dir *datadir.Dir, c Config) ([]string, error) {
 		args = append(args, "--authentication-config="+c.AuthenticationConfig)
 	}
 	return args, nil
-}
-
-// forgetAPIService deletes what an earlier version registered to reach the
-// access point as an aggregated API; the apiserver now serves it itself.
-func forgetAPIService(ctx context.Context, cl client.Client) {
-	for _, o := range []client.Object{
-		&apiregistrationv1.APIService{ObjectMeta: metav1.ObjectMeta{Name: fv1.ProxyVersion + "." + fv1.ProxyGroup}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNamespace, Name: "flotilla-access-point"}},
-	} {
-		if err := cl.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
-			klog.ErrorS(err, "deleting an earlier version's access point registration", "name", o.GetName())
-		}
-	}
 }
 
 // auditArgs are the apiserver flags of the hub's audit log: every request

@@ -2,10 +2,8 @@ package hub
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -15,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"flotilla.dev/flotilla/internal/registration"
 )
 
 // checkHost checks, before a hub starts on a host cluster, that agents will
@@ -84,16 +84,16 @@ func checkHostCA(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config,
 // bootstrap token, so a host that answers 401 to a valid one cannot
 // register any.
 func checkBootstrapTokens(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, path string) error {
-	id, secret := randomToken(6), randomToken(16)
-	name := "bootstrap-token-" + id
+	tok := registration.NewToken(5 * time.Minute)
+	name := tok.SecretName()
 	_, err := cs.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceSystem},
 		Type:       corev1.SecretType("bootstrap.kubernetes.io/token"),
 		StringData: map[string]string{
 			"description":                    "Flotilla hub start check: whether the host accepts bootstrap tokens; deleted once checked",
-			"token-id":                       id,
-			"token-secret":                   secret,
-			"expiration":                     time.Now().Add(5 * time.Minute).UTC().Format(time.RFC3339),
+			"token-id":                       tok.ID,
+			"token-secret":                   tok.Secret,
+			"expiration":                     tok.Expires.Format(time.RFC3339),
 			"usage-bootstrap-authentication": "true",
 		},
 	}, metav1.CreateOptions{})
@@ -106,7 +106,7 @@ func checkBootstrapTokens(ctx context.Context, cs kubernetes.Interface, cfg *res
 		cs.CoreV1().Secrets(metav1.NamespaceSystem).Delete(dctx, name, metav1.DeleteOptions{})
 	}()
 	probe := rest.AnonymousClientConfig(cfg)
-	probe.BearerToken = id + "." + secret
+	probe.BearerToken = tok.String()
 	probe.Timeout = 10 * time.Second
 	pcs, err := kubernetes.NewForConfig(probe)
 	if err != nil {
@@ -138,16 +138,4 @@ func checkBootstrapTokens(ctx context.Context, cs kubernetes.Interface, cfg *res
 func isHTTPStatus(err error) bool {
 	var status apierrors.APIStatus
 	return errors.As(err, &status)
-}
-
-const tokenAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-// randomToken is n characters of a bootstrap token's alphabet.
-func randomToken(n int) string {
-	b := make([]byte, n)
-	for i := range b {
-		k, _ := rand.Int(rand.Reader, big.NewInt(int64(len(tokenAlphabet))))
-		b[i] = tokenAlphabet[k.Int64()]
-	}
-	return string(b)
 }

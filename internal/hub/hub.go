@@ -24,7 +24,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
-	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -85,7 +84,6 @@ func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(s)
 	_ = fv1.AddToScheme(s)
-	_ = apiregistrationv1.AddToScheme(s)
 	return s
 }
 
@@ -211,7 +209,6 @@ func Run(ctx context.Context, c Config) error {
 	}
 	if api != nil {
 		access.Serve(tracker.Tunnels, mgr.GetClient())
-		forgetAPIService(ctx, cl)
 	} else {
 		klog.InfoS("the access point (proxy.flotilla.dev) is served only by a hub with its own apiserver, not on a host cluster")
 	}
@@ -404,8 +401,6 @@ func bootstrapMapper() meta.RESTMapper {
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), meta.RESTScopeRoot)
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("Role"), meta.RESTScopeNamespace)
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), meta.RESTScopeNamespace)
-	m.Add(corev1.SchemeGroupVersion.WithKind("Service"), meta.RESTScopeNamespace)
-	m.Add(apiregistrationv1.SchemeGroupVersion.WithKind("APIService"), meta.RESTScopeRoot)
 	for _, kind := range []string{"ClusterGroup", "Workspace"} {
 		m.Add(fv1.GroupVersion.WithKind(kind), meta.RESTScopeRoot)
 	}

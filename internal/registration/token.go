@@ -82,7 +82,7 @@ func IssueToken(ctx context.Context, cl client.Client, cluster string, ttl time.
 	// A token ID has six characters, as bootstrap tokens must: among 10,000
 	// tokens two share one about once in 40 fleets, so a taken ID is drawn again.
 	for attempt := 0; ; attempt++ {
-		t := Token{ID: random(6), Secret: random(16), Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
+		t := NewToken(ttl)
 		err := cl.Create(ctx, tokenSecret(t, cluster))
 		if apierrors.IsAlreadyExists(err) && attempt < 3 {
 			continue
@@ -92,6 +92,11 @@ func IssueToken(ctx context.Context, cl client.Client, cluster string, ttl time.
 		}
 		return t, nil
 	}
+}
+
+// NewToken draws a token valid for ttl; storing it is the caller's.
+func NewToken(ttl time.Duration) Token {
+	return Token{ID: random(6), Secret: random(16), Expires: time.Now().Add(ttl).UTC().Truncate(time.Second)}
 }
 
 func tokenSecret(t Token, cluster string) *corev1.Secret {

@@ -102,7 +102,15 @@ func TestDisconnectedAndRestartedAgents(t *testing.T) {
 	restart(t, "west")
 
 	// A watch through east's tunnel ends when the agent dies.
-	w, err := kubernetes.NewForConfigOrDie(admin("east")).CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{})
+	watchEndsWhen(t, "east's agent was killed", 30*time.Second, agents["east"].Kill)
+	restart(t, "east")
+}
+
+// watchEndsWhen opens a watch through the hub on east and fails t unless
+// it ends within d of kill.
+func watchEndsWhen(t *testing.T, what string, d time.Duration, kill func()) {
+	t.Helper()
+	w, err := kubernetes.NewForConfigOrDie(admin("east")).CoreV1().ConfigMaps("default").Watch(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,13 +121,12 @@ func TestDisconnectedAndRestartedAgents(t *testing.T) {
 		}
 		close(drained)
 	}()
-	agents["east"].Kill()
+	kill()
 	select {
 	case <-drained:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the watch through the hub did not end when east's agent was killed")
+	case <-time.After(d):
+		t.Fatalf("the watch through the hub did not end when %s", what)
 	}
-	restart(t, "east")
 }
 
 // restart starts name's agent again with the identity it kept.
@@ -267,24 +274,7 @@ func TestExecReachesTheMember(t *testing.T) {
 // hub stops (so kubectl lists again), and once the hub is back the agents'
 // new tunnels carry requests again.
 func TestHubRestartEndsWatchesCleanly(t *testing.T) {
-	ctx := context.Background()
-	w, err := kubernetes.NewForConfigOrDie(admin("east")).CoreV1().ConfigMaps("default").Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	drained := make(chan struct{})
-	go func() {
-		for range w.ResultChan() {
-		}
-		close(drained)
-	}()
-	env.Hub.Kill()
-	select {
-	case <-drained:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the watch through the hub did not end when the hub was killed")
-	}
+	watchEndsWhen(t, "the hub was killed", 10*time.Second, env.Hub.Kill)
 	if err := env.Hub.Run(); err != nil {
 		t.Fatal(err)
 	}
