@@ -318,7 +318,7 @@ func (a *agent) loop(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		var err error
-		if stream, err = heartbeat.DialWith(dctx, rt, url, heartbeat.Handlers{Change: state.heard, Tunnel: tun.ask}); err != nil {
+		if stream, err = heartbeat.DialWith(dctx, rt, url, heartbeat.Handlers{Change: state.heard, Tunnel: tun.ask, Desired: state.pushed}); err != nil {
 			if errors.Is(err, heartbeat.ErrHubCertificate) || errors.Is(err, heartbeat.ErrAgentCertificate) {
 				// Not a hub out of reach: said as what it is. Retried
 				// still, as the hub may be mid-way through replacing

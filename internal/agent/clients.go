@@ -118,7 +118,6 @@ func (c typedClient[T]) Patch(ctx context.Context, name string, patch []byte, su
 // cluster's hub namespace, and the hub info every agent reads. Its Cluster's
 // status it writes through its stream.
 type hubClient struct {
-	configMaps        typedClient[*corev1.ConfigMap]
 	hubInfo           typedClient[*corev1.ConfigMap]
 	clusterNamespaces typedClient[*fv1.ClusterNamespace]
 }
@@ -134,7 +133,6 @@ func newHubClient(cfg *rest.Config, cluster string) (*hubClient, error) {
 	}
 	ns := fv1.HubNamespace(cluster)
 	return &hubClient{
-		configMaps:        typedClient[*corev1.ConfigMap]{rest: core, resource: "configmaps", namespace: ns, protobuf: true},
 		hubInfo:           typedClient[*corev1.ConfigMap]{rest: core, resource: "configmaps", namespace: fv1.HubInfoNamespace, protobuf: true},
 		clusterNamespaces: typedClient[*fv1.ClusterNamespace]{rest: flotilla, resource: "clusternamespaces", namespace: ns},
 	}, nil

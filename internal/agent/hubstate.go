@@ -5,25 +5,21 @@ import (
 	"slices"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/metrics"
-	"flotilla.dev/flotilla/internal/policy"
 )
 
 // hubState is what the hub holds for this cluster that the agent acts on:
-// its ClusterNamespaces and its desired policies. The agent fetches them when
-// the hub says they changed (a token pushed down the heartbeat stream, and
-// in every heartbeat reply) instead of watching them, so an agent holds no
-// watch open on the hub's apiserver.
+// its ClusterNamespaces and its desired policies. The agent fetches the
+// namespaces when the hub says they changed (a token pushed down the
+// heartbeat stream, and in every heartbeat reply) instead of watching them,
+// so an agent holds no watch open on the hub's apiserver; the desired
+// policies come down the stream themselves.
 type hubState struct {
 	hub *hubClient
 	t   trigger
-	// onChange is called after each fetch.
+	// onChange is called after each fetch and push; it must not block.
 	onChange []func()
 
 	mu      sync.Mutex
@@ -31,7 +27,7 @@ type hubState struct {
 	have    heartbeat.Token // what the fetched state is at least as new as
 	fetched [2]bool         // by heartbeat.Kind
 	nss     []fv1.ClusterNamespace
-	desired *corev1.ConfigMap // nil while the hub holds none
+	desired *heartbeat.Desired // nil until the hub pushes them
 	// During a fetch of namespaces, the agent's own writes, by name (nil:
 	// deleted), laid over the list when it returns: a list read before a
 	// write would undo it, and the agent would write it again.
@@ -65,73 +61,51 @@ func (s *hubState) run(ctx context.Context) {
 	s.t.run(ctx, "fetching from the hub", s.fetch)
 }
 
-// fetch reads what changed since the last fetch, the token first so that
-// what is read is at least as new as it.
+// fetch reads the ClusterNamespaces if they changed since the last fetch,
+// the token first so that what is read is at least as new as it.
 func (s *hubState) fetch(ctx context.Context) error {
 	s.mu.Lock()
 	want, have, fetched, refetches := s.want, s.have, s.fetched, s.refetches
+	s.overlay = map[string]*fv1.ClusterNamespace{}
 	s.mu.Unlock()
-	stale := func(k heartbeat.Kind) bool { return !fetched[k] || want.Changed(have, k) }
-	if !stale(heartbeat.Namespaces) && !stale(heartbeat.Policies) {
+	defer func() {
+		s.mu.Lock()
+		s.overlay = nil
+		s.mu.Unlock()
+	}()
+	if fetched[heartbeat.Namespaces] && !want.Changed(have, heartbeat.Namespaces) {
 		return nil
 	}
-	var nss *fv1.ClusterNamespaceList
-	if stale(heartbeat.Namespaces) {
-		s.mu.Lock()
-		s.overlay = map[string]*fv1.ClusterNamespace{}
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			s.overlay = nil
-			s.mu.Unlock()
-		}()
-		nss = &fv1.ClusterNamespaceList{}
-		metrics.Fetched("namespaces")
-		if err := s.hub.clusterNamespaces.List(ctx, nss); err != nil {
-			return err
-		}
-	}
-	var desired *corev1.ConfigMap
-	if stale(heartbeat.Policies) {
-		var err error
-		if desired, err = s.getDesired(ctx, want.PoliciesVersion); err != nil {
-			return err
-		}
+	var nss fv1.ClusterNamespaceList
+	metrics.Fetched("namespaces")
+	if err := s.hub.clusterNamespaces.List(ctx, &nss); err != nil {
+		return err
 	}
 	s.mu.Lock()
-	if nss != nil {
-		for name, cn := range s.overlay {
-			nss.Items = put(nss.Items, name, cn)
-		}
-		// A refetch asked for during this one wants a list read after it.
-		s.nss, s.fetched[heartbeat.Namespaces] = nss.Items, s.refetches == refetches
+	for name, cn := range s.overlay {
+		nss.Items = put(nss.Items, name, cn)
 	}
-	if stale(heartbeat.Policies) {
-		s.desired, s.fetched[heartbeat.Policies] = desired, true
-	}
+	// A refetch asked for during this one wants a list read after it.
+	s.nss, s.fetched[heartbeat.Namespaces] = nss.Items, s.refetches == refetches
 	s.have = want
 	s.mu.Unlock()
-	for _, f := range s.onChange {
-		f()
-	}
+	s.changed()
 	return nil
 }
 
-// getDesired reads the desired policies, nil if there are none. Given the
-// version the hub wrote, it reads at least that version, so an apiserver
-// answering from a cache (a hub on a host cluster) cannot hand back the
-// state before the change.
-func (s *hubState) getDesired(ctx context.Context, atLeast string) (*corev1.ConfigMap, error) {
-	cms := s.hub.configMaps
-	metrics.Fetched("policies")
-	cm, err := cms.Get(ctx, policy.DesiredConfigMap, metav1.GetOptions{ResourceVersion: atLeast})
-	if atLeast != "" && (apierrors.IsTimeout(err) || apierrors.IsResourceExpired(err)) {
-		cm, err = cms.Get(ctx, policy.DesiredConfigMap, metav1.GetOptions{}) // the cache did not catch up: a quorum read
+// pushed takes the desired policies the hub pushed down the stream. It runs
+// on the stream's reader, so what it calls must not block.
+func (s *hubState) pushed(d heartbeat.Desired) {
+	s.mu.Lock()
+	s.desired, s.fetched[heartbeat.Policies] = &d, true
+	s.mu.Unlock()
+	s.changed()
+}
+
+func (s *hubState) changed() {
+	for _, f := range s.onChange {
+		f()
 	}
-	if apierrors.IsNotFound(err) {
-		return nil, nil
-	}
-	return cm, err
 }
 
 // namespaces returns a copy of the fetched ClusterNamespaces; ok is false
@@ -183,9 +157,9 @@ func (s *hubState) refetchNamespaces() {
 	s.t.poke()
 }
 
-// desiredPolicies returns the fetched desired-policies ConfigMap, nil when
-// there is none; ok is false before the first fetch.
-func (s *hubState) desiredPolicies() (cm *corev1.ConfigMap, ok bool) {
+// desiredPolicies returns the desired policies the hub pushed last, nil
+// before the first push.
+func (s *hubState) desiredPolicies() (d *heartbeat.Desired, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.desired, s.fetched[heartbeat.Policies]

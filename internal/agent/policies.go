@@ -110,21 +110,21 @@ func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubStat
 				return fmt.Errorf("cannot watch %s in the cluster", gvr.Resource)
 			}
 		}
-		cm, _ := state.desiredPolicies()
-		if cm == nil {
-			return nil // nothing desired yet, or not fetched yet; the fetch pokes
+		desired, _ := state.desiredPolicies()
+		if desired == nil {
+			return nil // not pushed yet; the push pokes
 		}
-		res, err := sy.apply(ctx, cm.Data)
+		res, err := sy.apply(ctx, desired.Data)
 		if res != nil && len(res.notices) > 0 {
 			// A kind not served today may be tomorrow, once its CRD is installed.
 			time.AfterFunc(kindRetry, t.poke)
 		}
 		if res != nil && rep != nil {
-			audits, aerr := policy.DecodeAudits(cm.Data)
+			audits, aerr := policy.DecodeAudits(desired.Data)
 			if aerr != nil {
 				return fmt.Errorf("desired policies from the hub are unreadable: %w", aerr)
 			}
-			rep.synced(cm.ResourceVersion, res, audits)
+			rep.synced(desired.Digest, res, audits)
 		}
 		return err
 	})

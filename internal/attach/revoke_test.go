@@ -61,7 +61,6 @@ func TestDetachRevokesAndReattachIsNewIdentity(t *testing.T) {
 		as := s.client(t)
 		for what, err := range map[string]error{
 			"list ConfigMaps":        as.List(ctx, &corev1.ConfigMapList{}, client.InNamespace(fv1.HubNamespace(name))),
-			"get desired policies":   as.Get(ctx, client.ObjectKey{Namespace: fv1.HubNamespace(name), Name: "desired-policies"}, &corev1.ConfigMap{}),
 			"list ClusterNamespaces": as.List(ctx, &fv1.ClusterNamespaceList{}, client.InNamespace(fv1.HubNamespace(name))),
 			"create a Lease":         as.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: fv1.HubNamespace(name), Name: "x"}}),
 		} {

@@ -95,14 +95,13 @@ func Policy(ctx context.Context, out io.Writer, n, runs int) error {
 		if err != nil {
 			return err
 		}
-		acc, err := measureAccess(ctx, cl, members, clusters, runs, backToBack)
+		acc, err := measureAccess(ctx, cl, members, runs, backToBack)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "  %s:\n", mode)
 		fmt.Fprintf(out, "    image-registry, ValidatingAdmissionPolicy applied:       %s\n", percentiles(reg.applied))
 		fmt.Fprintf(out, "    image-registry, enforced (member rejects a dry-run pod):  %s\n", percentiles(reg.enforced))
-		fmt.Fprintf(out, "    access, desired state written on the hub:                %s\n", percentiles(acc.written))
 		fmt.Fprintf(out, "    access, enforced (member authorizes the user):           %s\n", percentiles(acc.granted))
 	}
 
@@ -191,11 +190,11 @@ func measureRegistry(ctx context.Context, cl client.Client, members []*kubernete
 // accessRuns are an access policy's latencies. It becomes a
 // ClusterRoleBinding, which the member's authorizer uses as soon as its
 // informer sees it.
-type accessRuns struct{ written, granted []time.Duration }
+type accessRuns struct{ granted []time.Duration }
 
 // measureAccess creates and deletes runs access policies, back to back or
 // each once the last one's grant is gone from every member.
-func measureAccess(ctx context.Context, cl client.Client, members []*kubernetes.Clientset, clusters []string, runs int, backToBack bool) (accessRuns, error) {
+func measureAccess(ctx context.Context, cl client.Client, members []*kubernetes.Clientset, runs int, backToBack bool) (accessRuns, error) {
 	var res accessRuns
 	var last *fv1.Policy
 	for r := range runs {
@@ -218,8 +217,6 @@ func measureAccess(ctx context.Context, cl client.Client, members []*kubernetes.
 			return res, err
 		}
 		last = p
-		hubDone := make(chan []time.Duration, 1)
-		go func() { hubDone <- untilWritten(ctx, cl, clusters, policy.ObjectName(user), start) }()
 		lat, err := untilAll(ctx, members, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
 			return mayListPods(ctx, cs, user), nil
 		}, start)
@@ -227,9 +224,6 @@ func measureAccess(ctx context.Context, cl client.Client, members []*kubernetes.
 			return res, fmt.Errorf("%s not enforced: %v", user, err)
 		}
 		res.granted = append(res.granted, slices.Max(lat))
-		if w := <-hubDone; len(w) == len(clusters) {
-			res.written = append(res.written, slices.Max(w))
-		}
 	}
 	return res, retire(ctx, cl, members, last, false, func(ctx context.Context, cs *kubernetes.Clientset) (bool, error) {
 		return !mayListPods(ctx, cs, last.Name), nil
@@ -276,27 +270,6 @@ func dryRunPod(ctx context.Context, cs *kubernetes.Clientset) error {
 	}
 	_, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	return err
-}
-
-// untilWritten polls the hub until each cluster's desired state mentions
-// needle, and returns how long after start each did.
-func untilWritten(ctx context.Context, cl client.Client, clusters []string, needle string, start time.Time) []time.Duration {
-	var out []time.Duration
-	pending := slices.Clone(clusters)
-	for deadline := start.Add(time.Minute); len(pending) > 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		var still []string
-		for _, c := range pending {
-			var cm corev1.ConfigMap
-			err := cl.Get(ctx, client.ObjectKey{Namespace: fv1.HubNamespace(c), Name: policy.DesiredConfigMap}, &cm)
-			if err == nil && strings.Contains(cm.Data[policy.KeyObjects], needle) {
-				out = append(out, time.Since(start))
-				continue
-			}
-			still = append(still, c)
-		}
-		pending = still
-	}
-	return out
 }
 
 // untilAll polls cond for every member in parallel and returns how long

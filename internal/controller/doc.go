@@ -22,7 +22,7 @@ import (
 )
 
 // SetupAll registers every hub reconciler with mgr.
-func SetupAll(mgr ctrl.Manager, wrotePolicies func(cluster, resourceVersion string), agentCertLifetime time.Duration) error {
+func SetupAll(mgr ctrl.Manager, deliverPolicies func(cluster string, data map[string]string) error, agentCertLifetime time.Duration) error {
 	c := mgr.GetClient()
 	if err := (&ClusterGroupReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
@@ -30,7 +30,7 @@ func SetupAll(mgr ctrl.Manager, wrotePolicies func(cluster, resourceVersion stri
 	if err := (&WorkspaceReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&ClusterPolicyReconciler{Client: c, Wrote: wrotePolicies}).SetupWithManager(mgr); err != nil {
+	if err := (&ClusterPolicyReconciler{Client: c, Deliver: deliverPolicies}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	if err := (&PolicyReconciler{Client: c}).SetupWithManager(mgr); err != nil {

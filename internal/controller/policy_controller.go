@@ -2,13 +2,8 @@ package controller
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
-	"sync"
+	"runtime"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -23,17 +18,16 @@ import (
 	"flotilla.dev/flotilla/internal/policy"
 )
 
-// ClusterPolicyReconciler resolves every policy for one cluster and writes
-// what the cluster must hold into its hub namespace, where its agent picks
-// it up. It is keyed by cluster name.
+// ClusterPolicyReconciler resolves every policy for one cluster and hands
+// what the cluster must hold to Deliver, which carries it to the cluster's
+// agent. It is keyed by cluster name. It writes nothing: clusters whose
+// policies render the same share one copy, and a policy change costs no
+// write per cluster.
 type ClusterPolicyReconciler struct {
 	Client client.Client
-	// Wrote tells the cluster's agent that its desired state changed, and
-	// at which resourceVersion.
-	Wrote func(cluster, resourceVersion string)
-
-	// written holds, by cluster name, a writtenState.
-	written sync.Map
+	// Deliver takes a cluster's desired policies (policy.Encode's data);
+	// it is called on every pass and tells apart what changed.
+	Deliver func(cluster string, data map[string]string) error
 }
 
 // SetupWithManager registers the reconciler; any policy change revisits every
@@ -42,9 +36,9 @@ func (r *ClusterPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	allClusters := enqueueAll(r.Client, func() client.ObjectList { return &fv1.ClusterList{} })
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("clusterpolicy").
-		// A policy change rewrites every cluster's desired state; clusters
-		// are independent, and most of the time is waiting on the apiserver.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 16}).
+		// A policy change renders every cluster's desired state: work for
+		// the CPU alone, in parallel as far as it has cores.
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(2, runtime.GOMAXPROCS(0))}).
 		// Health writes change a Cluster often; only its group (spec) and its
 		// hub namespace appearing change what it must hold.
 		For(&fv1.Cluster{}, builder.WithPredicates(predicate.Or(
@@ -61,19 +55,17 @@ func (r *ClusterPolicyReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-// Reconcile writes one cluster's desired policies.
+// Reconcile renders one cluster's desired policies.
 func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// Read only: the cache's objects are shared, not copied (a policy
+	// change visits every cluster).
 	var c fv1.Cluster
-	if err := r.Client.Get(ctx, req.NamespacedName, &c); err != nil || c.DeletionTimestamp != nil {
-		if apierrors.IsNotFound(err) {
-			r.written.Delete(req.Name)
-		}
+	if err := r.Client.Get(ctx, req.NamespacedName, &c, client.UnsafeDisableDeepCopy); err != nil || c.DeletionTimestamp != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if c.Status.Namespace == "" {
 		return ctrl.Result{}, nil // its hub namespace is not there yet; the status update brings us back
 	}
-	// Render only reads: the cache's objects are shared, not copied.
 	var policies fv1.PolicyList
 	if err := r.Client.List(ctx, &policies, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
@@ -92,38 +84,5 @@ func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	// Written without reading: the hub keeps no cache of ConfigMaps (one per
-	// cluster), and the desired state is ours alone. A merge patch replaces
-	// both keys; an unchanged one is a no-op in the apiserver, which is all a
-	// restarted hub's first pass costs. The patch (map keys sorted) is also
-	// what tells an unchanged state.
-	patch, err := json.Marshal(map[string]any{"data": data})
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	wrote := writtenState{uid: c.UID, sum: sha256.Sum256(patch)}
-	if last, ok := r.written.Load(c.Name); ok && last == wrote {
-		return ctrl.Result{}, nil
-	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: policy.DesiredConfigMap, Namespace: fv1.HubNamespace(c.Name), Labels: map[string]string{fv1.LabelCluster: c.Name}}}
-	err = r.Client.Patch(ctx, cm, client.RawPatch(types.MergePatchType, patch))
-	if apierrors.IsNotFound(err) {
-		cm.Data = data
-		err = client.IgnoreAlreadyExists(r.Client.Create(ctx, cm))
-	}
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	r.written.Store(c.Name, wrote)
-	if r.Wrote != nil {
-		r.Wrote(c.Name, cm.ResourceVersion)
-	}
-	return ctrl.Result{}, nil
-}
-
-// writtenState is what was last written for a cluster; the UID tells a
-// cluster attached again under the same name from the one before.
-type writtenState struct {
-	uid types.UID
-	sum [sha256.Size]byte
+	return ctrl.Result{}, r.Deliver(c.Name, data)
 }

@@ -25,14 +25,13 @@ const (
 type Token struct {
 	Epoch string
 	Revs  [kinds]uint64
-	// PoliciesVersion is the resourceVersion of the desired policies the
-	// hub last wrote, if known: an agent reads at least that version, so a
-	// cached answer cannot predate the change.
-	PoliciesVersion string
+	// Policies is the digest of the cluster's desired policies, once the hub
+	// has computed them: an agent holding that digest is up to date.
+	Policies string
 }
 
 func (t Token) String() string {
-	return t.Epoch + "." + strconv.FormatUint(t.Revs[Namespaces], 10) + "." + strconv.FormatUint(t.Revs[Policies], 10) + "." + t.PoliciesVersion
+	return t.Epoch + "." + strconv.FormatUint(t.Revs[Namespaces], 10) + "." + strconv.FormatUint(t.Revs[Policies], 10) + "." + t.Policies
 }
 
 // ParseToken reads a token String made; ok is false for anything else.
@@ -41,7 +40,7 @@ func ParseToken(s string) (t Token, ok bool) {
 	if len(parts) != 2+int(kinds) || parts[0] == "" {
 		return Token{}, false
 	}
-	t.Epoch, t.PoliciesVersion = parts[0], parts[1+kinds]
+	t.Epoch, t.Policies = parts[0], parts[1+kinds]
 	for k := range kinds {
 		n, err := strconv.ParseUint(parts[1+k], 10, 64)
 		if err != nil {
@@ -60,17 +59,20 @@ func (t Token) Changed(old Token, k Kind) bool {
 // Changes counts, per cluster, changes to the hub objects its agent acts on,
 // and tells the cluster's stream when they change.
 //
-// Agents fetch their ClusterNamespaces and desired policies only when told,
-// rather than each keeping watches open on the hub's apiserver: the hub sends
-// a cluster's change token down its agent's stream as soon as it moves, and
-// with every heartbeat reply, so a lost message delays a change by one
-// interval at most.
+// Agents fetch their ClusterNamespaces only when told, rather than each
+// keeping watches open on the hub's apiserver: the hub sends a cluster's
+// change token down its agent's stream as soon as it moves, and with every
+// heartbeat reply, so a lost message delays a change by one interval at most.
+//
+// Desired policies are not fetched: they travel on the stream itself (see
+// SetDesired), held once per distinct content however many clusters share it.
 type Changes struct {
 	epoch string
 
-	mu    sync.Mutex
-	state map[string]Token       // without Epoch
-	subs  map[string]*subscriber // a cluster's open stream, if any
+	mu      sync.Mutex
+	state   map[string]Token       // without Epoch
+	subs    map[string]*subscriber // a cluster's open stream, if any
+	desired map[string]*shared     // by digest
 }
 
 // subscriber is a cluster's stream as Changes knows it.
@@ -84,28 +86,22 @@ type subscriber struct {
 func NewChanges() *Changes {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	return &Changes{epoch: hex.EncodeToString(b), state: map[string]Token{}, subs: map[string]*subscriber{}}
+	return &Changes{epoch: hex.EncodeToString(b), state: map[string]Token{}, subs: map[string]*subscriber{}, desired: map[string]*shared{}}
 }
 
 // Bump records a change of k for cluster and tells its stream.
 func (c *Changes) Bump(cluster string, k Kind) {
-	c.bump(cluster, k, "")
-}
-
-// WrotePolicies records that the hub wrote cluster's desired policies at
-// resourceVersion rv.
-func (c *Changes) WrotePolicies(cluster, rv string) {
-	c.bump(cluster, Policies, rv)
-}
-
-func (c *Changes) bump(cluster string, k Kind, rv string) {
 	c.mu.Lock()
 	t := c.state[cluster]
 	t.Revs[k]++
-	if k == Policies {
-		t.PoliciesVersion = rv
-	}
 	c.state[cluster] = t
+	c.mu.Unlock()
+	c.notify(cluster)
+}
+
+// notify tells cluster's stream, if any, that its token moved.
+func (c *Changes) notify(cluster string) {
+	c.mu.Lock()
 	sub := c.subs[cluster]
 	c.mu.Unlock()
 	if sub != nil {
@@ -164,15 +160,27 @@ func (c *Changes) AskTunnel(cluster string) bool {
 // Forget drops a cluster that is gone.
 func (c *Changes) Forget(cluster string) {
 	c.mu.Lock()
+	c.release(c.state[cluster].Policies)
 	delete(c.state, cluster)
 	c.mu.Unlock()
 }
 
 // Token is cluster's current token.
 func (c *Changes) Token(cluster string) string {
+	tok, _, _ := c.Current(cluster)
+	return tok
+}
+
+// Current is cluster's token and, once the hub has computed them, the
+// digest of its desired policies and the policies as Desired's JSON, read
+// together so that they agree.
+func (c *Changes) Current(cluster string) (token, digest string, desired []byte) {
 	c.mu.Lock()
 	t := c.state[cluster]
+	if sh := c.desired[t.Policies]; sh != nil {
+		desired = sh.encoded
+	}
 	c.mu.Unlock()
 	t.Epoch = c.epoch
-	return t.String()
+	return t.String(), t.Policies, desired
 }

@@ -1,6 +1,7 @@
 package heartbeat
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -68,13 +69,16 @@ func TestChangesTokensDifferAcrossHubRestarts(t *testing.T) {
 func TestTokenSaysWhatChanged(t *testing.T) {
 	c := NewChanges()
 	t0, _ := ParseToken(c.Token("a"))
-	c.WrotePolicies("a", "42")
+	digest, _, err := c.SetDesired("a", map[string]string{"objects.json": "[]"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t1, ok := ParseToken(c.Token("a"))
 	if !ok {
 		t.Fatalf("cannot parse %q", c.Token("a"))
 	}
-	if t1.PoliciesVersion != "42" {
-		t.Errorf("token %v does not carry the written version", t1)
+	if t1.Policies != digest {
+		t.Errorf("token %v does not carry the desired policies' digest %s", t1, digest)
 	}
 	if !t1.Changed(t0, Policies) || t1.Changed(t0, Namespaces) {
 		t.Errorf("after a policy change: %v → %v", t0, t1)
@@ -87,5 +91,55 @@ func TestTokenSaysWhatChanged(t *testing.T) {
 		if _, ok := ParseToken(bad); ok {
 			t.Errorf("ParseToken(%q) accepted", bad)
 		}
+	}
+}
+
+func TestDesiredSharedByContent(t *testing.T) {
+	c := NewChanges()
+	notified := make(chan string, 10)
+	for _, cluster := range []string{"a", "b", "c"} {
+		defer c.Subscribe(cluster, func() { notified <- cluster }, nil)()
+	}
+	same := map[string]string{"objects.json": `[{"kind":"ClusterRoleBinding"}]`, "podSecurity.json": "{}"}
+	for _, cluster := range []string{"a", "b"} {
+		if _, changed, err := c.SetDesired(cluster, same); err != nil || !changed {
+			t.Fatalf("first desired state of %s: changed %v, %v", cluster, changed, err)
+		}
+	}
+	other := map[string]string{"objects.json": "[]", "podSecurity.json": "{}"}
+	c.SetDesired("c", other)
+	if n := c.Shared(); n != 2 {
+		t.Errorf("three clusters, two distinct contents: the hub holds %d", n)
+	}
+	for range 3 {
+		if _, ok := next(notified, time.Second); !ok {
+			t.Fatal("a cluster whose desired state changed was not notified")
+		}
+	}
+	// The same content again changes nothing and wakes nobody.
+	if _, changed, _ := c.SetDesired("a", map[string]string{"podSecurity.json": "{}", "objects.json": `[{"kind":"ClusterRoleBinding"}]`}); changed {
+		t.Error("the same content, built anew, counted as a change")
+	}
+	if got, ok := next(notified, 100*time.Millisecond); ok {
+		t.Errorf("an unchanged desired state notified %s", got)
+	}
+	_, da, ja := c.Current("a")
+	_, db, jb := c.Current("b")
+	if da != db || &ja[0] != &jb[0] {
+		t.Errorf("a and b hold the same content under %s and %s, in two copies", da, db)
+	}
+	var d Desired
+	if err := json.Unmarshal(ja, &d); err != nil || d.Verify() != nil || d.Data["objects.json"] != same["objects.json"] {
+		t.Errorf("pushed desired state %s: %v, %v", ja, err, d.Verify())
+	}
+	// Moving and forgetting clusters lets go of what nobody holds.
+	c.SetDesired("a", other)
+	c.Forget("b")
+	if n := c.Shared(); n != 1 {
+		t.Errorf("every cluster holds one content: the hub holds %d", n)
+	}
+	d.Data["objects.json"] = "[]"
+	if d.Verify() == nil {
+		t.Error("content that is not what its digest names verified")
 	}
 }

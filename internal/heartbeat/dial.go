@@ -39,6 +39,9 @@ type Handlers struct {
 	// Tunnel, if set, is called (on the stream's reader: it must not
 	// block) when the hub asks the agent to open its tunnel.
 	Tunnel func()
+	// Desired gets the cluster's desired policies whenever the hub pushes
+	// them, before the change token of the same message.
+	Desired func(Desired)
 }
 
 // Dial opens a stream at url through rt, which must speak HTTP/1.1: the
@@ -111,6 +114,21 @@ func (s *Stream) read(h Handlers) {
 			s.err = errors.New(m.Closed)
 			close(s.done)
 			return
+		}
+		if len(m.Desired) > 0 {
+			var d Desired
+			err := json.Unmarshal(m.Desired, &d)
+			if err == nil {
+				err = d.Verify()
+			}
+			if err != nil {
+				s.err = fmt.Errorf("the hub sent unreadable desired policies: %w", err)
+				close(s.done)
+				return
+			}
+			if h.Desired != nil {
+				h.Desired(d)
+			}
 		}
 		// Here, not by Beat's caller: tokens must be taken in the order
 		// the hub sent them, or an older one in a reply could undo a

@@ -19,7 +19,7 @@ func (fakeConn) Close() error                { return nil }
 // it must not panic, must end, must hand on change tokens in the order
 // they came, and what it decodes must encode back to itself.
 func FuzzMessages(f *testing.F) {
-	tok := Token{Epoch: "a1b2c3", Revs: [kinds]uint64{3, 4}, PoliciesVersion: "77"}.String()
+	tok := Token{Epoch: "a1b2c3", Revs: [kinds]uint64{3, 4}, Policies: "77"}.String()
 	for _, seed := range []string{
 		`{"reply":{"changes":"` + tok + `"}}` + "\n",
 		`{"changes":"` + tok + `"}` + "\n" + `{"tunnel":true}` + "\n" + `{"reply":{"detach":true}}` + "\n",
@@ -97,7 +97,7 @@ func FuzzMessages(f *testing.F) {
 // messages: what parses prints back to a token that parses to the same.
 func FuzzParseToken(f *testing.F) {
 	for _, seed := range []string{
-		Token{Epoch: "a1b2c3", Revs: [kinds]uint64{3, 4}, PoliciesVersion: "77"}.String(),
+		Token{Epoch: "a1b2c3", Revs: [kinds]uint64{3, 4}, Policies: "77"}.String(),
 		"e.0.0.", "e.1.2.3", ".1.2.3", "e.1.2", "e.1.2.3.4", "e.-1.2.", "e.+1.2.", "e.18446744073709551616.0.",
 		"e.01.2.", "e. 1.2.", "", ".", "...", "e.1_0.2.", "e.0x1.2.", "\xff.1.2.\x00",
 	} {

@@ -2,7 +2,8 @@
 // stream open to the hub: an HTTP/1.1 request over mutual TLS that upgrades to
 // newline-delimited JSON in both directions. The agent sends a Report every
 // interval and the hub replies to each; the hub also sends the cluster's
-// change token whenever something the agent acts on changes.
+// change token whenever something the agent acts on changes, and the
+// cluster's desired policies themselves when they change.
 //
 // The stream is also how an agent writes its Cluster's status: the hub
 // writes it for the cluster the client certificate names. Agents thus need
@@ -23,6 +24,7 @@
 package heartbeat
 
 import (
+	"encoding/json"
 	"time"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -135,6 +137,10 @@ type Message struct {
 	// request for the cluster waits for it. Tunnels are opened on demand
 	// and closed when idle, so an idle fleet costs the hub nothing for them.
 	Tunnel bool `json:"tunnel,omitempty"`
+	// Desired, a Desired, carries the cluster's desired policies when
+	// they differ from what the stream last carried: in its first message
+	// and whenever they change.
+	Desired json.RawMessage `json:"desired,omitempty"`
 }
 
 // MinWriteGap is the least time between two status writes the hub makes
@@ -148,5 +154,6 @@ const MinWriteGap = time.Second
 const MaxReport = 64 << 10
 
 // MaxMessage bounds one message from the hub: a reply or a change token is
-// a few hundred bytes.
-const MaxMessage = 64 << 10
+// a few hundred bytes, desired policies up to the megabyte an object on the
+// hub may hold, with room for JSON's escapes.
+const MaxMessage = 4 << 20

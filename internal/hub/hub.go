@@ -212,7 +212,7 @@ func Run(ctx context.Context, c Config) error {
 	} else {
 		klog.InfoS("the access point (proxy.flotilla.dev) is served only by a hub with its own apiserver, not on a host cluster")
 	}
-	if err := controller.SetupAll(mgr, wrotePolicies(tracker.Changes), c.AgentCertificateLifetime); err != nil {
+	if err := controller.SetupAll(mgr, deliverPolicies(tracker.Changes), c.AgentCertificateLifetime); err != nil {
 		return err
 	}
 	if err := notifyNamespaceChanges(ctx, mgr, tracker.Changes); err != nil {

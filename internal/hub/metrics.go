@@ -86,11 +86,14 @@ func exportMetrics(ctx context.Context, mgr ctrl.Manager, t *tracker.Tracker) er
 	return nil
 }
 
-// wrotePolicies tells a cluster's agent its desired policies changed, and
-// starts timing their fan-out.
-func wrotePolicies(c *heartbeat.Changes) func(cluster, resourceVersion string) {
-	return func(cluster, rv string) {
-		metrics.PoliciesWritten(cluster)
-		c.WrotePolicies(cluster, rv)
+// deliverPolicies hands a cluster's desired policies to its stream and,
+// when they changed, starts timing their fan-out.
+func deliverPolicies(c *heartbeat.Changes) func(cluster string, data map[string]string) error {
+	return func(cluster string, data map[string]string) error {
+		_, changed, err := c.SetDesired(cluster, data)
+		if changed {
+			metrics.PoliciesChanged(cluster)
+		}
+		return err
 	}
 }

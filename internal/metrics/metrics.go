@@ -151,8 +151,8 @@ var pending = struct {
 	pruned time.Time
 }{since: map[string]time.Time{}}
 
-// PoliciesWritten records that the hub wrote cluster's desired policies.
-func PoliciesWritten(cluster string) {
+// PoliciesChanged records that cluster's desired policies changed.
+func PoliciesChanged(cluster string) {
 	now := time.Now()
 	pending.Lock()
 	defer pending.Unlock()

@@ -19,8 +19,8 @@ func fanouts(t *testing.T) uint64 {
 func TestFanoutEndsAtTheFirstSyncedReport(t *testing.T) {
 	start := fanouts(t)
 	PoliciesReported("a", true) // no write pending
-	PoliciesWritten("a")
-	PoliciesWritten("a") // the oldest pending write counts
+	PoliciesChanged("a")
+	PoliciesChanged("a") // the oldest pending write counts
 	PoliciesReported("a", false)
 	if n := fanouts(t) - start; n != 0 {
 		t.Fatalf("%d fan-outs before a synced report, want 0", n)

@@ -7,18 +7,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// DesiredConfigMap is the ConfigMap in a cluster's hub namespace that
-// carries what the cluster must hold; its agent applies it.
-const DesiredConfigMap = "desired-policies"
-
-// Keys of DesiredConfigMap.
+// Keys of a cluster's desired state, as Encode renders it for its agent.
 const (
 	KeyObjects     = "objects.json"
 	KeyPodSecurity = "podSecurity.json"
 	KeyAudits      = "audits.json"
 )
 
-// Encode renders d as the data of DesiredConfigMap.
+// Encode renders d as the data the cluster's agent applies.
 func Encode(d Desired) (map[string]string, error) {
 	objs := make([]map[string]any, 0, len(d.Objects))
 	for _, o := range d.Objects {
@@ -50,7 +46,7 @@ func Encode(d Desired) (map[string]string, error) {
 }
 
 // DecodeAudits reads the audit-mode policies and their generations from
-// DesiredConfigMap data.
+// Encode's data.
 func DecodeAudits(data map[string]string) (map[string]int64, error) {
 	if data[KeyAudits] == "" {
 		return nil, nil
@@ -60,7 +56,7 @@ func DecodeAudits(data map[string]string) (map[string]int64, error) {
 	return out, err
 }
 
-// Decode reads DesiredConfigMap data back.
+// Decode reads Encode's data back.
 func Decode(data map[string]string) ([]*unstructured.Unstructured, map[string]NamespaceSecurity, error) {
 	var raw []map[string]any
 	if err := json.Unmarshal([]byte(data[KeyObjects]), &raw); err != nil && data[KeyObjects] != "" {

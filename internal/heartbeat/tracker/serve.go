@@ -182,7 +182,7 @@ func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.C
 	defer conn.Close()
 	defer metrics.StreamOpened()()
 	defer context.AfterFunc(ctx, func() { conn.Close() })()
-	out := &sender{conn: conn, enc: json.NewEncoder(conn), token: func() string { return t.Changes.Token(cluster) }}
+	out := &sender{conn: conn, enc: json.NewEncoder(conn), current: func() (string, string, []byte) { return t.Changes.Current(cluster) }}
 	// One stream per identity, the newest: an agent that reconnects must
 	// not wait for its old stream to time out. The stream it replaces is
 	// told so and closed, never left open without notifications.
@@ -300,14 +300,16 @@ func following(dec *json.Decoder, pr *bytes.Reader, conn io.Reader) []byte {
 }
 
 // sender writes a stream's messages, one at a time. Each carries the token
-// current when it is written, so tokens on the wire never go backwards.
+// current when it is written, so tokens on the wire never go backwards, and
+// the desired policies with it if the stream has not carried them yet.
 type sender struct {
-	mu    sync.Mutex
-	conn  net.Conn
-	enc   *json.Encoder
-	token func() string
-	sent  string // the last token written
-	err   error  // the write that broke the stream, or the close
+	mu      sync.Mutex
+	conn    net.Conn
+	enc     *json.Encoder
+	current func() (token, digest string, desired []byte)
+	sent    string // the last token written
+	carried string // the digest of the last desired policies written
+	err     error  // the write that broke the stream, or the close
 
 	refusedAt time.Time // when a refused report was last logged
 	refusals  int       // refused reports not yet logged
@@ -377,7 +379,7 @@ func (s *sender) send(reply *heartbeat.Response) error {
 	if s.err != nil {
 		return s.err
 	}
-	tok := s.token()
+	tok, digest, desired := s.current()
 	m := heartbeat.Message{Reply: reply}
 	if reply != nil {
 		reply.Changes = tok
@@ -386,11 +388,17 @@ func (s *sender) send(reply *heartbeat.Response) error {
 	} else {
 		return nil
 	}
+	if len(desired) > 0 && digest != s.carried {
+		m.Desired = desired
+	}
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if s.err = s.enc.Encode(m); s.err != nil {
 		s.conn.Close()
 		return s.err
 	}
 	s.sent = tok
+	if m.Desired != nil {
+		s.carried = digest
+	}
 	return nil
 }
