@@ -124,22 +124,22 @@ func quietLogs() {
 
 // fleetResult is what one fleet size measured.
 type fleetResult struct {
-	n, healthy    int
-	registerAll   time.Duration // first attach to last cluster Healthy
-	attach        []time.Duration
-	phases        [4][]time.Duration // attach calls, to CSR submitted, to certificate, to Healthy
-	restarts      int                // agents restarted after exiting with an error
-	regCPU        float64            // hub millicores while registering
-	idle, loaded  procs.Memory
-	hubCPU        float64 // millicores over the window
-	benchCPU      float64
-	benchRSS      int64
-	total, sent   []time.Duration // heartbeat→status: from the change, from the agent reading it
-	policy        []time.Duration // policy create → applied, per cluster
-	fanoutCPU     float64         // hub CPU seconds from the policy's create to the last apply
-	probes        int
-	notHealthy    int // clusters not Healthy at the end of the window
-	note          string
+	n, healthy   int
+	registerAll  time.Duration // first attach to last cluster Healthy
+	attach       []time.Duration
+	phases       [4][]time.Duration // attach calls, to CSR submitted, to certificate, to Healthy
+	restarts     int                // agents restarted after exiting with an error
+	regCPU       float64            // hub millicores while registering
+	idle, loaded procs.Memory
+	hubCPU       float64 // millicores over the window
+	benchCPU     float64
+	benchRSS     int64
+	total, sent  []time.Duration // heartbeat→status: from the change, from the agent reading it
+	policy       []time.Duration // policy create → applied, per cluster
+	fanoutCPU    float64         // hub CPU seconds from the policy's create to the last apply
+	probes       int
+	notHealthy   int // clusters not Healthy at the end of the window
+	note         string
 }
 
 // simCluster is one simulated member cluster and what the bench saw of it.
