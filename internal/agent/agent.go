@@ -310,6 +310,7 @@ func (a *agent) loop(ctx context.Context) error {
 		}
 	}
 	defer drop()
+	retry := reconnectBackoff()
 	open := func() error {
 		if stream != nil {
 			return nil
@@ -329,6 +330,7 @@ func (a *agent) loop(ctx context.Context) error {
 			}
 		} else {
 			metrics.StreamDialed()
+			retry = reconnectBackoff()
 		}
 		return err
 	}
@@ -378,27 +380,42 @@ func (a *agent) loop(ctx context.Context) error {
 			}
 		}
 		var ended <-chan struct{}
+		next, wake := tick.C, out.wake
 		if stream != nil {
 			ended = stream.Done()
+		} else {
+			// Not connected: retry after a growing, jittered wait, so
+			// that a fleet that lost its hub at one moment does not
+			// come back at one moment.
+			next, wake = time.After(retry.Step()), nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
-		case <-out.wake: // a policy report to send
+		case <-next:
+		case <-wake: // a policy report to send
 		case <-ended:
 			// The hub closed the stream (it restarted, forgot the agent,
 			// or a newer stream of this identity replaced it): open a new
-			// one in a second rather than at the next tick.
+			// one within seconds rather than at the next tick.
 			klog.InfoS("the hub closed the stream; opening another", "reason", stream.Err())
 			drop()
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(time.Second):
+			case <-time.After(retry.Step()):
 			}
 		}
 	}
+}
+
+// reconnectBackoff is how long an agent waits before opening its stream
+// again: 1–2 s, then twice as long after each failure up to 8–16 s, each
+// wait drawn at random from its range. Agents that lost one hub at the same
+// instant thus spread their return over a growing window, instead of
+// knocking at once on a hub that is starting.
+func reconnectBackoff() wait.Backoff {
+	return wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 1, Steps: 4, Cap: 8 * time.Second}
 }
 
 // hubClient asks the hub's apiserver nothing but for the objects: a fleet
