@@ -56,6 +56,9 @@ type FleetOptions struct {
 	Probes int
 	// Keep leaves the data dirs and logs in place and prints where.
 	Keep bool
+	// RestartHub kills the hub (SIGKILL) right after a policy change, once
+	// the rest is measured, starts it again and times the fleet's return.
+	RestartHub bool
 }
 
 // Fleet measures one real hub serving N simulated clusters for each N in
@@ -137,6 +140,7 @@ type fleetResult struct {
 	total, sent  []time.Duration // heartbeat→status: from the change, from the agent reading it
 	policy       []time.Duration // policy create → applied, per cluster
 	fanoutCPU    float64         // hub CPU seconds from the policy's create to the last apply
+	restart      *restartResult  // with FleetOptions.RestartHub
 	probes       int
 	notHealthy   int // clusters not Healthy at the end of the window
 	note         string
@@ -154,7 +158,8 @@ type simCluster struct {
 	attachDone, csrAt   time.Time
 	registeredAt        time.Time
 	probe               *probe
-	policyAt            time.Time // the bench policy's binding was applied
+	applied             map[string]time.Time // by binding name: when the agent first applied it
+	backAt              time.Time            // Healthy on a heartbeat after fleet.since
 }
 
 // probe is one inventory change and when each step noticed it.
@@ -172,6 +177,9 @@ type fleet struct {
 	nHealthy    int
 	lastHealthy time.Time
 	server      *rest.RESTClient // answers for every simulated apiserver
+	// since, once set, makes observe note when each cluster is Healthy on
+	// a heartbeat of this time or later (measureRestart).
+	since time.Time
 
 	agents                          sync.WaitGroup
 	attachErrs, agentErrs, restarts atomic.Int32
@@ -211,6 +219,9 @@ func (f *fleet) observe(obj any) {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if hb := c.Status.LastHeartbeatTime; !f.since.IsZero() && s.backAt.IsZero() && c.Status.Health == fv1.HealthHealthy && hb != nil && !hb.Time.Before(f.since) {
+		s.backAt = now
+	}
 	if c.Status.Health == fv1.HealthHealthy && s.healthyAt.IsZero() && !s.attached.IsZero() {
 		s.healthyAt = now
 		f.nHealthy++
@@ -387,18 +398,28 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	defer klog.SetOutput(io.Discard)
 
 	hubDir := filepath.Join(dir, "hub")
-	hubProc, err := procs.Start("hub", self, []string{"hub", "--data-dir", hubDir}, filepath.Join(dir, "hub.out"))
+	startHub := func() (*procs.Proc, error) {
+		p, err := procs.Start("hub", self, []string{"hub", "--data-dir", hubDir}, filepath.Join(dir, "hub.out"))
+		if err != nil {
+			return nil, err
+		}
+		if err := p.WaitReady(hubDir, 2*time.Minute); err != nil {
+			p.Stop(15 * time.Second)
+			return nil, err
+		}
+		return p, nil
+	}
+	hubProc, err := startHub()
 	if err != nil {
 		return nil, err
 	}
-	// Stop the hub by PID whatever happens; its log is summarised first.
+	// Stop the hub by PID whatever happens (the one running, after a restart).
 	defer func() {
-		hubProc.Stop(15 * time.Second)
+		if hubProc != nil {
+			hubProc.Stop(15 * time.Second)
+		}
 		logf("hub stopped")
 	}()
-	if err := hubProc.WaitReady(hubDir, 2*time.Minute); err != nil {
-		return nil, err
-	}
 	hubPID := hubProc.PID()
 	cfg, err := kubeconfig.Load(filepath.Join(hubDir, "admin.kubeconfig"))
 	if err != nil {
@@ -576,6 +597,11 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if err := measurePolicy(ctx, cl, hubPID, f, f.sims, res, logf); err != nil {
 		return res, err
 	}
+	if o.RestartHub {
+		if hubProc, res.restart, err = measureRestart(ctx, cl, f, hubProc, startHub, res.healthy, logf); err != nil {
+			return res, err
+		}
+	}
 	summarizeLog(logf, "hub", filepath.Join(hubDir, "logs", "hub.log"))
 	summarizeLog(logf, "agents", agentLog.Name())
 	return res, nil
@@ -603,8 +629,8 @@ func measurePolicy(ctx context.Context, cl client.Client, hubPID int, f *fleet, 
 		f.mu.Lock()
 		res.policy = res.policy[:0]
 		for _, s := range sims {
-			if !s.policyAt.IsZero() {
-				res.policy = append(res.policy, s.policyAt.Sub(start))
+			if at, ok := s.applied[policy.ObjectName(benchPolicy)]; ok {
+				res.policy = append(res.policy, at.Sub(start))
 			}
 		}
 		f.mu.Unlock()
@@ -657,10 +683,13 @@ func newSimDynamic(f *fleet, s *simCluster, objs []runtime.Object) *fakedynamic.
 		return false, nil, nil
 	})
 	dyn.PrependReactor("patch", "clusterrolebindings", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetName() == policy.ObjectName(benchPolicy) {
+		if pa, ok := a.(k8stesting.PatchAction); ok {
 			f.mu.Lock()
-			if s.policyAt.IsZero() {
-				s.policyAt = time.Now()
+			if _, seen := s.applied[pa.GetName()]; !seen {
+				if s.applied == nil {
+					s.applied = map[string]time.Time{}
+				}
+				s.applied[pa.GetName()] = time.Now()
 			}
 			f.mu.Unlock()
 		}
@@ -821,6 +850,7 @@ func printFleet(out io.Writer, rs []*fleetResult) {
 		fmt.Fprintf(out, "  policy create → binding applied by the agent: %d/%d clusters, p50/p99 %s, every cluster %s; hub CPU from the create to the last apply %.2f s\n",
 			len(r.policy), r.healthy, pair(r.policy), maxOf(r.policy), r.fanoutCPU)
 		fmt.Fprintf(out, "  bench process (the simulated fleet): RSS %.0f MiB, CPU %.0f mCPU over the window\n", mib(r.benchRSS), r.benchCPU)
+		printRestart(out, r.n, r.restart)
 		if r.note != "" {
 			fmt.Fprintf(out, "  %s\n", r.note)
 		}

@@ -73,6 +73,7 @@ takes to show in the hub's Cluster status.`,
 	cmd.Flags().DurationVar(&o.Window, "window", o.Window, "steady-state window for CPU, memory and heartbeat latency")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", o.Concurrency, "registrations in flight at once")
 	cmd.Flags().IntVar(&o.Probes, "probes", o.Probes, "clusters whose inventory changes during the window")
+	cmd.Flags().BoolVar(&o.RestartHub, "restart-hub", false, "at the end, kill the hub (SIGKILL) right after a policy change, start it again and time the fleet's return")
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the data dirs and logs (the hub's and the agents') for inspection")
 	return cmd
 }
