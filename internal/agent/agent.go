@@ -310,7 +310,7 @@ func (a *agent) loop(ctx context.Context) error {
 		}
 	}
 	defer drop()
-	retry := reconnectBackoff()
+	retry := reconnectBackoff(a.c.Interval)
 	open := func() error {
 		if stream != nil {
 			return nil
@@ -330,7 +330,7 @@ func (a *agent) loop(ctx context.Context) error {
 			}
 		} else {
 			metrics.StreamDialed()
-			retry = reconnectBackoff()
+			retry = reconnectBackoff(a.c.Interval)
 		}
 		return err
 	}
@@ -409,13 +409,15 @@ func (a *agent) loop(ctx context.Context) error {
 	}
 }
 
-// reconnectBackoff is how long an agent waits before opening its stream
-// again: 1–2 s, then twice as long after each failure up to 8–16 s, each
-// wait drawn at random from its range. Agents that lost one hub at the same
-// instant thus spread their return over a growing window, instead of
-// knocking at once on a hub that is starting.
-func reconnectBackoff() wait.Backoff {
-	return wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 1, Steps: 4, Cap: 8 * time.Second}
+// reconnectBackoff is how long an agent that reports every interval waits
+// before opening its stream again: 1–2 s (less for intervals under 4 s),
+// then twice as long after each failure, up to between half an interval and
+// one, each wait drawn at random from its range. Agents that lost one hub at
+// the same instant thus come back spread out instead of knocking at once on
+// a hub that is starting, and one whose network heals is back within an
+// interval: two heartbeats after the heal its cluster is Healthy again.
+func reconnectBackoff(interval time.Duration) wait.Backoff {
+	return wait.Backoff{Duration: min(time.Second, interval/4), Factor: 2, Jitter: 1, Steps: 8, Cap: interval / 2}
 }
 
 // hubClient asks the hub's apiserver nothing but for the objects: a fleet

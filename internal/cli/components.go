@@ -80,6 +80,9 @@ an existing cluster and runs only the controllers there.`,
 	cmd.Flags().StringVar(&cfg.DataDir, "data-dir", ".flotilla/hub", "directory for the hub's state")
 	cmd.Flags().IntVar(&cfg.Port, "port", 0, "apiserver port on 127.0.0.1 (default: the last one used, else a free one)")
 	cmd.Flags().StringVar(&etcdServers, "etcd-servers", "", "comma-separated client URLs of an external etcd cluster")
+	cmd.Flags().StringVar(&cfg.AgentAddress, "agent-address", "", "host or IP agents reach the hub's agent endpoint at (default 127.0.0.1); a non-loopback one listens on every interface")
+	cmd.Flags().IntVar(&cfg.AgentPort, "agent-port", 0, "port of the agent endpoint (default: the last one used, else a free one)")
+	cmd.Flags().StringVar(&cfg.AgentAdvertise, "agent-advertise-address", "", "host:port agents dial for the agent endpoint when a load balancer, NAT or proxy stands in front of the hub (default: --agent-address and the port)")
 	cmd.Flags().StringVar(&cfg.Kubeconfig, "kubeconfig", "", "run on this existing cluster instead of an embedded apiserver")
 	cmd.Flags().DurationVar(&cfg.AgentCertificateLifetime, "agent-certificate-lifetime", controller.DefaultAgentCertificateLifetime,
 		"longest client certificate the hub issues an agent (min 10m); agents renew at 80 % of it")

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -61,7 +62,15 @@ func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Cl
 	if host == "" {
 		host = "127.0.0.1"
 	}
-	pair, err := ca.Serving(pkiDir, "heartbeat", []string{host, "127.0.0.1", "localhost"})
+	names := []string{host, "127.0.0.1", "localhost"}
+	if c.AgentAdvertise != "" {
+		ahost, _, err := net.SplitHostPort(c.AgentAdvertise)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("agent advertise address %q: want host:port: %v", c.AgentAdvertise, err)
+		}
+		names = append(names, ahost)
+	}
+	pair, err := ca.Serving(pkiDir, "heartbeat", names)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -79,7 +88,7 @@ func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Cl
 	}
 	t := tracker.New(cl)
 	info := map[string]string{
-		HubInfoHeartbeatURL: "https://" + net.JoinHostPort(host, strconv.Itoa(port)) + heartbeat.StreamPath,
+		HubInfoHeartbeatURL: "https://" + cmp.Or(c.AgentAdvertise, net.JoinHostPort(host, strconv.Itoa(port))) + heartbeat.StreamPath,
 		HubInfoHeartbeatCA:  string(ca.CertPEM()),
 	}
 	serve := func() error { return tracker.Serve(ctx, l, t, cert, clientCAs) }

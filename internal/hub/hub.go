@@ -59,6 +59,10 @@ type Config struct {
 	AgentAddress string
 	// AgentPort of the heartbeat endpoint; 0 reuses the last one or picks a free port.
 	AgentPort int
+	// AgentAdvertise, host:port, is where agents dial the heartbeat
+	// endpoint when that is not where it listens: a load balancer, a NAT
+	// or a proxy in front of the hub. Empty: AgentAddress and the port.
+	AgentAdvertise string
 	// AgentCertificateLifetime is the longest certificate the hub issues an
 	// agent; 0 means controller.DefaultAgentCertificateLifetime.
 	AgentCertificateLifetime time.Duration
