@@ -1,0 +1,325 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	toolscache "k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/attach"
+	"flotilla.dev/flotilla/internal/policy"
+	"flotilla.dev/flotilla/internal/testenv"
+)
+
+// TestPolicyChangesSurviveFaults makes 1,000 policy changes (creates, edits
+// and deletes of organization-wide access policies) over three real member
+// clusters while, a quarter of the way in each, it kills with SIGKILL and
+// starts again the hub, one cluster's agent and another cluster's local
+// control plane (its apiserver and etcd). Then every member must hold
+// exactly the final desired state: no policy lost, nothing stale, and no
+// write a watcher of the members can see that changed nothing or that
+// repeats a create.
+func TestPolicyChangesSurviveFaults(t *testing.T) {
+	const (
+		changes  = 1000
+		pool     = 20 // policy names the changes draw from
+		interval = 2 * time.Second
+	)
+	env := testenv.New(t, testenv.Options{Clusters: 3, Nodes: 1})
+	ctx := context.Background()
+	agents := make([]*testenv.Process, len(env.Clusters))
+	watchers := make([]*bindingWatcher, len(env.Clusters))
+	for i, c := range env.Clusters {
+		agents[i] = startAgent(t, env, c, interval)
+		until(t, time.Minute, c.Name+" Healthy", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, c.Name)
+		watchers[i] = watchBindings(t, c)
+	}
+
+	faults := map[int]struct {
+		what string
+		p    *testenv.Process
+	}{
+		changes / 4:     {"the hub", env.Hub},
+		changes / 2:     {"cluster-2's agent", agents[1]},
+		changes * 3 / 4: {"cluster-3's control plane", env.Clusters[2]},
+	}
+	// Captured once: the hub's Process builds new clients when it starts
+	// again, at the same address, which these keep using.
+	hub := env.Hub.Client
+	var faultsDone sync.WaitGroup
+	m := newMutator(rand.New(rand.NewPCG(1, 2)), pool)
+	start := time.Now()
+	for i := range changes {
+		if f, ok := faults[i]; ok {
+			faultsDone.Add(1)
+			go func() {
+				defer faultsDone.Done()
+				killed := time.Now()
+				f.p.Kill()
+				if err := f.p.Run(); err != nil {
+					t.Errorf("starting %s again: %v", f.what, err)
+					return
+				}
+				t.Logf("change %d: %s killed (SIGKILL) and ready again in %.1fs", i, f.what, time.Since(killed).Seconds())
+			}()
+		}
+		m.change(t, hub)
+	}
+	faultsDone.Wait()
+	last := time.Now()
+	t.Logf("%d changes in %.1fs: %d creates, %d edits, %d deletes; %d API calls retried while a part was down", changes, last.Sub(start).Seconds(), m.creates, m.edits, m.deletes, m.retries)
+
+	want := m.desired()
+	for i, c := range env.Clusters {
+		var lost, stale []string
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			lost, stale = watchers[i].diff(want)
+			return len(lost) == 0 && len(stale) == 0, nil
+		})
+		if err != nil {
+			t.Errorf("%s after the last change: lost %v, stale %v", c.Name, lost, stale)
+			continue
+		}
+		noop, recreated := watchers[i].duplicates(m.createsOf)
+		t.Logf("%s: converged %.1fs after the last change; %d binding writes seen, %d changed nothing, %d creates beyond the policy's", c.Name, time.Since(last).Seconds(), watchers[i].writes(), noop, recreated)
+		if noop > 0 || recreated > 0 {
+			t.Errorf("%s: %d writes that changed nothing and %d creates beyond its policy's, seen by a watcher", c.Name, noop, recreated)
+		}
+		until(t, time.Minute, c.Name+" Healthy", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, c.Name)
+	}
+}
+
+// startAgent attaches c and runs its agent, stopped when the test ends.
+func startAgent(t *testing.T, env *testenv.Env, c *testenv.Process, interval time.Duration) *testenv.Process {
+	t.Helper()
+	boot, err := attach.Attach(context.Background(), env.Hub.Client, env.Hub.Config, attach.Options{Name: c.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(env.Dir, "agent-"+c.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bootPath := filepath.Join(dir, "bootstrap.kubeconfig")
+	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := testenv.NewProcess("agent-"+c.Name, dir, "", "agent", "--cluster-kubeconfig", c.Kubeconfig,
+		"--data-dir", dir, "--bootstrap-kubeconfig", bootPath, "--heartbeat-interval", interval.String())
+	if err := a.Run(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Stop)
+	return a
+}
+
+// mutator makes random policy changes and remembers what they add up to.
+type mutator struct {
+	rnd                              *rand.Rand
+	names                            []string
+	subject                          map[string]string // policy → its user, while it exists
+	createsOf                        map[string]int    // binding → creates of its policy
+	creates, edits, deletes, retries int
+	seq                              int
+}
+
+func newMutator(rnd *rand.Rand, pool int) *mutator {
+	m := &mutator{rnd: rnd, subject: map[string]string{}, createsOf: map[string]int{}}
+	for i := range pool {
+		m.names = append(m.names, fmt.Sprintf("fault-%02d", i))
+	}
+	return m
+}
+
+// change creates, edits or deletes one policy, retrying until the hub takes
+// it: a change is made once the hub's API has accepted it.
+func (m *mutator) change(t *testing.T, hub client.Client) {
+	t.Helper()
+	name := m.names[m.rnd.IntN(len(m.names))]
+	m.seq++
+	user := fmt.Sprintf("user-%d", m.seq)
+	_, exists := m.subject[name]
+	del := exists && m.rnd.IntN(2) == 0
+	err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		err := m.apply(ctx, hub, name, user, del)
+		if err != nil {
+			m.retries++
+		}
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("change %d (%s) not accepted within 3 minutes", m.seq, name)
+	}
+	switch {
+	case del:
+		delete(m.subject, name)
+		m.deletes++
+	case exists:
+		m.subject[name] = user
+		m.edits++
+	default:
+		m.subject[name] = user
+		m.createsOf[policy.ObjectName(name)]++
+		m.creates++
+	}
+}
+
+// apply makes policy name hold user, or deletes it. A call whose answer was
+// lost (the hub killed mid-request) is retried safely: a create that
+// exists edits, a delete of nothing is done.
+func (m *mutator) apply(ctx context.Context, cl client.Client, name, user string, del bool) error {
+	p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if del {
+		return client.IgnoreNotFound(cl.Delete(ctx, p))
+	}
+	err := cl.Get(ctx, client.ObjectKeyFromObject(p), p)
+	if apierrors.IsNotFound(err) {
+		p.Spec = fv1.PolicySpec{Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true},
+			Access: &fv1.AccessSpec{Role: "view", Subjects: []fv1.Subject{{Kind: "User", Name: user}}}}
+		return cl.Create(ctx, p)
+	}
+	if err != nil {
+		return err
+	}
+	p.Spec.Access.Subjects = []fv1.Subject{{Kind: "User", Name: user}}
+	return cl.Update(ctx, p)
+}
+
+// desired is each binding the members must hold, and its user.
+func (m *mutator) desired() map[string]string {
+	out := map[string]string{}
+	for name, user := range m.subject {
+		out[policy.ObjectName(name)] = user
+	}
+	return out
+}
+
+// bindingWatcher follows one member's Flotilla-owned ClusterRoleBindings
+// through restarts of its apiserver, counting every write it sees.
+type bindingWatcher struct {
+	mu       sync.Mutex
+	current  map[string]*rbacv1.ClusterRoleBinding
+	added    map[string]int
+	modified int
+	noop     int
+}
+
+func watchBindings(t *testing.T, c *testenv.Process) *bindingWatcher {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := metav1.ListOptions{LabelSelector: policy.OwnedLabel + "=true"}
+	list, err := cs.RbacV1().ClusterRoleBindings().List(context.Background(), sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &bindingWatcher{current: map[string]*rbacv1.ClusterRoleBinding{}, added: map[string]int{}}
+	for i := range list.Items {
+		w.current[list.Items[i].Name] = &list.Items[i]
+	}
+	rw, err := watchtools.NewRetryWatcherWithContext(context.Background(), list.ResourceVersion, &toolscache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = sel.LabelSelector
+			return cs.RbacV1().ClusterRoleBindings().Watch(ctx, o)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rw.Stop)
+	go func() {
+		for ev := range rw.ResultChan() {
+			b, ok := ev.Object.(*rbacv1.ClusterRoleBinding)
+			if !ok {
+				continue
+			}
+			w.mu.Lock()
+			switch ev.Type {
+			case watch.Added:
+				w.added[b.Name]++
+				w.current[b.Name] = b
+			case watch.Modified:
+				w.modified++
+				if prev := w.current[b.Name]; prev != nil && slices.Equal(prev.Subjects, b.Subjects) && prev.RoleRef == b.RoleRef && equalLabels(prev.Labels, b.Labels) {
+					w.noop++
+				}
+				w.current[b.Name] = b
+			case watch.Deleted:
+				delete(w.current, b.Name)
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+func equalLabels(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// diff compares what the member holds with want (binding → user).
+func (w *bindingWatcher) diff(want map[string]string) (lost, stale []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name, user := range want {
+		b := w.current[name]
+		if b == nil || len(b.Subjects) != 1 || b.Subjects[0].Name != user {
+			lost = append(lost, name+"→"+user)
+		}
+	}
+	for name := range w.current {
+		if _, ok := want[name]; !ok {
+			stale = append(stale, name)
+		}
+	}
+	slices.Sort(lost)
+	slices.Sort(stale)
+	return lost, stale
+}
+
+// duplicates counts writes that changed nothing, and creates of a binding
+// beyond the creates of its policy.
+func (w *bindingWatcher) duplicates(createsOf map[string]int) (noop, recreated int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name, n := range w.added {
+		recreated += max(0, n-createsOf[name])
+	}
+	return w.noop, recreated
+}
+
+func (w *bindingWatcher) writes() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.modified
+	for _, a := range w.added {
+		n += a
+	}
+	return n
+}
