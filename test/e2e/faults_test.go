@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
 	watchtools "k8s.io/client-go/tools/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -28,60 +30,76 @@ import (
 )
 
 // TestPolicyChangesSurviveFaults makes 1,000 policy changes (creates, edits
-// and deletes of organization-wide access policies) over three real member
-// clusters while, a quarter of the way in each, it kills with SIGKILL and
-// starts again the hub, one cluster's agent and another cluster's local
-// control plane (its apiserver and etcd). Then every member must hold
-// exactly the final desired state: no policy lost, nothing stale, and no
-// write a watcher of the members can see that changed nothing or that
-// repeats a create.
+// and deletes of organization-wide access policies, about seven a second)
+// over three real member clusters while, one after the other, it kills with
+// SIGKILL and starts again the hub, one cluster's agent and another
+// cluster's local control plane (its apiserver and etcd), and cuts the
+// network between the hub and the agents for 60 s (TCP proxies on the agent
+// endpoint and the apiserver, stopped and started): every cluster turns
+// Disconnected within 3 heartbeats of the cut and is Healthy soon after the
+// heal. Then every member must hold exactly the final desired state: no
+// policy lost, nothing stale, and no write a watcher of the members can see
+// that changed nothing or repeats a create.
 func TestPolicyChangesSurviveFaults(t *testing.T) {
 	const (
 		changes  = 1000
-		pool     = 20 // policy names the changes draw from
+		pace     = 150 * time.Millisecond // between changes: the stream outlasts the faults
+		pool     = 20                     // policy names the changes draw from
 		interval = 2 * time.Second
+		cut      = 60 * time.Second
 	)
-	env := testenv.New(t, testenv.Options{Clusters: 3, Nodes: 1})
+	net := newPartition(t)
+	env := testenv.New(t, testenv.Options{Clusters: 3, Nodes: 1, HubArgs: net.hubArgs()})
+	net.route(t, env)
 	ctx := context.Background()
 	agents := make([]*testenv.Process, len(env.Clusters))
 	watchers := make([]*bindingWatcher, len(env.Clusters))
 	for i, c := range env.Clusters {
-		agents[i] = startAgent(t, env, c, interval)
+		agents[i] = startAgent(t, env, c, net.apiserver.Addr, interval)
 		until(t, time.Minute, c.Name+" Healthy", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, c.Name)
 		watchers[i] = watchBindings(t, c)
 	}
 
-	faults := map[int]struct {
-		what string
-		p    *testenv.Process
-	}{
-		changes / 4:     {"the hub", env.Hub},
-		changes / 2:     {"cluster-2's agent", agents[1]},
-		changes * 3 / 4: {"cluster-3's control plane", env.Clusters[2]},
-	}
 	// Captured once: the hub's Process builds new clients when it starts
 	// again, at the same address, which these keep using.
 	hub := env.Hub.Client
-	var faultsDone sync.WaitGroup
+	restart := func(what string, p *testenv.Process) {
+		killed := time.Now()
+		p.Kill()
+		if err := p.Run(); err != nil {
+			t.Errorf("starting %s again: %v", what, err)
+			return
+		}
+		t.Logf("%s killed (SIGKILL) and ready again in %.1fs", what, time.Since(killed).Seconds())
+	}
+	faultsDone := make(chan struct{})
+	go func() {
+		defer close(faultsDone)
+		for _, step := range []func(){
+			func() { restart("the hub", env.Hub) },
+			func() { restart("cluster-2's agent", agents[1]) },
+			func() { restart("cluster-3's control plane", env.Clusters[2]) },
+			func() {
+				if !net.cutAndHeal(t, env, cut, interval) {
+					time.Sleep(6 * time.Second) // logs are flushed every 5 s
+					for _, a := range append(agents, env.Hub) {
+						b, _ := os.ReadFile(filepath.Join(a.Dir, "logs", strings.SplitN(a.Name, "-", 2)[0]+".log"))
+						t.Logf("%s's log, last lines:\n%s", a.Name, b[max(0, len(b)-4000):])
+					}
+				}
+			},
+		} {
+			time.Sleep(10 * time.Second)
+			step()
+		}
+	}()
 	m := newMutator(rand.New(rand.NewPCG(1, 2)), pool)
 	start := time.Now()
-	for i := range changes {
-		if f, ok := faults[i]; ok {
-			faultsDone.Add(1)
-			go func() {
-				defer faultsDone.Done()
-				killed := time.Now()
-				f.p.Kill()
-				if err := f.p.Run(); err != nil {
-					t.Errorf("starting %s again: %v", f.what, err)
-					return
-				}
-				t.Logf("change %d: %s killed (SIGKILL) and ready again in %.1fs", i, f.what, time.Since(killed).Seconds())
-			}()
-		}
+	for range changes {
 		m.change(t, hub)
+		time.Sleep(pace)
 	}
-	faultsDone.Wait()
+	<-faultsDone
 	last := time.Now()
 	t.Logf("%d changes in %.1fs: %d creates, %d edits, %d deletes; %d API calls retried while a part was down", changes, last.Sub(start).Seconds(), m.creates, m.edits, m.deletes, m.retries)
 
@@ -97,7 +115,7 @@ func TestPolicyChangesSurviveFaults(t *testing.T) {
 			continue
 		}
 		noop, recreated := watchers[i].duplicates(m.createsOf)
-		t.Logf("%s: converged %.1fs after the last change; %d binding writes seen, %d changed nothing, %d creates beyond the policy's", c.Name, time.Since(last).Seconds(), watchers[i].writes(), noop, recreated)
+		t.Logf("%s: converged %.1fs after the last change and fault; %d binding writes seen, %d changed nothing, %d creates beyond the policy's", c.Name, time.Since(last).Seconds(), watchers[i].writes(), noop, recreated)
 		if noop > 0 || recreated > 0 {
 			t.Errorf("%s: %d writes that changed nothing and %d creates beyond its policy's, seen by a watcher", c.Name, noop, recreated)
 		}
@@ -105,11 +123,22 @@ func TestPolicyChangesSurviveFaults(t *testing.T) {
 	}
 }
 
-// startAgent attaches c and runs its agent, stopped when the test ends.
-func startAgent(t *testing.T, env *testenv.Env, c *testenv.Process, interval time.Duration) *testenv.Process {
+// startAgent attaches c and runs its agent, which reaches the hub's
+// apiserver at hubAddr; it is stopped when the test ends.
+func startAgent(t *testing.T, env *testenv.Env, c *testenv.Process, hubAddr string, interval time.Duration) *testenv.Process {
 	t.Helper()
 	boot, err := attach.Attach(context.Background(), env.Hub.Client, env.Hub.Config, attach.Options{Name: c.Name})
 	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := clientcmd.Load(boot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kcc := range kc.Clusters {
+		kcc.Server = "https://" + hubAddr
+	}
+	if boot, err = clientcmd.Write(*kc); err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(env.Dir, "agent-"+c.Name)
