@@ -6,8 +6,8 @@ import (
 	"sync"
 )
 
-// TCPProxy forwards connections from a port on 127.0.0.1 to a target, and
-// can cut them: a network between two parts that a test breaks and heals.
+// TCPProxy forwards connections from a port on 127.0.0.1 to a target: the
+// network between two parts, as a load balancer or NAT would stand in it.
 type TCPProxy struct {
 	Addr   string // where it listens, 127.0.0.1:port
 	target string
@@ -31,7 +31,7 @@ func NewTCPProxy(addr, target string) (*TCPProxy, error) {
 }
 
 // Cut closes the listener and every connection through it: both ends see
-// their connections reset, and new ones are refused until Heal.
+// their connections reset, and new ones are refused.
 func (p *TCPProxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -43,16 +43,6 @@ func (p *TCPProxy) Cut() {
 		c.Close()
 	}
 	clear(p.conns)
-}
-
-// Heal listens again on the same address.
-func (p *TCPProxy) Heal() error {
-	l, err := net.Listen("tcp", p.Addr)
-	if err != nil {
-		return err
-	}
-	p.serve(l)
-	return nil
 }
 
 // Close cuts for good.
