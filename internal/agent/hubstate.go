@@ -66,6 +66,10 @@ func (s *hubState) run(ctx context.Context) {
 func (s *hubState) fetch(ctx context.Context) error {
 	s.mu.Lock()
 	want, have, fetched, refetches := s.want, s.have, s.fetched, s.refetches
+	if fetched[heartbeat.Namespaces] && !want.Changed(have, heartbeat.Namespaces) {
+		s.mu.Unlock()
+		return nil
+	}
 	s.overlay = map[string]*fv1.ClusterNamespace{}
 	s.mu.Unlock()
 	defer func() {
@@ -73,9 +77,6 @@ func (s *hubState) fetch(ctx context.Context) error {
 		s.overlay = nil
 		s.mu.Unlock()
 	}()
-	if fetched[heartbeat.Namespaces] && !want.Changed(have, heartbeat.Namespaces) {
-		return nil
-	}
 	var nss fv1.ClusterNamespaceList
 	metrics.Fetched("namespaces")
 	if err := s.hub.clusterNamespaces.List(ctx, &nss); err != nil {

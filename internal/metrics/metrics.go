@@ -47,7 +47,7 @@ var (
 	})
 	fanout = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "flotilla_hub_policy_fanout_seconds",
-		Help:    "Time from the hub writing a cluster's desired policies to the cluster's agent reporting its policies synced.",
+		Help:    "Time from a change of a cluster's desired policies on the hub to the cluster's agent reporting its policies synced.",
 		Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300},
 	})
 	streams = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -137,13 +137,13 @@ func StreamOpened() (closed func()) {
 	return streams.Dec
 }
 
-// maxFanout bounds how long a desired-state write waits for a report. An
-// agent reports only when its report changes: a write that changes nothing
+// maxFanout bounds how long a desired-state change waits for a report. An
+// agent reports only when its report changes: a change that alters nothing
 // it reports gets none, and must not be matched, much later, with a report
 // that has nothing to do with it.
 const maxFanout = 10 * time.Minute
 
-// pending holds, per cluster, the oldest desired-state write its agent has
+// pending holds, per cluster, the oldest desired-state change its agent has
 // not yet reported synced.
 var pending = struct {
 	sync.Mutex
@@ -160,7 +160,7 @@ func PoliciesChanged(cluster string) {
 		pending.since[cluster] = now
 	}
 	// Writes no report answers (and detached clusters) are dropped now and
-	// then, not on every write: a policy change writes every cluster.
+	// then, not on every change: a policy change reaches every cluster.
 	if now.Sub(pending.pruned) > time.Minute {
 		pending.pruned = now
 		for name, t := range pending.since {

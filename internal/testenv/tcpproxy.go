@@ -30,9 +30,8 @@ func NewTCPProxy(addr, target string) (*TCPProxy, error) {
 	return p, nil
 }
 
-// Cut closes the listener and every connection through it: both ends see
-// their connections reset, and new ones are refused.
-func (p *TCPProxy) Cut() {
+// Close closes the listener and every connection through it.
+func (p *TCPProxy) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.l != nil {
@@ -44,9 +43,6 @@ func (p *TCPProxy) Cut() {
 	}
 	clear(p.conns)
 }
-
-// Close cuts for good.
-func (p *TCPProxy) Close() { p.Cut() }
 
 func (p *TCPProxy) serve(l net.Listener) {
 	p.mu.Lock()
@@ -72,8 +68,8 @@ func (p *TCPProxy) serve(l net.Listener) {
 	}()
 }
 
-// track records a pair of connections, unless the listener they came
-// through was cut meanwhile.
+// track records a pair of connections, unless the proxy was closed
+// meanwhile.
 func (p *TCPProxy) track(l net.Listener, in, out net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

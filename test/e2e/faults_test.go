@@ -45,14 +45,14 @@ func TestPolicyChangesSurviveFaults(t *testing.T) {
 		pool     = 20                    // policy names the changes draw from
 		interval = 2 * time.Second
 	)
-	net := newPartition(t)
-	env := testenv.New(t, testenv.Options{Clusters: 3, Nodes: 1, HubArgs: net.hubArgs()})
-	net.route(t, env)
+	proxies := newHubProxies(t)
+	env := testenv.New(t, testenv.Options{Clusters: 3, Nodes: 1, HubArgs: proxies.hubArgs()})
+	proxies.route(t, env)
 	ctx := context.Background()
 	agents := make([]*testenv.Process, len(env.Clusters))
 	watchers := make([]*bindingWatcher, len(env.Clusters))
 	for i, c := range env.Clusters {
-		agents[i] = startAgent(t, env, c, net.apiserver.Addr, interval)
+		agents[i] = startAgent(t, env, c, proxies.apiserver.Addr, "--heartbeat-interval", interval.String())
 		until(t, time.Minute, c.Name+" Healthy", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, c.Name)
 		watchers[i] = watchBindings(t, c)
 	}
@@ -111,23 +111,25 @@ func TestPolicyChangesSurviveFaults(t *testing.T) {
 	}
 }
 
-// startAgent attaches c and runs its agent, which reaches the hub's
-// apiserver at hubAddr; it is stopped when the test ends.
-func startAgent(t *testing.T, env *testenv.Env, c *testenv.Process, hubAddr string, interval time.Duration) *testenv.Process {
+// startAgent attaches c and runs its agent with args added, stopped when the
+// test ends. The agent reaches the hub's apiserver at hubAddr, if set.
+func startAgent(t *testing.T, env *testenv.Env, c *testenv.Process, hubAddr string, args ...string) *testenv.Process {
 	t.Helper()
 	boot, err := attach.Attach(context.Background(), env.Hub.Client, env.Hub.Config, attach.Options{Name: c.Name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc, err := clientcmd.Load(boot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, kcc := range kc.Clusters {
-		kcc.Server = "https://" + hubAddr
-	}
-	if boot, err = clientcmd.Write(*kc); err != nil {
-		t.Fatal(err)
+	if hubAddr != "" {
+		kc, err := clientcmd.Load(boot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kcc := range kc.Clusters {
+			kcc.Server = "https://" + hubAddr
+		}
+		if boot, err = clientcmd.Write(*kc); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dir := filepath.Join(env.Dir, "agent-"+c.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -137,8 +139,8 @@ func startAgent(t *testing.T, env *testenv.Env, c *testenv.Process, hubAddr stri
 	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := testenv.NewProcess("agent-"+c.Name, dir, "", "agent", "--cluster-kubeconfig", c.Kubeconfig,
-		"--data-dir", dir, "--bootstrap-kubeconfig", bootPath, "--heartbeat-interval", interval.String())
+	a := testenv.NewProcess("agent-"+c.Name, dir, "", append([]string{"agent", "--cluster-kubeconfig", c.Kubeconfig,
+		"--data-dir", dir, "--bootstrap-kubeconfig", bootPath}, args...)...)
 	if err := a.Run(); err != nil {
 		t.Fatal(err)
 	}

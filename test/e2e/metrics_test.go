@@ -21,7 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
-	"flotilla.dev/flotilla/internal/attach"
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/testenv"
 )
@@ -33,30 +32,12 @@ func TestMetricsAndEvents(t *testing.T) {
 	ctx := context.Background()
 	const name = "cluster-1"
 
-	boot, err := attach.Attach(ctx, env.Hub.Client, env.Hub.Config, attach.Options{Name: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(env.Dir, "agent-"+name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	bootPath := filepath.Join(dir, "bootstrap.kubeconfig")
-	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	port, err := datadir.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	agentMetrics := "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"
-	agent := testenv.NewProcess("agent-"+name, dir, "", "agent", "--cluster-kubeconfig", env.Clusters[0].Kubeconfig,
-		"--data-dir", dir, "--bootstrap-kubeconfig", bootPath, "--heartbeat-interval", "1s",
-		"--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(port))
-	if err := agent.Run(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(agent.Stop)
+	agent := startAgent(t, env, env.Clusters[0], "", "--heartbeat-interval", "1s", "--metrics-bind-address", "127.0.0.1:"+strconv.Itoa(port))
 
 	hubMetrics := "http://127.0.0.1:" + strconv.Itoa(hubPort(t, env.Hub.Dir, "metrics")) + "/metrics"
 	health := func(h string) func(map[string]*dto.MetricFamily) float64 {
