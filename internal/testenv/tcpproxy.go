@@ -30,7 +30,19 @@ func NewTCPProxy(addr, target string) (*TCPProxy, error) {
 	return p, nil
 }
 
-// Close closes the listener and every connection through it.
+// Heal listens again on the same address after Close: a network cut by
+// Close is restored.
+func (p *TCPProxy) Heal() error {
+	l, err := net.Listen("tcp", p.Addr)
+	if err != nil {
+		return err
+	}
+	p.serve(l)
+	return nil
+}
+
+// Close closes the listener and every connection through it: both ends
+// see their connections reset, and new ones are refused until Heal.
 func (p *TCPProxy) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

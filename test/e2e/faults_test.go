@@ -28,22 +28,26 @@ import (
 	"flotilla.dev/flotilla/internal/testenv"
 )
 
-// TestPolicyChangesSurviveFaults makes 1,000 policy changes (creates, edits
-// and deletes of organization-wide access policies, about ten a second)
-// over three real member clusters while, one after the other, it kills with
-// SIGKILL and starts again the hub, one cluster's agent and another
-// cluster's local control plane (its apiserver and etcd). The agents reach
-// the hub through TCP proxies, which the hub publishes as its agent endpoint
-// (--agent-advertise-address), as it would a load balancer. Then every
-// member must hold exactly the final desired state: no
-// policy lost, nothing stale, and no write a watcher of the members can see
-// that changed nothing or repeats a create.
+// TestPolicyChangesSurviveFaults makes at least 1,000 policy changes
+// (creates, edits and deletes of organization-wide access policies, about
+// ten a second) over three real member clusters while, one after the other,
+// it kills with SIGKILL and starts again the hub, one cluster's agent and
+// another cluster's local control plane (its apiserver and etcd), and cuts
+// the network between the hub and the agents for 60 s. The agents reach the
+// hub through TCP proxies, which the hub publishes as its agent endpoint
+// (--agent-advertise-address) as it would a load balancer's, and which the
+// cut closes: every cluster turns Disconnected within 3 heartbeats of the
+// cut and is Healthy within 2 after the heal. Then every member must hold
+// exactly the final desired state: no policy lost, nothing stale, and no
+// write a watcher of the members can see that changed nothing or repeats a
+// create.
 func TestPolicyChangesSurviveFaults(t *testing.T) {
 	const (
 		changes  = 1000
 		pace     = 50 * time.Millisecond // between changes: the stream outlasts the faults
 		pool     = 20                    // policy names the changes draw from
 		interval = 2 * time.Second
+		cut      = 60 * time.Second
 	)
 	proxies := newHubProxies(t)
 	env := testenv.New(t, testenv.Options{Clusters: 3, Nodes: 1, HubArgs: proxies.hubArgs()})
@@ -76,20 +80,21 @@ func TestPolicyChangesSurviveFaults(t *testing.T) {
 			func() { restart("the hub", env.Hub) },
 			func() { restart("cluster-2's agent", agents[1]) },
 			func() { restart("cluster-3's control plane", env.Clusters[2]) },
+			func() { proxies.cutAndHeal(t, env, cut, interval) },
 		} {
-			time.Sleep(10 * time.Second)
+			time.Sleep(5 * time.Second)
 			step()
 		}
 	}()
 	m := newMutator(rand.New(rand.NewPCG(1, 2)), pool)
 	start := time.Now()
-	for range changes {
+	// The stream goes on until the faults are over.
+	for n := 0; n < changes || !closed(faultsDone); n++ {
 		m.change(t, hub)
 		time.Sleep(pace)
 	}
-	<-faultsDone
 	last := time.Now()
-	t.Logf("%d changes in %.1fs: %d creates, %d edits, %d deletes; %d API calls failed and were retried", changes, last.Sub(start).Seconds(), m.creates, m.edits, m.deletes, m.retries)
+	t.Logf("%d changes in %.1fs: %d creates, %d edits, %d deletes; %d API calls failed and were retried", m.creates+m.edits+m.deletes, last.Sub(start).Seconds(), m.creates, m.edits, m.deletes, m.retries)
 
 	want := m.desired()
 	for i, c := range env.Clusters {
@@ -341,4 +346,13 @@ func (w *bindingWatcher) writes() int {
 		n += a
 	}
 	return n
+}
+
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }

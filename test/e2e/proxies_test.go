@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,15 +57,77 @@ func (p *hubProxies) route(t *testing.T, env *testenv.Env) {
 	t.Cleanup(p.apiserver.Close)
 }
 
+// cutAndHeal cuts the network between the hub and its agents for d and
+// heals it. Every cluster of env must turn Disconnected within 3 heartbeats
+// of the cut (the hub checks every second) and be Healthy again, on a
+// heartbeat sent after the heal, within 2 heartbeats of it.
+func (p *hubProxies) cutAndHeal(t *testing.T, env *testenv.Env, d, interval time.Duration) {
+	t.Helper()
+	p.endpoint.Close()
+	p.apiserver.Close()
+	cutAt := time.Now()
+	p.eachCluster(t, env, "Disconnected", cutAt, 3*interval+1500*time.Millisecond, func(c *fv1.Cluster) bool {
+		return c.Status.Health == fv1.HealthDisconnected
+	})
+	time.Sleep(time.Until(cutAt.Add(d)))
+	if err := p.endpoint.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.apiserver.Heal(); err != nil {
+		t.Fatal(err)
+	}
+	healAt := time.Now()
+	// Heartbeat times have a second's precision; each cluster was
+	// Disconnected, so a heartbeat stamped in the heal's second or later
+	// is one the hub heard after the heal.
+	healed := healAt.Truncate(time.Second)
+	p.eachCluster(t, env, "Healthy after the heal", healAt, 2*interval+time.Second, func(c *fv1.Cluster) bool {
+		hb := c.Status.LastHeartbeatTime
+		return c.Status.Health == fv1.HealthHealthy && hb != nil && !hb.Time.Before(healed)
+	})
+}
+
+// eachCluster waits until cond holds for every cluster of env, logs how
+// long after since each took, and fails those that took longer than want.
+func (p *hubProxies) eachCluster(t *testing.T, env *testenv.Env, what string, since time.Time, want time.Duration, cond func(*fv1.Cluster) bool) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, c := range env.Clusters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at, err := untilErr(want+30*time.Second, cond, env, c.Name)
+			if err != nil {
+				t.Errorf("%s %s: not within %s: %v", c.Name, what, want+30*time.Second, err)
+				return
+			}
+			took := at.Sub(since)
+			t.Logf("%s %s %.1fs after", c.Name, what, took.Seconds())
+			if took > want {
+				t.Errorf("%s %s %s after; want within %s", c.Name, what, took.Round(100*time.Millisecond), want)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // until polls cluster name on the hub until cond holds.
 func until(t *testing.T, timeout time.Duration, what string, cond func(*fv1.Cluster) bool, env *testenv.Env, name string) {
 	t.Helper()
+	if _, err := untilErr(timeout, cond, env, name); err != nil {
+		t.Fatalf("%s: not within %s: %v", what, timeout, err)
+	}
+}
+
+// untilErr polls cluster name on the hub until cond holds, and returns
+// when it did.
+func untilErr(timeout time.Duration, cond func(*fv1.Cluster) bool, env *testenv.Env, name string) (time.Time, error) {
+	var at time.Time
 	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		var c fv1.Cluster
 		err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: name}, &c)
+		at = time.Now()
 		return err == nil && cond(&c), client.IgnoreNotFound(err)
 	})
-	if err != nil {
-		t.Fatalf("%s: not within %s: %v", what, timeout, err)
-	}
+	return at, err
 }
