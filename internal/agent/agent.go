@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -34,6 +35,7 @@ import (
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/datadir"
+	"flotilla.dev/flotilla/internal/failover"
 	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/metrics"
@@ -89,10 +91,12 @@ type agent struct {
 	// whose objects are not checked for insights.
 	clusterCfg *rest.Config
 
-	mu    sync.RWMutex
-	id    *identity
-	tls   tls.Certificate
-	hubRT http.RoundTripper
+	mu  sync.RWMutex
+	id  *identity
+	tls tls.Certificate
+	// hubRT reaches the hub's apiserver, or another hub's when it goes
+	// away (the hubs listed in hub info).
+	hubRT *failover.Transport
 }
 
 // Run runs the agent until ctx ends or the cluster is detached.
@@ -442,7 +446,7 @@ func (a *agent) hubConfig() *rest.Config {
 		// Rotation swaps the certificate under it; pings find a dead one.
 		rt := a.transport(pool)
 		rt.IdleConnTimeout = 15 * time.Second
-		a.hubRT = rt
+		a.hubRT = &failover.Transport{Base: rt}
 	}
 	return &rest.Config{Host: id.Server, Transport: a.hubRT}
 }
@@ -494,7 +498,33 @@ func (a *agent) heartbeatTransport(ctx context.Context, hub *hubClient) (http.Ro
 	rt := a.transport(pool)
 	rt.Protocols = new(http.Protocols)
 	rt.Protocols.SetHTTP1(true)
-	return rt, cm.Data["heartbeatURL"], nil
+	url := cm.Data["heartbeatURL"]
+	streams := &failover.Transport{Base: rt, Skip: func(r *http.Response) bool {
+		return r.StatusCode == http.StatusServiceUnavailable && r.Header.Get(heartbeat.StandbyHeader) != ""
+	}}
+	if hubs := heartbeat.Hubs(cm.Data); len(hubs) > 1 {
+		// Hubs on one storage: the leader serves streams, the others
+		// send agents on; any apiserver serves the agent's requests.
+		// The addresses the agent was given come first.
+		streamHosts, apiHosts := []string{hostOf(url)}, []string{hostOf(a.current().Server)}
+		for _, h := range hubs {
+			streamHosts, apiHosts = append(streamHosts, hostOf(h.Stream)), append(apiHosts, hostOf(h.APIServer))
+		}
+		streams.SetHosts(streamHosts)
+		a.hubConfig() // makes hubRT
+		a.hubRT.SetHosts(apiHosts)
+		klog.InfoS("hubs share this hub's storage: the agent fails over between them", "agentEndpoints", streamHosts, "apiservers", apiHosts)
+	}
+	return streams, url, nil
+}
+
+// hostOf is u's host:port; "" if u is not a URL.
+func hostOf(u string) string {
+	p, err := neturl.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Host
 }
 
 // transport reaches a hub endpoint that pool verifies with the agent's

@@ -17,6 +17,13 @@ import (
 // ErrNotAttached is why the hub refuses a cluster it does not know.
 var ErrNotAttached = errors.New("cluster not attached")
 
+// ErrStandby is a hub that does not lead refusing a stream: another hub on
+// the same storage serves agents, and the agent tries the next it knows.
+var ErrStandby = errors.New("this hub is a standby")
+
+// StandbyHeader marks a standby hub's refusal of a stream.
+const StandbyHeader = "Flotilla-Standby"
+
 // hubInfo is where the hub publishes its agent endpoint, as agents read it.
 const hubInfo = "the hub's ConfigMap " + fv1.HubInfoNamespace + "/" + fv1.HubInfoConfigMap
 
@@ -87,6 +94,10 @@ func UpgradeTo(ctx context.Context, rt http.RoundTripper, url, protocol string) 
 		switch resp.StatusCode {
 		case http.StatusNotFound:
 			err = fmt.Errorf("%w: %w", ErrNotAttached, err)
+		case http.StatusServiceUnavailable:
+			if resp.Header.Get(StandbyHeader) != "" {
+				err = fmt.Errorf("%w: %w", ErrStandby, err)
+			}
 		case http.StatusUnauthorized:
 			err = fmt.Errorf("the hub refused the agent's credential (401): %w; the agent's identity is missing or not one the hub issued", err)
 		}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -54,7 +55,7 @@ func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Cl
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ca, err := pki.LoadOrCreateCA(pkiDir, "heartbeat-ca", "flotilla-heartbeat-ca")
+	ca, err := heartbeatCA(pkiDir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -95,19 +96,60 @@ func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Cl
 	return t, info, serve, nil
 }
 
+// heartbeatCA signs the agent endpoint's serving certificate; agents
+// verify the endpoint with it.
+func heartbeatCA(pkiDir string) (*pki.CA, error) {
+	return pki.LoadOrCreateCA(pkiDir, "heartbeat-ca", "flotilla-heartbeat-ca")
+}
+
 // publishHubInfo writes where agents send heartbeats, once for all of them;
-// a hub restarted with another address or CA rewrites it.
+// a hub restarted with another address or CA rewrites it. Only the leader
+// publishes: agents go first where it serves.
 func publishHubInfo(ctx context.Context, cl client.Client, info map[string]string) error {
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: fv1.HubInfoNamespace, Name: fv1.HubInfoConfigMap}}
-	err := cl.Get(ctx, client.ObjectKeyFromObject(cm), cm)
-	switch {
-	case apierrors.IsNotFound(err):
-		cm.Data = info
-		err = cl.Create(ctx, cm)
-	case err == nil && !maps.Equal(cm.Data, info):
-		cm.Data = info
-		err = cl.Update(ctx, cm)
-	}
+	return editHubInfo(ctx, cl, func(data map[string]string) bool {
+		changed := false
+		for k, v := range info {
+			if data[k] != v {
+				data[k], changed = v, true
+			}
+		}
+		return changed
+	})
+}
+
+// listHub adds this hub to hub-info's list of every hub, leader or not, so
+// that agents know where to go when the leader goes away.
+func listHub(ctx context.Context, cl client.Client, h heartbeat.HubAddress) error {
+	return editHubInfo(ctx, cl, func(data map[string]string) bool { return heartbeat.AddHub(data, h) })
+}
+
+// editHubInfo applies edit to hub-info's data, creating it if need be;
+// hubs that edit it at once retry on the conflict.
+func editHubInfo(ctx context.Context, cl client.Client, edit func(map[string]string) bool) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: fv1.HubInfoNamespace, Name: fv1.HubInfoConfigMap}}
+		err := cl.Get(ctx, client.ObjectKeyFromObject(cm), cm)
+		if client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		exists := err == nil
+		if cm.Data == nil {
+			cm.Data = map[string]string{}
+		}
+		switch {
+		case !edit(cm.Data):
+			return nil
+		case exists:
+			return cl.Update(ctx, cm)
+		default:
+			err := cl.Create(ctx, cm)
+			if apierrors.IsAlreadyExists(err) {
+				// Another hub created it meanwhile: edit theirs.
+				return apierrors.NewConflict(corev1.Resource("configmaps"), cm.Name, err)
+			}
+			return err
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("publishing hub info for agents: %w", err)
 	}

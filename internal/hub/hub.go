@@ -36,9 +36,11 @@ import (
 	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
+	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/kubeapi"
 	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/policycheck"
+	"flotilla.dev/flotilla/internal/sharedpki"
 	"flotilla.dev/flotilla/internal/tunnel"
 )
 
@@ -162,6 +164,9 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
+	if err := listHub(ctx, cl, heartbeat.HubAddress{APIServer: cfg.Host, Stream: hubInfo[HubInfoHeartbeatURL]}); err != nil {
+		return err
+	}
 	// No client-side throttling: a policy change writes every cluster's
 	// desired state at once, and the apiserver's own limits apply.
 	mgrCfg := rest.CopyConfig(cfg)
@@ -172,7 +177,9 @@ func Run(ctx context.Context, c Config) error {
 	// would stop it for nothing: at 550 simulated clusters registering on a
 	// busy machine, a lease renewal waited past its 10 s deadline.
 	shared := len(c.EtcdServers) > 0 || c.Kubeconfig != ""
-	leaseDuration, renewDeadline := 60*time.Second, 40*time.Second
+	// A standby takes over within 9 s of the leader's last renewal, and
+	// its agents follow within a heartbeat: the fleet is back within 15 s.
+	leaseDuration, renewDeadline, retryPeriod := 8*time.Second, 6*time.Second, time.Second
 	metricsAddr, err := metricsAddress(dir, c.MetricsBindAddress)
 	if err != nil {
 		return err
@@ -195,12 +202,11 @@ func Run(ctx context.Context, c Config) error {
 		LeaderElectionID:              "flotilla-hub",
 		LeaderElectionNamespace:       SystemNamespace,
 		LeaderElectionReleaseOnCancel: true,
-		// A standby takes over within a minute; a loaded leader keeps
-		// its lease.
-		LeaseDuration:          &leaseDuration,
-		RenewDeadline:          &renewDeadline,
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
-		HealthProbeBindAddress: "0",
+		LeaseDuration:                 &leaseDuration,
+		RenewDeadline:                 &renewDeadline,
+		RetryPeriod:                   &retryPeriod,
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:        "0",
 	})
 	if err != nil {
 		return err
@@ -319,7 +325,7 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config, access *
 		}
 		stop = member.Close
 		servers = []string{fmt.Sprintf("http://127.0.0.1:%d", clientPort)}
-	} else if err := checkEtcd(ctx, servers); err != nil {
+	} else if err := shareEtcd(ctx, servers, pkiDir); err != nil {
 		return nil, nil, err
 	}
 	api, err := kubeapi.Start(ctx, kubeapi.Config{
@@ -368,20 +374,31 @@ var hubControllers = []string{
 	"certificatesigningrequest-cleaner-controller",
 }
 
-// checkEtcd fails fast when no quorum of the external etcd can be reached;
-// the apiserver itself would retry silently for minutes.
-func checkEtcd(ctx context.Context, servers []string) error {
+// shareEtcd fails fast when no quorum of the external etcd can be reached
+// (the apiserver itself would retry silently for minutes), then takes the
+// certificate authorities every hub on that etcd shares, or stores this
+// hub's if it is the first.
+func shareEtcd(ctx context.Context, servers []string, pkiDir string) error {
+	unreachable := func(err error) error {
+		return fmt.Errorf("cannot reach etcd at %s: %v; check --etcd-servers and that etcd runs", strings.Join(servers, ","), err)
+	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: servers, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
-		return fmt.Errorf("cannot reach etcd at %s: %v; check --etcd-servers and that etcd runs", strings.Join(servers, ","), err)
+		return unreachable(err)
 	}
 	defer cli.Close()
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := cli.Get(cctx, "/flotilla/health-probe"); err != nil {
-		return fmt.Errorf("cannot reach etcd at %s: %v; check --etcd-servers and that etcd runs", strings.Join(servers, ","), err)
+		return unreachable(err)
 	}
-	return nil
+	return sharedpki.Sync(cctx, cli, pkiDir, func() error {
+		if err := kubeapi.CreatePKI(pkiDir); err != nil {
+			return err
+		}
+		_, err := heartbeatCA(pkiDir)
+		return err
+	})
 }
 
 func checkReachable(ctx context.Context, cfg *rest.Config) error {

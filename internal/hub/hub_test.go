@@ -20,7 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
-	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/hub"
 	"flotilla.dev/flotilla/internal/pki"
 	"flotilla.dev/flotilla/internal/testenv"
@@ -221,29 +220,7 @@ func TestRestartKeepsObjectsAndStopsOnSignal(t *testing.T) {
 
 func TestExternalEtcdClusterSurvivesMemberLoss(t *testing.T) {
 	base := t.TempDir()
-	type member struct{ name, client, peer string }
-	var members []member
-	var initial []string
-	for i := 1; i <= 3; i++ {
-		cp, _ := datadir.FreePort()
-		pp, _ := datadir.FreePort()
-		m := member{fmt.Sprintf("m%d", i), fmt.Sprintf("http://127.0.0.1:%d", cp), fmt.Sprintf("http://127.0.0.1:%d", pp)}
-		members = append(members, m)
-		initial = append(initial, m.name+"="+m.peer)
-	}
-	var procs []*testenv.Process
-	var clients []string
-	for _, m := range members {
-		d := filepath.Join(base, m.name)
-		p := testenv.NewProcess("etcd-"+m.name, d, "", "etcd", "--name", m.name, "--data-dir", d,
-			"--listen-client-url", m.client, "--listen-peer-url", m.peer, "--initial-cluster", strings.Join(initial, ","))
-		if err := p.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer p.Stop()
-		procs = append(procs, p)
-		clients = append(clients, m.client)
-	}
+	procs, clients := testenv.EtcdCluster(t, base, 3)
 
 	dir := filepath.Join(base, "hub")
 	h := testenv.NewProcess("hub-etcd", dir, filepath.Join(dir, "admin.kubeconfig"), "hub", "--data-dir", dir, "--etcd-servers", strings.Join(clients, ","))

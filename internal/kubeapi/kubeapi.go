@@ -93,6 +93,20 @@ func (s *Server) Stop(timeout time.Duration) {
 	}
 }
 
+// CreatePKI creates in dir the CA and the service-account key a Server
+// started on dir uses, unless they exist.
+func CreatePKI(dir string) error {
+	if _, err := loadOrCreateCA(dir); err != nil {
+		return err
+	}
+	_, err := pki.ServiceAccountKey(dir)
+	return err
+}
+
+func loadOrCreateCA(dir string) (*pki.CA, error) {
+	return pki.LoadOrCreateCA(dir, "ca", "flotilla-ca")
+}
+
 // Start starts the apiserver and waits until StartedPath passes; ctx bounds
 // only the wait. The apiserver runs until Stop.
 func Start(ctx context.Context, c Config) (*Server, error) {
@@ -103,7 +117,7 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
 	}
-	ca, err := pki.LoadOrCreateCA(c.PKIDir, "ca", "flotilla-ca")
+	ca, err := loadOrCreateCA(c.PKIDir)
 	if err != nil {
 		return nil, err
 	}

@@ -75,6 +75,13 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		http.Error(w, r.URL.Path+" must upgrade to "+protocol, http.StatusUpgradeRequired)
 		return
 	}
+	if !t.leading.Load() {
+		// Streams, health and desired state are the leader's: a hub on
+		// standby sends agents on to the others they know.
+		w.Header().Set(heartbeat.StandbyHeader, "true")
+		http.Error(w, "this hub is a standby: another hub on the same storage leads and serves agents; connect to it (hub info lists every hub)", http.StatusServiceUnavailable)
+		return
+	}
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		http.Error(w, "a client certificate is required", http.StatusUnauthorized)
 		return

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -64,6 +65,9 @@ type Tracker struct {
 	// write slots space such attempts like any other write.
 	refused map[string]string
 	started time.Time
+	// leading is whether this hub runs Start: only the leader of the hubs
+	// on one storage serves agents' streams.
+	leading atomic.Bool
 
 	slots   writeSlots
 	streams streamLimits
@@ -181,6 +185,10 @@ func (t *Tracker) Start(ctx context.Context) error {
 		return err
 	}
 	t.mu.Lock()
+	// Clusters not heard from yet are counted from when this hub took the
+	// lead, not from when it started on standby: their agents get the
+	// usual missed beats to find it.
+	t.started = time.Now()
 	for _, c := range list.Items {
 		if meta.IsStatusConditionTrue(c.Status.Conditions, fv1.ClusterConditionRegistered) {
 			if _, ok := t.obs[c.Name]; !ok {
@@ -192,6 +200,8 @@ func (t *Tracker) Start(ctx context.Context) error {
 	}
 	t.mu.Unlock()
 
+	t.leading.Store(true)
+	defer t.leading.Store(false)
 	defer t.queue.ShutDown()
 	for range healthWriters {
 		go t.work(ctx)
