@@ -15,13 +15,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/tls"
 	"crypto/x509"
-
 	"errors"
 	"fmt"
 	"net/http"
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -447,6 +447,9 @@ func (a *agent) hubConfig() *rest.Config {
 		rt := a.transport(pool)
 		rt.IdleConnTimeout = 15 * time.Second
 		a.hubRT = &failover.Transport{Base: rt}
+		if len(id.Others) > 0 {
+			a.hubRT.SetHosts(hostsOf(append([]string{id.Server}, id.Others...)))
+		}
 	}
 	return &rest.Config{Host: id.Server, Transport: a.hubRT}
 }
@@ -506,16 +509,50 @@ func (a *agent) heartbeatTransport(ctx context.Context, hub *hubClient) (http.Ro
 		// Hubs on one storage: the leader serves streams, the others
 		// send agents on; any apiserver serves the agent's requests.
 		// The addresses the agent was given come first.
-		streamHosts, apiHosts := []string{hostOf(url)}, []string{hostOf(a.current().Server)}
+		streamURLs, others := []string{url}, []string{}
 		for _, h := range hubs {
-			streamHosts, apiHosts = append(streamHosts, hostOf(h.Stream)), append(apiHosts, hostOf(h.APIServer))
+			streamURLs = append(streamURLs, h.Stream)
+			if h.APIServer != a.current().Server {
+				others = append(others, h.APIServer)
+			}
 		}
-		streams.SetHosts(streamHosts)
-		a.hubConfig() // makes hubRT
-		a.hubRT.SetHosts(apiHosts)
-		klog.InfoS("hubs share this hub's storage: the agent fails over between them", "agentEndpoints", streamHosts, "apiservers", apiHosts)
+		streams.SetHosts(hostsOf(streamURLs))
+		if err := a.rememberHubs(ctx, others); err != nil {
+			return nil, "", err
+		}
+		klog.InfoS("hubs share this hub's storage: the agent fails over between them", "agentEndpoints", streams.Hosts(), "apiservers", a.hubRT.Hosts())
 	}
 	return streams, url, nil
+}
+
+// rememberHubs makes the hub client fail over to others too, and keeps
+// them with the identity, so that an agent started while its hub is down
+// finds another.
+func (a *agent) rememberHubs(ctx context.Context, others []string) error {
+	id := a.current()
+	a.hubConfig() // makes hubRT
+	a.hubRT.SetHosts(hostsOf(append([]string{id.Server}, others...)))
+	if slices.Equal(id.Others, others) {
+		return nil
+	}
+	next := *id
+	next.Others = others
+	if err := a.save(ctx, &next); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	a.id = &next
+	a.mu.Unlock()
+	return nil
+}
+
+// hostsOf is the host:port of each URL.
+func hostsOf(urls []string) []string {
+	out := make([]string, len(urls))
+	for i, u := range urls {
+		out[i] = hostOf(u)
+	}
+	return out
 }
 
 // hostOf is u's host:port; "" if u is not a URL.
@@ -592,6 +629,7 @@ func (a *agent) rotateIfDue(ctx context.Context) (rotated bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	next.Others = id.Others
 	if err := a.save(ctx, next); err != nil {
 		return false, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -235,6 +236,7 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 		s.kinds.fresh()
 	}
 	governed := map[schema.GroupVersionResource]bool{}
+	var todo []pending
 	for _, u := range objs {
 		gvr := gvrOf(u)
 		if s.kinds != nil && !s.resolveKinds(u, res, governed) {
@@ -254,18 +256,14 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 			res.fail(u, fmt.Errorf("the cluster does not serve %s; upgrade it (mutation policies need Kubernetes 1.36 or later)", gvr.GroupResource()))
 			continue
 		}
-		var ri dynamic.ResourceInterface = s.dyn.Resource(gvr)
-		if owned[gvr] {
-			ri = s.dyn.Resource(gvr).Namespace(u.GetNamespace())
-		}
-		out, err := ri.Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
-		metrics.Applied(u.GetLabels()[policy.PolicyTypeLabel], err)
+		todo = append(todo, pending{key: key, gvr: gvr, u: u, raw: string(raw)})
+	}
+	for i, err := range s.applyAll(ctx, todo) {
 		if err != nil {
-			delete(s.last, key)
-			res.fail(u, err)
+			delete(s.last, todo[i].key)
+			res.fail(todo[i].u, err)
 			continue
 		}
-		s.last[key] = appliedObject{desired: string(raw), resourceVersion: out.GetResourceVersion()}
 		res.objects++
 	}
 	for gvr, store := range s.stores {
@@ -298,6 +296,53 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 		return res, fmt.Errorf("%d policy objects not applied; first: %s %s", len(res.errs), res.errs[0].Object, res.errs[0].Message)
 	}
 	return res, nil
+}
+
+// pending is an object to apply.
+type pending struct {
+	key string
+	gvr schema.GroupVersionResource
+	u   *unstructured.Unstructured
+	raw string // u as JSON
+}
+
+// applyParallel bounds the applies in flight to the member's apiserver.
+const applyParallel = 8
+
+// applyAll applies every object at once, up to applyParallel in flight, and
+// records what was applied: a policy's objects reach the cluster in one
+// round trip rather than one each. Order does not matter: a binding whose
+// policy or role is not there yet binds nothing until it is (Flotilla's
+// admission policies take no parameters), and every object lands in a
+// namespace that exists.
+func (s *syncer) applyAll(ctx context.Context, todo []pending) []error {
+	errs := make([]error, len(todo))
+	rvs := make([]string, len(todo))
+	sem := make(chan struct{}, applyParallel)
+	var wg sync.WaitGroup
+	for i, p := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			var ri dynamic.ResourceInterface = s.dyn.Resource(p.gvr)
+			if owned[p.gvr] {
+				ri = s.dyn.Resource(p.gvr).Namespace(p.u.GetNamespace())
+			}
+			out, err := ri.Apply(ctx, p.u.GetName(), p.u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
+			metrics.Applied(p.u.GetLabels()[policy.PolicyTypeLabel], err)
+			if errs[i] = err; err == nil {
+				rvs[i] = out.GetResourceVersion()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, p := range todo {
+		if errs[i] == nil {
+			s.last[p.key] = appliedObject{desired: p.raw, resourceVersion: rvs[i]}
+		}
+	}
+	return errs
 }
 
 var psaLabels = []string{"pod-security.kubernetes.io/enforce", "pod-security.kubernetes.io/audit", "pod-security.kubernetes.io/warn"}

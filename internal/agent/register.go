@@ -12,7 +12,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -75,6 +77,10 @@ type identity struct {
 	KeyPEM   []byte
 	NotAfter time.Time
 	Issued   time.Time
+	// Others are the apiservers of the other hubs on the same storage,
+	// as hub info listed them: an agent started while Server is down
+	// reaches the hub through them.
+	Others []string
 }
 
 func (id *identity) restConfig() *rest.Config {
@@ -90,6 +96,9 @@ func (id *identity) encode() ([]byte, error) {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["flotilla-hub"] = &clientcmdapi.Cluster{Server: id.Server, CertificateAuthorityData: id.CAData}
 	cfg.AuthInfos[fv1.AgentUser(id.Cluster)] = &clientcmdapi.AuthInfo{ClientCertificateData: id.CertPEM, ClientKeyData: id.KeyPEM}
+	for i, server := range id.Others {
+		cfg.Clusters[fmt.Sprintf("flotilla-hub-%d", i+2)] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: id.CAData}
+	}
 	cfg.Contexts[id.Cluster] = &clientcmdapi.Context{Cluster: "flotilla-hub", AuthInfo: fv1.AgentUser(id.Cluster)}
 	cfg.CurrentContext = id.Cluster
 	return clientcmd.Write(*cfg)
@@ -111,10 +120,16 @@ func decodeIdentity(data []byte) (*identity, bool) {
 	if err != nil || time.Now().After(cert.NotAfter) {
 		return nil, false
 	}
+	var others []string
+	for _, name := range slices.Sorted(maps.Keys(raw.Clusters)) {
+		if name != ctx.Cluster {
+			others = append(others, raw.Clusters[name].Server)
+		}
+	}
 	return &identity{
 		Cluster: raw.CurrentContext, Server: raw.Clusters[ctx.Cluster].Server, CAData: raw.Clusters[ctx.Cluster].CertificateAuthorityData,
 		CertPEM: auth.ClientCertificateData, KeyPEM: auth.ClientKeyData, NotAfter: cert.NotAfter, Issued: cert.NotBefore,
-		Attach: fv1.AttachOf(cert.Subject.Organization),
+		Attach: fv1.AttachOf(cert.Subject.Organization), Others: others,
 	}, true
 }
 

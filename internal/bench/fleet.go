@@ -59,6 +59,9 @@ type FleetOptions struct {
 	// RestartHub kills the hub (SIGKILL) right after a policy change, once
 	// the rest is measured, starts it again and times the fleet's return.
 	RestartHub bool
+	// Profile, if set, is a directory for CPU profiles of this process and
+	// the hub during the policy fan-out.
+	Profile string
 }
 
 // Fleet measures one real hub serving N simulated clusters for each N in
@@ -594,7 +597,15 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if len(res.total) < res.probes {
 		logf("%d of %d inventory changes never showed in the hub's status", res.probes-len(res.total), res.probes)
 	}
-	if err := measurePolicy(ctx, cl, hubPID, f, f.sims, res, logf); err != nil {
+	stopProfile, err := fanoutProfile(o.Profile, hubDir, 5*time.Second)
+	if err != nil {
+		return res, err
+	}
+	err = measurePolicy(ctx, cl, hubPID, f, f.sims, res, logf)
+	if where := stopProfile(); where != "" {
+		logf("%s", where)
+	}
+	if err != nil {
 		return res, err
 	}
 	if o.RestartHub {

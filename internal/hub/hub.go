@@ -205,7 +205,7 @@ func Run(ctx context.Context, c Config) error {
 		LeaseDuration:                 &leaseDuration,
 		RenewDeadline:                 &renewDeadline,
 		RetryPeriod:                   &retryPeriod,
-		Metrics:                       metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                       metricsserver.Options{BindAddress: metricsAddr, ExtraHandlers: profiling()},
 		HealthProbeBindAddress:        "0",
 	})
 	if err != nil {

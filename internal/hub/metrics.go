@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"strconv"
 
 	toolscache "k8s.io/client-go/tools/cache"
@@ -49,6 +51,19 @@ func metricsAddress(dir *datadir.Dir, addr string) (string, error) {
 	}
 	klog.InfoS("serving metrics", "url", "http://"+net.JoinHostPort(host, port)+"/metrics")
 	return addr, nil
+}
+
+// profiling serves Go's profiles beside /metrics, as Kubernetes'
+// components do: what a hub spends its CPU and memory on at scale is
+// otherwise guesswork. The address is loopback unless set otherwise.
+func profiling() map[string]http.Handler {
+	return map[string]http.Handler{
+		"/debug/pprof/":        http.HandlerFunc(pprof.Index),
+		"/debug/pprof/cmdline": http.HandlerFunc(pprof.Cmdline),
+		"/debug/pprof/profile": http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/symbol":  http.HandlerFunc(pprof.Symbol),
+		"/debug/pprof/trace":   http.HandlerFunc(pprof.Trace),
+	}
 }
 
 // exportMetrics registers the hub's metrics with controller-runtime's

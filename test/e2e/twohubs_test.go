@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,8 +29,9 @@ import (
 // When the leader is killed with SIGKILL, the other takes over: every
 // cluster reports to it (Healthy on a heartbeat it heard) and a policy
 // created after the kill reaches every member, with nothing made before
-// lost. The test logs how long each took; the target is 15 s. The killed
-// hub, started again, stands by.
+// lost. The test logs how long each took; the target is 15 s. An agent
+// started while the hub its kubeconfig names is down finds the other. The
+// killed hub, started again, stands by.
 func TestTwoHubsFailOver(t *testing.T) {
 	const interval = 2 * time.Second
 	env := testenv.New(t, testenv.Options{NoHub: true, Clusters: 2, Nodes: 1})
@@ -52,8 +54,17 @@ func TestTwoHubsFailOver(t *testing.T) {
 		ports[port] = h
 	}
 	env.Hub = hubs[0]
+	var agents []*testenv.Process
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, a := range agents {
+				b, _ := os.ReadFile(filepath.Join(a.Dir, "logs", "agent.log"))
+				t.Logf("%s's log, last lines:\n%s", a.Name, b[max(0, len(b)-3000):])
+			}
+		}
+	})
 	for _, c := range env.Clusters {
-		startAgent(t, env, c, "", "--heartbeat-interval", interval.String())
+		agents = append(agents, startAgent(t, env, c, "", "--heartbeat-interval", interval.String()))
 		until(t, time.Minute, c.Name+" Healthy", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, c.Name)
 	}
 	before := orgAccessPolicy("before-failover", "alice")
@@ -115,6 +126,19 @@ func TestTwoHubsFailOver(t *testing.T) {
 	wg.Wait()
 	if got := leadingHub(t, standby.Client, ports); got != standby {
 		t.Errorf("hub info names %s as the leader; want %s", got.Name, standby.Name)
+	}
+
+	// An agent started while the hub its kubeconfig names is down finds
+	// the other, which it learnt of from hub info.
+	if leader == hubs[0] {
+		agents[0].Kill()
+		restarted := time.Now()
+		// Ready means a heartbeat was answered.
+		if err := agents[0].Run(); err != nil {
+			t.Fatalf("the agent, started again while %s is down: %v", leader.Name, err)
+		}
+		t.Logf("cluster-1's agent, started again while %s is down, heartbeating to %s in %.1fs", leader.Name, standby.Name, time.Since(restarted).Seconds())
+		until(t, time.Second, "cluster-1 Healthy after its agent's restart", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, env.Clusters[0].Name)
 	}
 
 	// The killed hub comes back as the standby: agents stay where they are.
