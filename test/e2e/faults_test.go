@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -42,23 +43,81 @@ import (
 // write a watcher of the members can see that changed nothing or repeats a
 // create.
 func TestPolicyChangesSurviveFaults(t *testing.T) {
+	r := runFaults(t, 3, 1000)
+	for _, c := range r.clusters {
+		if c.noop > 0 || c.recreated > 0 {
+			t.Errorf("%s: %d writes that changed nothing and %d creates beyond its policy's, seen by a watcher", c.name, c.noop, c.recreated)
+		}
+	}
+}
+
+// BenchmarkPolicyChangesUnderFaults is the fault suite at a larger scale:
+// FLOTILLA_FAULT_CLUSTERS real local clusters (default 10) and 300 changes
+// per cluster, with the same faults. Run it once:
+//
+//	go test ./test/e2e -run '^$' -bench PolicyChangesUnderFaults -benchtime 1x
+//
+// It reports the changes made, what the members lost, held stale or wrote
+// for nothing, and how long the fleet took to converge and to see the
+// network cut and its heal.
+func BenchmarkPolicyChangesUnderFaults(b *testing.B) {
+	n := 10
+	if v, err := strconv.Atoi(os.Getenv("FLOTILLA_FAULT_CLUSTERS")); err == nil && v >= 3 {
+		n = v
+	}
+	for range b.N {
+		r := runFaults(b, n, 300*n)
+		var lost, stale, noop, recreated int
+		for _, c := range r.clusters {
+			lost, stale, noop, recreated = lost+c.lost, stale+c.stale, noop+c.noop, recreated+c.recreated
+		}
+		b.ReportMetric(float64(n), "clusters")
+		b.ReportMetric(float64(r.changes), "changes")
+		b.ReportMetric(float64(lost), "lost")
+		b.ReportMetric(float64(stale), "stale")
+		b.ReportMetric(float64(noop+recreated), "duplicated")
+		b.ReportMetric(r.converged.Seconds(), "converge-s")
+		b.ReportMetric(r.disconnected.Seconds(), "disconnected-s")
+		b.ReportMetric(r.healed.Seconds(), "healed-s")
+	}
+}
+
+// faultReport is what one run of the fault suite saw.
+type faultReport struct {
+	changes              int
+	converged            time.Duration // the last change and fault → every member holds the final state
+	disconnected, healed time.Duration // the slowest cluster to turn Disconnected after the cut, and Healthy after the heal
+	clusters             []clusterFaults
+}
+
+type clusterFaults struct {
+	name                         string
+	lost, stale, noop, recreated int
+}
+
+// runFaults makes at least changes policy changes over n real local
+// clusters while the faults happen, one after the other, and checks every
+// member against the final desired state; it fails tb for what must not
+// happen (a loss, a stale object, a cluster that stays unhealthy).
+func runFaults(tb testing.TB, n, changes int) faultReport {
 	const (
-		changes  = 1000
 		pace     = 50 * time.Millisecond // between changes: the stream outlasts the faults
 		pool     = 20                    // policy names the changes draw from
 		interval = 2 * time.Second
 		cut      = 60 * time.Second
 	)
-	proxies := newHubProxies(t)
-	env := testenv.New(t, testenv.Options{Clusters: 3, Nodes: 1, HubArgs: proxies.hubArgs()})
-	proxies.route(t, env)
+	proxies := newHubProxies(tb)
+	env := testenv.New(tb, testenv.Options{Clusters: n, Nodes: 1, HubArgs: proxies.hubArgs()})
+	proxies.route(tb, env)
 	ctx := context.Background()
 	agents := make([]*testenv.Process, len(env.Clusters))
 	watchers := make([]*bindingWatcher, len(env.Clusters))
 	for i, c := range env.Clusters {
-		agents[i] = startAgent(t, env, c, proxies.apiserver.Addr, "--heartbeat-interval", interval.String())
-		until(t, time.Minute, c.Name+" Healthy", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, c.Name)
-		watchers[i] = watchBindings(t, c)
+		agents[i] = startAgent(tb, env, c, proxies.apiserver.Addr, "--heartbeat-interval", interval.String())
+	}
+	for i, c := range env.Clusters {
+		until(tb, time.Minute, c.Name+" Healthy", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, c.Name)
+		watchers[i] = watchBindings(tb, c)
 	}
 
 	// Captured once: the hub's Process builds new clients when it starts
@@ -68,11 +127,12 @@ func TestPolicyChangesSurviveFaults(t *testing.T) {
 		killed := time.Now()
 		p.Kill()
 		if err := p.Run(); err != nil {
-			t.Errorf("starting %s again: %v", what, err)
+			tb.Errorf("starting %s again: %v", what, err)
 			return
 		}
-		t.Logf("%s killed (SIGKILL) and ready again in %.1fs", what, time.Since(killed).Seconds())
+		tb.Logf("%s killed (SIGKILL) and ready again in %.1fs", what, time.Since(killed).Seconds())
 	}
+	var r faultReport
 	faultsDone := make(chan struct{})
 	go func() {
 		defer close(faultsDone)
@@ -80,7 +140,7 @@ func TestPolicyChangesSurviveFaults(t *testing.T) {
 			func() { restart("the hub", env.Hub) },
 			func() { restart("cluster-2's agent", agents[1]) },
 			func() { restart("cluster-3's control plane", env.Clusters[2]) },
-			func() { proxies.cutAndHeal(t, env, cut, interval) },
+			func() { r.disconnected, r.healed = proxies.cutAndHeal(tb, env, cut, interval) },
 		} {
 			time.Sleep(5 * time.Second)
 			step()
@@ -90,35 +150,38 @@ func TestPolicyChangesSurviveFaults(t *testing.T) {
 	start := time.Now()
 	// The stream goes on until the faults are over.
 	for n := 0; n < changes || !closed(faultsDone); n++ {
-		m.change(t, hub)
+		m.change(tb, hub)
 		time.Sleep(pace)
 	}
 	last := time.Now()
-	t.Logf("%d changes in %.1fs: %d creates, %d edits, %d deletes; %d API calls failed and were retried", m.creates+m.edits+m.deletes, last.Sub(start).Seconds(), m.creates, m.edits, m.deletes, m.retries)
+	r.changes = m.creates + m.edits + m.deletes
+	tb.Logf("%d changes in %.1fs: %d creates, %d edits, %d deletes; %d API calls failed and were retried", r.changes, last.Sub(start).Seconds(), m.creates, m.edits, m.deletes, m.retries)
 
 	want := m.desired()
 	for i, c := range env.Clusters {
+		cf := clusterFaults{name: c.Name}
 		var lost, stale []string
 		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
 			lost, stale = watchers[i].diff(want)
 			return len(lost) == 0 && len(stale) == 0, nil
 		})
+		cf.lost, cf.stale = len(lost), len(stale)
+		cf.noop, cf.recreated = watchers[i].duplicates(m.createsOf)
+		r.clusters = append(r.clusters, cf)
 		if err != nil {
-			t.Errorf("%s after the last change: lost %v, stale %v", c.Name, lost, stale)
+			tb.Errorf("%s after the last change: lost %v, stale %v", c.Name, lost, stale)
 			continue
 		}
-		noop, recreated := watchers[i].duplicates(m.createsOf)
-		t.Logf("%s: converged %.1fs after the last change and fault; %d binding writes seen, %d changed nothing, %d creates beyond the policy's", c.Name, time.Since(last).Seconds(), watchers[i].writes(), noop, recreated)
-		if noop > 0 || recreated > 0 {
-			t.Errorf("%s: %d writes that changed nothing and %d creates beyond its policy's, seen by a watcher", c.Name, noop, recreated)
-		}
-		until(t, time.Minute, c.Name+" Healthy", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, c.Name)
+		r.converged = max(r.converged, time.Since(last))
+		tb.Logf("%s: converged %.1fs after the last change and fault; %d binding writes seen, %d changed nothing, %d creates beyond the policy's", c.Name, time.Since(last).Seconds(), watchers[i].writes(), cf.noop, cf.recreated)
+		until(tb, time.Minute, c.Name+" Healthy", func(cl *fv1.Cluster) bool { return cl.Status.Health == fv1.HealthHealthy }, env, c.Name)
 	}
+	return r
 }
 
 // startAgent attaches c and runs its agent with args added, stopped when the
 // test ends. The agent reaches the hub's apiserver at hubAddr, if set.
-func startAgent(t *testing.T, env *testenv.Env, c *testenv.Process, hubAddr string, args ...string) *testenv.Process {
+func startAgent(t testing.TB, env *testenv.Env, c *testenv.Process, hubAddr string, args ...string) *testenv.Process {
 	t.Helper()
 	boot, err := attach.Attach(context.Background(), env.Hub.Client, env.Hub.Config, attach.Options{Name: c.Name})
 	if err != nil {
@@ -173,7 +236,7 @@ func newMutator(rnd *rand.Rand, pool int) *mutator {
 
 // change creates, edits or deletes one policy, retrying until the hub takes
 // it: a change is made once the hub's API has accepted it.
-func (m *mutator) change(t *testing.T, hub client.Client) {
+func (m *mutator) change(t testing.TB, hub client.Client) {
 	t.Helper()
 	name := m.names[m.rnd.IntN(len(m.names))]
 	m.seq++
@@ -244,7 +307,7 @@ type bindingWatcher struct {
 	noop     int
 }
 
-func watchBindings(t *testing.T, c *testenv.Process) *bindingWatcher {
+func watchBindings(t testing.TB, c *testenv.Process) *bindingWatcher {
 	t.Helper()
 	cs, err := kubernetes.NewForConfig(c.Config)
 	if err != nil {

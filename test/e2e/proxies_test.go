@@ -25,7 +25,7 @@ type hubProxies struct {
 	apiserver *testenv.TCPProxy
 }
 
-func newHubProxies(t *testing.T) *hubProxies {
+func newHubProxies(t testing.TB) *hubProxies {
 	t.Helper()
 	port, err := datadir.FreePort()
 	if err != nil {
@@ -45,7 +45,7 @@ func (p *hubProxies) hubArgs() []string {
 
 // route puts a proxy in front of env's hub apiserver; agents are given its
 // address (startAgent).
-func (p *hubProxies) route(t *testing.T, env *testenv.Env) {
+func (p *hubProxies) route(t testing.TB, env *testenv.Env) {
 	t.Helper()
 	u, err := url.Parse(env.Hub.Config.Host)
 	if err != nil {
@@ -60,13 +60,14 @@ func (p *hubProxies) route(t *testing.T, env *testenv.Env) {
 // cutAndHeal cuts the network between the hub and its agents for d and
 // heals it. Every cluster of env must turn Disconnected within 3 heartbeats
 // of the cut (the hub checks every second) and be Healthy again, on a
-// heartbeat sent after the heal, within 2 heartbeats of it.
-func (p *hubProxies) cutAndHeal(t *testing.T, env *testenv.Env, d, interval time.Duration) {
+// heartbeat sent after the heal, within 2 heartbeats of it. It returns how
+// long the slowest cluster took for each.
+func (p *hubProxies) cutAndHeal(t testing.TB, env *testenv.Env, d, interval time.Duration) (disconnected, healed time.Duration) {
 	t.Helper()
 	p.endpoint.Close()
 	p.apiserver.Close()
 	cutAt := time.Now()
-	p.eachCluster(t, env, "Disconnected", cutAt, 3*interval+1500*time.Millisecond, func(c *fv1.Cluster) bool {
+	disconnected = p.eachCluster(t, env, "Disconnected", cutAt, 3*interval+1500*time.Millisecond, func(c *fv1.Cluster) bool {
 		return c.Status.Health == fv1.HealthDisconnected
 	})
 	time.Sleep(time.Until(cutAt.Add(d)))
@@ -80,17 +81,21 @@ func (p *hubProxies) cutAndHeal(t *testing.T, env *testenv.Env, d, interval time
 	// Heartbeat times have a second's precision; each cluster was
 	// Disconnected, so a heartbeat stamped in the heal's second or later
 	// is one the hub heard after the heal.
-	healed := healAt.Truncate(time.Second)
-	p.eachCluster(t, env, "Healthy after the heal", healAt, 2*interval+time.Second, func(c *fv1.Cluster) bool {
+	since := healAt.Truncate(time.Second)
+	healed = p.eachCluster(t, env, "Healthy after the heal", healAt, 2*interval+time.Second, func(c *fv1.Cluster) bool {
 		hb := c.Status.LastHeartbeatTime
-		return c.Status.Health == fv1.HealthHealthy && hb != nil && !hb.Time.Before(healed)
+		return c.Status.Health == fv1.HealthHealthy && hb != nil && !hb.Time.Before(since)
 	})
+	return disconnected, healed
 }
 
 // eachCluster waits until cond holds for every cluster of env, logs how
-// long after since each took, and fails those that took longer than want.
-func (p *hubProxies) eachCluster(t *testing.T, env *testenv.Env, what string, since time.Time, want time.Duration, cond func(*fv1.Cluster) bool) {
+// long after since each took, fails those that took longer than want, and
+// returns the longest.
+func (p *hubProxies) eachCluster(t testing.TB, env *testenv.Env, what string, since time.Time, want time.Duration, cond func(*fv1.Cluster) bool) time.Duration {
 	t.Helper()
+	var mu sync.Mutex
+	var longest time.Duration
 	var wg sync.WaitGroup
 	for _, c := range env.Clusters {
 		wg.Add(1)
@@ -102,6 +107,9 @@ func (p *hubProxies) eachCluster(t *testing.T, env *testenv.Env, what string, si
 				return
 			}
 			took := at.Sub(since)
+			mu.Lock()
+			longest = max(longest, took)
+			mu.Unlock()
 			t.Logf("%s %s %.1fs after", c.Name, what, took.Seconds())
 			if took > want {
 				t.Errorf("%s %s %s after; want within %s", c.Name, what, took.Round(100*time.Millisecond), want)
@@ -109,10 +117,11 @@ func (p *hubProxies) eachCluster(t *testing.T, env *testenv.Env, what string, si
 		}()
 	}
 	wg.Wait()
+	return longest
 }
 
 // until polls cluster name on the hub until cond holds.
-func until(t *testing.T, timeout time.Duration, what string, cond func(*fv1.Cluster) bool, env *testenv.Env, name string) {
+func until(t testing.TB, timeout time.Duration, what string, cond func(*fv1.Cluster) bool, env *testenv.Env, name string) {
 	t.Helper()
 	if _, err := untilErr(timeout, cond, env, name); err != nil {
 		t.Fatalf("%s: not within %s: %v", what, timeout, err)
