@@ -17,6 +17,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -473,7 +474,11 @@ func memberLimits(cfg *rest.Config) {
 // has prepared the cluster's hub namespace for the agent.
 func (a *agent) heartbeatTransport(ctx context.Context, hub *hubClient) (http.RoundTripper, string, error) {
 	var cm *corev1.ConfigMap
-	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	// A fleet attached at once waits here while the hub prepares each
+	// cluster's namespace: the wait backs off rather than knock five
+	// times a second.
+	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 1 << 30, Cap: 2 * time.Second}
+	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
 		if err := hub.clusterNamespaces.List(ctx, &fv1.ClusterNamespaceList{}); err != nil {
 			// What waiting cannot fix ends the wait, said as what it is.
 			if e := explainHubError(err, a.hubConfig()); e != err {
@@ -502,9 +507,7 @@ func (a *agent) heartbeatTransport(ctx context.Context, hub *hubClient) (http.Ro
 	rt.Protocols = new(http.Protocols)
 	rt.Protocols.SetHTTP1(true)
 	url := cm.Data["heartbeatURL"]
-	streams := &failover.Transport{Base: rt, Skip: func(r *http.Response) bool {
-		return r.StatusCode == http.StatusServiceUnavailable && r.Header.Get(heartbeat.StandbyHeader) != ""
-	}}
+	streams := &failover.Transport{Base: rt, Skip: heartbeat.IsStandby}
 	if hubs := heartbeat.Hubs(cm.Data); len(hubs) > 1 {
 		// Hubs on one storage: the leader serves streams, the others
 		// send agents on; any apiserver serves the agent's requests.
@@ -570,7 +573,10 @@ func hostOf(u string) string {
 // dead one, and small header tables keep it cheap for the hub.
 func (a *agent) transport(pool *x509.CertPool) *http.Transport {
 	return &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
+		Proxy: http.ProxyFromEnvironment,
+		// A hub that drops packets fails the dial in seconds, so that an
+		// agent that knows other hubs moves on within its request.
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:   true,
 		TLSHandshakeTimeout: 10 * time.Second,
 		TLSClientConfig:     &tls.Config{RootCAs: pool, GetClientCertificate: a.clientCert, MinVersion: tls.VersionTLS12},
@@ -623,13 +629,15 @@ func (a *agent) rotateIfDue(ctx context.Context) (rotated bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	cfg := id.restConfig()
+	// Through whichever hub answers, with the current certificate.
+	cfg := a.hubConfig()
+	cfg.Timeout = 15 * time.Second
 	// The renewal stays bound to the attach the current certificate is.
 	next, err := requestIdentity(ctx, cfg, id.Cluster, id.Attach, key, a.c.CertTTL)
 	if err != nil {
 		return false, err
 	}
-	next.Others = id.Others
+	next.CAData, next.Others = id.CAData, id.Others
 	if err := a.save(ctx, next); err != nil {
 		return false, err
 	}

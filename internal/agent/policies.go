@@ -272,11 +272,7 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 			if !ok || want[objectKey(gvr, u.GetNamespace(), u.GetName())] {
 				continue
 			}
-			var ri dynamic.ResourceInterface = s.dyn.Resource(gvr)
-			if owned[gvr] {
-				ri = s.dyn.Resource(gvr).Namespace(u.GetNamespace())
-			}
-			if err := ri.Delete(ctx, u.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			if err := s.resource(gvr, u.GetNamespace()).Delete(ctx, u.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 				res.fail(u, fmt.Errorf("remove: %w", err))
 			}
 		}
@@ -296,6 +292,14 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 		return res, fmt.Errorf("%d policy objects not applied; first: %s %s", len(res.errs), res.errs[0].Object, res.errs[0].Message)
 	}
 	return res, nil
+}
+
+// resource reaches gvr's objects, in namespace if the kind is namespaced.
+func (s *syncer) resource(gvr schema.GroupVersionResource, namespace string) dynamic.ResourceInterface {
+	if owned[gvr] {
+		return s.dyn.Resource(gvr).Namespace(namespace)
+	}
+	return s.dyn.Resource(gvr)
 }
 
 // pending is an object to apply.
@@ -325,11 +329,7 @@ func (s *syncer) applyAll(ctx context.Context, todo []pending) []error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			var ri dynamic.ResourceInterface = s.dyn.Resource(p.gvr)
-			if owned[p.gvr] {
-				ri = s.dyn.Resource(p.gvr).Namespace(p.u.GetNamespace())
-			}
-			out, err := ri.Apply(ctx, p.u.GetName(), p.u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
+			out, err := s.resource(p.gvr, p.u.GetNamespace()).Apply(ctx, p.u.GetName(), p.u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
 			metrics.Applied(p.u.GetLabels()[policy.PolicyTypeLabel], err)
 			if errs[i] = err; err == nil {
 				rvs[i] = out.GetResourceVersion()

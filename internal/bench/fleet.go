@@ -597,7 +597,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if len(res.total) < res.probes {
 		logf("%d of %d inventory changes never showed in the hub's status", res.probes-len(res.total), res.probes)
 	}
-	stopProfile, err := fanoutProfile(o.Profile, hubDir, 5*time.Second)
+	stopProfile, err := fanoutProfile(o.Profile, hubDir, 10*time.Second)
 	if err != nil {
 		return res, err
 	}

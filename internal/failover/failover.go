@@ -86,6 +86,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := t.Base.RoundTrip(r)
 		switch {
 		case err != nil && !unreachable(err):
+			if skipped != nil {
+				skipped.Body.Close()
+			}
 			return nil, err
 		case err != nil:
 			lastErr = err
@@ -109,8 +112,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // unreachable says the request never reached a server, so another may
-// take it, whatever its method.
+// take it, whatever its method: the dial failed or timed out, directly or
+// to the proxy the environment names. (Behind a load balancer the dial
+// succeeds whatever is behind it: that address is one server here.)
 func unreachable(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect")
+}
+
+// CloseIdleConnections closes the base transport's idle connections.
+func (t *Transport) CloseIdleConnections() {
+	if c, ok := t.Base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }

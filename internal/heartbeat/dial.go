@@ -24,6 +24,11 @@ var ErrStandby = errors.New("this hub is a standby")
 // StandbyHeader marks a standby hub's refusal of a stream.
 const StandbyHeader = "Flotilla-Standby"
 
+// IsStandby says whether resp is a standby hub's refusal of a stream.
+func IsStandby(resp *http.Response) bool {
+	return resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get(StandbyHeader) != ""
+}
+
 // hubInfo is where the hub publishes its agent endpoint, as agents read it.
 const hubInfo = "the hub's ConfigMap " + fv1.HubInfoNamespace + "/" + fv1.HubInfoConfigMap
 
@@ -95,7 +100,7 @@ func UpgradeTo(ctx context.Context, rt http.RoundTripper, url, protocol string) 
 		case http.StatusNotFound:
 			err = fmt.Errorf("%w: %w", ErrNotAttached, err)
 		case http.StatusServiceUnavailable:
-			if resp.Header.Get(StandbyHeader) != "" {
+			if IsStandby(resp) {
 				err = fmt.Errorf("%w: %w", ErrStandby, err)
 			}
 		case http.StatusUnauthorized:

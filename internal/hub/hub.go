@@ -173,12 +173,14 @@ func Run(ctx context.Context, c Config) error {
 	mgrCfg.QPS = -1
 	// Hubs share state only through an external etcd or a host cluster.
 	// With the embedded etcd the data dir's lock already makes this the only
-	// hub, and a lease that a saturated apiserver did not renew in time
-	// would stop it for nothing: at 550 simulated clusters registering on a
-	// busy machine, a lease renewal waited past its 10 s deadline.
+	// hub, and it holds no lease: one that a saturated apiserver did not
+	// renew in time would stop it for nothing (at 550 simulated clusters
+	// registering on a busy machine, a renewal once waited past 10 s).
 	shared := len(c.EtcdServers) > 0 || c.Kubeconfig != ""
 	// A standby takes over within 9 s of the leader's last renewal, and
 	// its agents follow within a heartbeat: the fleet is back within 15 s.
+	// The price: a leader whose apiserver cannot renew within 6 s stops
+	// (and is restarted by whatever runs it), also when it is alone.
 	leaseDuration, renewDeadline, retryPeriod := 8*time.Second, 6*time.Second, time.Second
 	metricsAddr, err := metricsAddress(dir, c.MetricsBindAddress)
 	if err != nil {
@@ -212,6 +214,7 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	tracker.Client = mgr.GetClient()
+	tracker.LeaderElection = shared
 	tracker.Tunnels = tunnel.NewHub(tracker.Changes.AskTunnel)
 	tracker.Events = mgr.GetEventRecorder(controller.EventSource)
 	if err := exportMetrics(ctx, mgr, tracker); err != nil {

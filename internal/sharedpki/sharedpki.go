@@ -38,7 +38,7 @@ func Sync(ctx context.Context, cli *clientv3.Client, dir string, create func() e
 	if err != nil {
 		return err
 	}
-	if len(stored) < len(Files) {
+	if !complete(stored) {
 		if err := create(); err != nil {
 			return err
 		}
@@ -90,10 +90,20 @@ func publish(ctx context.Context, cli *clientv3.Client, dir string) (map[string]
 		return local, nil
 	}
 	stored := files(resp.Responses[0].GetResponseRange().Kvs)
-	if len(stored) < len(Files) {
+	if !complete(stored) {
 		return nil, fmt.Errorf("etcd holds an incomplete set of the hubs' certificate authorities under %s (%d of %d files: %s); put back the missing ones from a hub's pki directory, or delete the keys so that the next hub stores a new set (every agent and user then needs new credentials)", Prefix, len(stored), len(Files), strings.Join(Files, ", "))
 	}
 	return stored, nil
+}
+
+// complete says whether every one of Files is stored.
+func complete(stored map[string][]byte) bool {
+	for _, name := range Files {
+		if _, ok := stored[name]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func files(kvs []*mvccpb.KeyValue) map[string][]byte {

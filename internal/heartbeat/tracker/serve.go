@@ -75,7 +75,7 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		http.Error(w, r.URL.Path+" must upgrade to "+protocol, http.StatusUpgradeRequired)
 		return
 	}
-	if !t.leading.Load() {
+	if t.LeaderElection && !t.leading.Load() {
 		// Streams, health and desired state are the leader's: a hub on
 		// standby sends agents on to the others they know.
 		w.Header().Set(heartbeat.StandbyHeader, "true")

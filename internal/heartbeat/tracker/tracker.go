@@ -65,9 +65,11 @@ type Tracker struct {
 	// write slots space such attempts like any other write.
 	refused map[string]string
 	started time.Time
-	// leading is whether this hub runs Start: only the leader of the hubs
-	// on one storage serves agents' streams.
-	leading atomic.Bool
+	// LeaderElection is set when hubs may share this hub's storage: then
+	// only the leader (the hub that runs Start) serves agents' streams,
+	// and the others send agents on. A lone hub serves them at once.
+	LeaderElection bool
+	leading        atomic.Bool
 
 	slots   writeSlots
 	streams streamLimits
