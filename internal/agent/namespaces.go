@@ -61,15 +61,23 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 		case !exists:
 			out = append(out, nsAction{Kind: "createMember", Name: cn.Name, Value: cn.Spec.Workspace})
 		default:
+			labels := ns.Labels
 			if ns.Labels[fv1.LabelWorkspace] != cn.Spec.Workspace {
 				out = append(out, nsAction{Kind: "labelMember", Name: cn.Name, Value: cn.Spec.Workspace})
+				// The status reports the label as the action sets it: one
+				// write rather than a second once the label shows.
+				labels = maps.Clone(ns.Labels)
+				if labels == nil {
+					labels = map[string]string{}
+				}
+				labels[fv1.LabelWorkspace] = cn.Spec.Workspace
 			}
 			phase := "Active"
 			if ns.DeletionTimestamp != nil {
 				phase = "Terminating"
 			}
-			if cn.Status.Phase != phase || !maps.Equal(cn.Status.Labels, ns.Labels) {
-				out = append(out, nsAction{Kind: "status", Name: cn.Name, Value: phase, Labels: ns.Labels})
+			if cn.Status.Phase != phase || !maps.Equal(cn.Status.Labels, labels) {
+				out = append(out, nsAction{Kind: "status", Name: cn.Name, Value: phase, Labels: labels})
 			}
 		}
 	}

@@ -50,7 +50,9 @@ func TestPlanNamespaces(t *testing.T) {
 		{"deleted through the hub", []corev1.Namespace{ns("web", "shop", false)}, []fv1.ClusterNamespace{cn("web", "shop", false, true, "Active")}, []nsAction{{"deleteMember", "web", "", nil}}},
 		{"deletion waits for the cluster", []corev1.Namespace{ns("web", "shop", true)}, []fv1.ClusterNamespace{cn("web", "shop", false, true, "Active")}, nil},
 		{"deletion done in the cluster", nil, []fv1.ClusterNamespace{cn("web", "shop", false, true, "Active")}, []nsAction{{"release", "web", "", nil}}},
-		{"label drift and phase", []corev1.Namespace{ns("a", "", false)}, []fv1.ClusterNamespace{cn("a", "shop", false, false, "")}, []nsAction{{"labelMember", "a", "shop", nil}, {"status", "a", "Active", nil}}},
+		{"label drift and phase", []corev1.Namespace{ns("a", "", false)}, []fv1.ClusterNamespace{cn("a", "shop", false, false, "")}, []nsAction{{"labelMember", "a", "shop", nil}, {"status", "a", "Active", map[string]string{fv1.LabelWorkspace: "shop"}}}},
+		{"label set and reported in one pass", []corev1.Namespace{withLabel(ns("a", "default", false), "team", "web")}, []fv1.ClusterNamespace{cn("a", "shop", false, false, "")},
+			[]nsAction{{"labelMember", "a", "shop", nil}, {"status", "a", "Active", map[string]string{fv1.LabelWorkspace: "shop", "team": "web"}}}},
 		{"labels mirrored", []corev1.Namespace{withLabel(ns("a", "default", false), "team", "web")}, []fv1.ClusterNamespace{cn("a", "default", true, false, "Active")},
 			[]nsAction{{"status", "a", "Active", map[string]string{fv1.LabelWorkspace: "default", "team": "web"}}}},
 	}
