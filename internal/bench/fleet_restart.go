@@ -7,7 +7,9 @@ import (
 	"os"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -36,8 +38,18 @@ func measureRestart(ctx context.Context, cl client.Client, f *fleet, hub *procs.
 		Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true},
 		Access: &fv1.AccessSpec{Role: "view", Subjects: []fv1.Subject{{Kind: "User", Name: "bench-restart"}}},
 	}}
-	if err := cl.Create(ctx, p); err != nil {
-		return hub, nil, err
+	// Right after the fan-out the hub is still storing every cluster's
+	// policy report: at 10,000 clusters a create once timed out in its TLS
+	// handshake. It is retried for a minute rather than end the run.
+	if err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+		err := cl.Create(ctx, p)
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			logf("creating the policy before the kill: %v; retrying", err)
+			return false, nil
+		}
+		return true, nil
+	}); err != nil {
+		return hub, nil, fmt.Errorf("the hub did not take the policy to kill it after: %w", err)
 	}
 	if err := hub.Signal(os.Kill); err != nil {
 		return hub, nil, err
