@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"time"
+
+	"flotilla.dev/flotilla/internal/datadir"
 )
 
 // fanoutProfile records CPU profiles of this process (the simulated fleet)
@@ -46,15 +47,11 @@ func fanoutProfile(dir, hubDir string, d time.Duration) (stop func() string, err
 // hubProfile fetches a CPU profile of d from the hub's /debug/pprof, on its
 // metrics port (kept in its data dir).
 func hubProfile(hubDir, file string, d time.Duration) error {
-	b, err := os.ReadFile(filepath.Join(hubDir, "ports.json"))
+	port, err := datadir.RecordedPort(hubDir, "metrics")
 	if err != nil {
 		return err
 	}
-	var ports map[string]int
-	if err := json.Unmarshal(b, &ports); err != nil {
-		return err
-	}
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", ports["metrics"], int(d.Seconds())))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", port, int(d.Seconds())))
 	if err != nil {
 		return err
 	}

@@ -88,12 +88,10 @@ func (d *Dir) Sub(name string) (string, error) {
 // used last time, else a free one. The choice is recorded, and the port is
 // checked to be free now.
 func (d *Dir) Port(name string, requested int) (int, error) {
-	ports := map[string]int{}
-	file := d.Join("ports.json")
-	if data, err := os.ReadFile(file); err == nil {
-		if err := json.Unmarshal(data, &ports); err != nil {
-			return 0, fmt.Errorf("%s is corrupt (%v); delete it to pick new ports", file, err)
-		}
+	file := d.Join(portsFile)
+	ports, err := readPorts(file)
+	if err != nil {
+		return 0, err
 	}
 	port := requested
 	if port == 0 {
@@ -120,6 +118,38 @@ func (d *Dir) Port(name string, requested int) (int, error) {
 		}
 	}
 	return port, nil
+}
+
+const portsFile = "ports.json"
+
+// readPorts reads the ports recorded in file; none if it does not exist.
+func readPorts(file string) (map[string]int, error) {
+	ports := map[string]int{}
+	data, err := os.ReadFile(file)
+	if os.IsNotExist(err) {
+		return ports, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(data, &ports)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s is corrupt (%v); delete it to pick new ports", file, err)
+	}
+	return ports, nil
+}
+
+// RecordedPort is the port the process using data dir dir keeps for name,
+// as Port recorded it: how another process finds, say, a hub's /metrics.
+func RecordedPort(dir, name string) (int, error) {
+	file := filepath.Join(dir, portsFile)
+	ports, err := readPorts(file)
+	if err != nil {
+		return 0, err
+	}
+	if ports[name] == 0 {
+		return 0, fmt.Errorf("%s records no %s port", file, name)
+	}
+	return ports[name], nil
 }
 
 // MarkReady records that the process serves.

@@ -2,11 +2,8 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,18 +122,11 @@ func TestMetricsAndEvents(t *testing.T) {
 // hubPort reads the port the hub keeps in its data dir for name.
 func hubPort(t *testing.T, dir, name string) int {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, "ports.json"))
+	port, err := datadir.RecordedPort(dir, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports := map[string]int{}
-	if err := json.Unmarshal(data, &ports); err != nil {
-		t.Fatal(err)
-	}
-	if ports[name] == 0 {
-		t.Fatalf("the hub keeps no %s port: %s", name, data)
-	}
-	return ports[name]
+	return port
 }
 
 // scrapeUntil scrapes url until ok holds of what it serves, and returns that.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -163,8 +164,11 @@ func leadingHub(t *testing.T, cl client.Client, ports map[int]*testenv.Process, 
 			return false, nil
 		}
 		listed = len(heartbeat.Hubs(cm.Data))
-		i := strings.LastIndex(cm.Data["heartbeatURL"], ":")
-		port, _ := strconv.Atoi(strings.TrimSuffix(cm.Data["heartbeatURL"][i+1:], heartbeat.StreamPath))
+		u, err := url.Parse(cm.Data["heartbeatURL"])
+		if err != nil {
+			return false, err
+		}
+		port, _ := strconv.Atoi(u.Port())
 		leader = ports[port]
 		return leader != nil && (want == nil || leader == want) && listed == len(ports), nil
 	})
