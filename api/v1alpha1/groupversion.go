@@ -23,6 +23,10 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&Workspace{}, &WorkspaceList{},
 		&ClusterNamespace{}, &ClusterNamespaceList{},
 		&Policy{}, &PolicyList{},
+		&BackupLocation{}, &BackupLocationList{},
+		&Backup{}, &BackupList{},
+		&Restore{}, &RestoreList{},
+		&Schedule{}, &ScheduleList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

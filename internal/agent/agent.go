@@ -295,6 +295,12 @@ func (a *agent) loop(ctx context.Context) error {
 		return err
 	}
 	state := newHubState(hub)
+	jr, err := newJobRunner(rt, url, a.clusterCfg, a.dyn)
+	if err != nil {
+		return err
+	}
+	state.onJobs = jr.poke
+	go jr.run(ctx)
 	out := newOutbox()
 	view := memberView{nodes: nodeInformer(a.dyn), namespaces: namespaceInformer(a.dyn)}
 	poke, err := a.startNamespaceSync(ctx, hub, state, view.namespaces)

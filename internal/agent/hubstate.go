@@ -21,11 +21,14 @@ type hubState struct {
 	t   trigger
 	// onChange is called after each fetch and push; it must not block.
 	onChange []func()
+	// onJobs, if set, is called when the token says the cluster's backup
+	// and restore jobs changed; it must not block.
+	onJobs func()
 
 	mu      sync.Mutex
 	want    heartbeat.Token // the newest token heard of
 	have    heartbeat.Token // what the fetched state is at least as new as
-	fetched [2]bool         // by heartbeat.Kind
+	fetched [3]bool         // by heartbeat.Kind
 	nss     []fv1.ClusterNamespace
 	desired *heartbeat.Desired // nil until the hub pushes them
 	// During a fetch of namespaces, the agent's own writes, by name (nil:
@@ -47,11 +50,15 @@ func (s *hubState) heard(token string) {
 		return
 	}
 	s.mu.Lock()
+	jobs := tok.Changed(s.want, heartbeat.Jobs)
 	s.want = tok
 	stale := tok != s.have
 	s.mu.Unlock()
 	if stale {
 		s.t.poke()
+	}
+	if jobs && s.onJobs != nil {
+		s.onJobs()
 	}
 }
 

@@ -44,6 +44,7 @@ func NewRoot() *cobra.Command {
 		newEtcdCmd(),
 		newClusterGroupCmd(), newWorkspaceCmd(), newClusterCmd(), newNamespaceCmd(), newPolicyCmd(),
 		newUserCmd(), newKubeconfigCmd(), newAuditCmd(),
+		newBackupCmd(), newRestoreCmd(), newScheduleCmd(), newBackupLocationCmd(),
 	)
 	root.AddCommand(upstreamCmds()...)
 	return root

@@ -16,6 +16,8 @@ const (
 	Namespaces Kind = iota
 	// Policies: the cluster's desired policies.
 	Policies
+	// Jobs: the cluster's backups and restores to run.
+	Jobs
 	kinds
 )
 
@@ -31,7 +33,15 @@ type Token struct {
 }
 
 func (t Token) String() string {
-	return t.Epoch + "." + strconv.FormatUint(t.Revs[Namespaces], 10) + "." + strconv.FormatUint(t.Revs[Policies], 10) + "." + t.Policies
+	var b strings.Builder
+	b.WriteString(t.Epoch)
+	for _, r := range t.Revs {
+		b.WriteByte('.')
+		b.WriteString(strconv.FormatUint(r, 10))
+	}
+	b.WriteByte('.')
+	b.WriteString(t.Policies)
+	return b.String()
 }
 
 // ParseToken reads a token String made; ok is false for anything else.

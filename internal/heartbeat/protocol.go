@@ -44,6 +44,11 @@ const TunnelPath = "/v1/tunnel"
 // TunnelProtocol is what a tunnel's request asks to upgrade to.
 const TunnelProtocol = "flotilla-tunnel/1"
 
+// DataPrefix is where agents exchange data with the hub beside their
+// stream: plain requests over the same mutual TLS, answered for the cluster
+// the client certificate names (backup jobs and archives, package jobs).
+const DataPrefix = "/v1/data/"
+
 // DefaultInterval between heartbeats.
 const DefaultInterval = 10 * time.Second
 

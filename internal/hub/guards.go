@@ -16,11 +16,16 @@ import (
 func guards() []client.Object {
 	type guard struct {
 		name, resource, count, noun, action string
+		// escape, if set, lets a delete through whatever the count.
+		escape string
 	}
 	var objs []client.Object
 	for _, g := range []guard{
-		{"flotilla-clustergroup-delete", "clustergroups", "clusters", "cluster group", "move or detach them first"},
-		{"flotilla-workspace-delete", "workspaces", "namespaces", "workspace", "delete them first"},
+		{"flotilla-clustergroup-delete", "clustergroups", "clusters", "cluster group", "move or detach them first", ""},
+		{"flotilla-workspace-delete", "workspaces", "namespaces", "workspace", "delete them first", ""},
+		{"flotilla-backuplocation-delete", "backuplocations", "backups", "backup location",
+			"delete them first, or annotate it " + fv1.AnnotationForceDelete + "=true (`flotilla backup-location delete NAME --force`) to delete it and leave their archives in the store",
+			"oldObject.metadata.?annotations[?'" + fv1.AnnotationForceDelete + "'].orValue('') == 'true' || "},
 	} {
 		fail := admissionregistrationv1.Deny
 		objs = append(objs,
@@ -44,7 +49,7 @@ func guards() []client.Object {
 							MessageExpression: "'the default " + g.noun + " always exists'",
 						},
 						{
-							Expression: "!has(oldObject.status) || !has(oldObject.status." + g.count + ") || oldObject.status." + g.count + " == 0",
+							Expression: g.escape + "!has(oldObject.status) || !has(oldObject.status." + g.count + ") || oldObject.status." + g.count + " == 0",
 							MessageExpression: "'" + g.noun + " ' + oldObject.metadata.name + ' still has ' + string(oldObject.status." + g.count +
 								") + ' " + g.count + "; " + g.action + "'",
 						},

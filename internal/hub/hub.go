@@ -231,6 +231,9 @@ func Run(ctx context.Context, c Config) error {
 	if err := notifyNamespaceChanges(ctx, mgr, tracker.Changes); err != nil {
 		return err
 	}
+	if err := setupBackups(mgr, dir, tracker); err != nil {
+		return err
+	}
 	if err := mgr.Add(tracker); err != nil {
 		return err
 	}
@@ -425,19 +428,22 @@ func bootstrapMapper() meta.RESTMapper {
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("ClusterRoleBinding"), meta.RESTScopeRoot)
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("Role"), meta.RESTScopeNamespace)
 	m.Add(rbacv1.SchemeGroupVersion.WithKind("RoleBinding"), meta.RESTScopeNamespace)
-	for _, kind := range []string{"ClusterGroup", "Workspace"} {
+	for _, kind := range []string{"ClusterGroup", "Workspace", "BackupLocation"} {
 		m.Add(fv1.GroupVersion.WithKind(kind), meta.RESTScopeRoot)
 	}
 	return m
 }
 
 // bootstrap creates what must always exist: the system namespace, the
-// default cluster group and the default workspace.
+// default cluster group, the default workspace and the default backup
+// location (on the hub).
 func bootstrap(ctx context.Context, cl client.Client) error {
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: SystemNamespace}},
 		&fv1.ClusterGroup{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.ClusterGroupSpec{Description: "Clusters that name no other group"}},
 		&fv1.Workspace{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultName}, Spec: fv1.WorkspaceSpec{Description: "Namespaces that name no other workspace"}},
+		&fv1.BackupLocation{ObjectMeta: metav1.ObjectMeta{Name: fv1.DefaultLocation}, Spec: fv1.BackupLocationSpec{
+			Type: fv1.LocationHub, AssignedTo: &fv1.LocationAssignment{Organization: true}}},
 	}
 	for _, o := range append(append(objs, guards()...), agentGuards()...) {
 		if err := cl.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {

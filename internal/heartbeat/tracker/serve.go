@@ -66,11 +66,13 @@ func Serve(ctx context.Context, l net.Listener, t *Tracker, cert tls.Certificate
 // agent logs, before the upgrade.
 func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	protocol := map[string]string{heartbeat.StreamPath: heartbeat.Protocol, heartbeat.TunnelPath: heartbeat.TunnelProtocol}[r.URL.Path]
-	if protocol == "" || r.Method != http.MethodGet {
+	data := strings.HasPrefix(r.URL.Path, heartbeat.DataPrefix) && t.Data != nil
+	switch {
+	case data:
+	case protocol == "" || r.Method != http.MethodGet:
 		http.NotFound(w, r)
 		return
-	}
-	if r.Header.Get("Upgrade") != protocol {
+	case r.Header.Get("Upgrade") != protocol:
 		w.Header().Set("Upgrade", protocol)
 		http.Error(w, r.URL.Path+" must upgrade to "+protocol, http.StatusUpgradeRequired)
 		return
@@ -103,6 +105,10 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	attach := attachOf(r.TLS.PeerCertificates[0])
 	if why := refusal(&c, attach); why != "" {
 		http.Error(w, why, http.StatusForbidden)
+		return
+	}
+	if data {
+		t.Data.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clusterKey{}, cluster)))
 		return
 	}
 	if r.URL.Path == heartbeat.TunnelPath {

@@ -7,6 +7,7 @@ package tracker
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,10 @@ type Tracker struct {
 	// Tunnels takes the tunnels agents open when the hub asks; nil
 	// refuses every tunnel.
 	Tunnels *tunnel.Hub
+	// Data, if set, answers agents' requests under heartbeat.DataPrefix,
+	// once the tracker has verified who is asking: the request's context
+	// names the cluster (ClusterOf).
+	Data http.Handler
 	// Events, if set, records health transitions on Clusters and policy
 	// sync transitions on Policies.
 	Events events.EventRecorder
@@ -350,4 +355,12 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	}
 	t.mu.Unlock()
 	return nil
+}
+
+type clusterKey struct{}
+
+// ClusterOf is the cluster whose agent made a request Data serves.
+func ClusterOf(ctx context.Context) string {
+	c, _ := ctx.Value(clusterKey{}).(string)
+	return c
 }

@@ -1,0 +1,163 @@
+package backup
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/attach"
+	"flotilla.dev/flotilla/internal/testenv"
+)
+
+var (
+	env *testenv.Env
+	bin string
+	tmp string
+	// src and dst are the two attached clusters; agents runs their agents.
+	members = map[string]*testenv.Process{}
+	agents  = map[string]*testenv.Process{}
+)
+
+// TestMain starts a hub and two member clusters, src and dst, both in
+// group "pair", with agents.
+func TestMain(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	var err error
+	if bin, err = testenv.Binary(); err != nil {
+		return 1, err
+	}
+	if tmp, err = os.MkdirTemp("", "flotilla-backup-"); err != nil {
+		return 1, err
+	}
+	defer os.RemoveAll(tmp)
+	if env, err = testenv.Start(testenv.Options{Clusters: 2, Nodes: 1}); err != nil {
+		return 1, err
+	}
+	defer env.Stop()
+	ctx := context.Background()
+	if err := env.Hub.Client.Create(ctx, &fv1.ClusterGroup{ObjectMeta: metav1.ObjectMeta{Name: "pair"}}); err != nil {
+		return 1, err
+	}
+	for i, name := range []string{"src", "dst"} {
+		members[name] = env.Clusters[i]
+		if agents[name], err = startAgent(ctx, name, env.Clusters[i]); err != nil {
+			return 1, err
+		}
+	}
+	defer func() {
+		for _, a := range agents {
+			a.Stop()
+		}
+	}()
+	return m.Run(), nil
+}
+
+// startAgent attaches name in group pair and starts its agent against member.
+func startAgent(ctx context.Context, name string, member *testenv.Process) (*testenv.Process, error) {
+	boot, err := attach.Attach(ctx, env.Hub.Client, env.Hub.Config, attach.Options{Name: name, Group: "pair"})
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(tmp, "agent-"+name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	bootPath := filepath.Join(dir, "bootstrap.kubeconfig")
+	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
+		return nil, err
+	}
+	a := agentProcess(name, member, dir)
+	a.Args = append(a.Args, "--bootstrap-kubeconfig", bootPath)
+	return a, a.Run()
+}
+
+func agentProcess(name string, member *testenv.Process, dir string) *testenv.Process {
+	return testenv.NewProcess("agent-"+name, dir, "", "agent", "--cluster-kubeconfig", member.Kubeconfig, "--data-dir", dir, "--heartbeat-interval", "1s")
+}
+
+// flotilla runs the binary against the hub and returns its stdout; it
+// fails the test with stderr on a non-zero exit.
+func flotilla(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := flotillaErr(args...)
+	if err != nil {
+		t.Fatalf("flotilla %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+func flotillaErr(args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "FLOTILLA_HUB_KUBECONFIG="+env.Hub.Kubeconfig)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return string(out), nil
+}
+
+// kubectl runs kubectl against member and returns its combined output.
+func kubectl(t *testing.T, member *testenv.Process, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("kubectl", append([]string{"--kubeconfig", member.Kubeconfig}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// apply applies manifest to member.
+func apply(t *testing.T, member *testenv.Process, manifest string) {
+	t.Helper()
+	cmd := exec.Command("kubectl", "--kubeconfig", member.Kubeconfig, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v: %s", err, out)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, timeout, true, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// backupOf reads Backup name from the hub.
+func backupOf(t *testing.T, name string) *fv1.Backup {
+	t.Helper()
+	var b fv1.Backup
+	if err := env.Hub.Client.Get(context.Background(), client.ObjectKey{Name: name}, &b); err != nil {
+		t.Fatal(err)
+	}
+	return &b
+}
+
+func restoreOf(t *testing.T, name string) *fv1.Restore {
+	t.Helper()
+	var r fv1.Restore
+	if err := env.Hub.Client.Get(context.Background(), client.ObjectKey{Name: name}, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
