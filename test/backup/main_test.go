@@ -99,13 +99,28 @@ func flotilla(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := flotillaErr(args...)
 	if err != nil {
-		t.Fatalf("flotilla %s: %v", strings.Join(args, " "), err)
+		t.Fatalf("flotilla %s: %v\n%s", strings.Join(args, " "), err, agentLogs())
 	}
 	return out
 }
 
+// agentLogs is the end of each agent's log, to show why a job failed.
+func agentLogs() string {
+	var b strings.Builder
+	for name, a := range agents {
+		log := a.Log()
+		fmt.Fprintf(&b, "--- agent %s:\n%s\n", name, log[max(0, len(log)-3000):])
+	}
+	return b.String()
+}
+
+// cliTimeout bounds one CLI run: --wait returns when a job ends.
+const cliTimeout = 3 * time.Minute
+
 func flotillaErr(args ...string) (string, error) {
-	cmd := exec.Command(bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "FLOTILLA_HUB_KUBECONFIG="+env.Hub.Kubeconfig)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -51,10 +52,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code := http.StatusInternalServerError
 		var se statusError
-		if errors.As(err, &se) {
+		var api apierrors.APIStatus
+		switch {
+		case errors.As(err, &se):
 			code = se.code
-		} else if errors.Is(err, store.ErrNotFound) {
+		case errors.Is(err, store.ErrNotFound):
 			code = http.StatusNotFound
+		case errors.As(err, &api) && api.Status().Code != 0:
+			// A job deleted meanwhile is 404 to its agent, which then
+			// stops reporting it; the hub's own trouble stays 5xx.
+			code = int(api.Status().Code)
 		}
 		http.Error(w, err.Error(), code)
 	}
