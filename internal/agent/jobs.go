@@ -43,8 +43,14 @@ func newJobRunner(rt http.RoundTripper, streamURL string, cfg *rest.Config, dyn 
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = 0 // a list of many objects may take long
+	// A restore writes with a few workers (executor.Workers); the
+	// member's apiserver, not a client-side limiter, sets its pace.
+	cfg.QPS, cfg.Burst = -1, 0
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if dyn, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
 	j := &jobRunner{rt: rt, base: strings.TrimSuffix(streamURL, heartbeat.StreamPath), t: newTrigger(), ran: map[types.UID]bool{}}

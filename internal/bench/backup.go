@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -18,13 +19,15 @@ import (
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/kubeconfig"
-	"flotilla.dev/flotilla/internal/procs"
 )
 
 // BackupOptions say what bench backup measures.
 type BackupOptions struct {
 	Objects int // ConfigMaps and Secrets, half each
 	Size    int // bytes of data in each
+	// AgentBinary runs the agent: a flotilla-agent binary; "" is this
+	// binary's agent command.
+	AgentBinary string
 }
 
 // Backup measures a backup and a restore of one namespace of o.Objects
@@ -50,7 +53,7 @@ func Backup(ctx context.Context, out, progress io.Writer, o BackupOptions) error
 	}
 	defer lf.stop()
 	memberKubeconfig := filepath.Join(lf.clusterDirs[0], "kubeconfig")
-	agent, err := startAgent(ctx, lf.cl, lf.cfg, tmp, "c0", memberKubeconfig, "")
+	agent, err := startAgent(ctx, lf.cl, lf.cfg, tmp, "c0", memberKubeconfig, o.AgentBinary)
 	if err != nil {
 		return err
 	}
@@ -72,6 +75,9 @@ func Backup(ctx context.Context, out, progress io.Writer, o BackupOptions) error
 	logf("filling namespace bench with %d objects of %d bytes", o.Objects, o.Size)
 	if res.fill, err = fill(ctx, cs, "bench", o.Objects, o.Size); err != nil {
 		return err
+	}
+	if rss, anon, err := rssOf(agent.PID()); err == nil {
+		res.idleRSS = [2]int64{rss, anon}
 	}
 	rss := sampleRSS(agent.PID())
 	logf("backing up")
@@ -167,11 +173,13 @@ func timeJob(ctx context.Context, cl client.Client, obj client.Object) (time.Dur
 	return took, err
 }
 
-// rssSampler records the peak RSS of a process, sampled every 50 ms.
+// rssSampler records the peak RSS of a process, and of its anonymous
+// part (what the process allocated, not the binary's pages it maps),
+// sampled every 50 ms.
 type rssSampler struct {
-	peak atomic.Int64
-	done chan struct{}
-	wg   sync.WaitGroup
+	peak, anon atomic.Int64
+	done       chan struct{}
+	wg         sync.WaitGroup
 }
 
 func sampleRSS(pid int) *rssSampler {
@@ -182,8 +190,9 @@ func sampleRSS(pid int) *rssSampler {
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if m, err := procs.TreeMemory(pid); err == nil && m.RSS > s.peak.Load() {
-				s.peak.Store(m.RSS)
+			if rss, anon, err := rssOf(pid); err == nil {
+				s.peak.Store(max(s.peak.Load(), rss))
+				s.anon.Store(max(s.anon.Load(), anon))
 			}
 			select {
 			case <-s.done:
@@ -195,9 +204,32 @@ func sampleRSS(pid int) *rssSampler {
 	return s
 }
 
-// stop ends sampling and returns the peak.
-func (s *rssSampler) stop() int64 {
+// stop ends sampling and returns the peaks.
+func (s *rssSampler) stop() [2]int64 {
 	close(s.done)
 	s.wg.Wait()
-	return s.peak.Load()
+	return [2]int64{s.peak.Load(), s.anon.Load()}
+}
+
+// rssOf reads VmRSS and RssAnon of pid, in bytes.
+func rssOf(pid int) (rss, anon int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		var kb int64
+		fmt.Sscanf(strings.TrimSpace(v), "%d", &kb)
+		switch k {
+		case "VmRSS":
+			rss = kb << 10
+		case "RssAnon":
+			anon = kb << 10
+		}
+	}
+	return rss, anon, nil
 }

@@ -27,5 +27,6 @@ times, the archive's size and the agent's peak RSS during each.`,
 	}
 	cmd.Flags().IntVar(&o.Objects, "objects", o.Objects, "ConfigMaps and Secrets in the namespace, half each")
 	cmd.Flags().IntVar(&o.Size, "size", o.Size, "bytes of data in each")
+	cmd.Flags().StringVar(&o.AgentBinary, "agent-binary", "", "agent to measure: a flotilla-agent binary (default: this binary's 'agent')")
 	return cmd
 }

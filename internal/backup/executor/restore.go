@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -114,6 +115,7 @@ type restoring struct {
 	pr      *progress
 	res     map[schema.GroupResource]served
 	c       *archive.Contents
+	mu      sync.Mutex
 	nss     map[string]bool // namespaces known to exist
 	mapping map[string]string
 }
@@ -172,6 +174,19 @@ func (rs *restoring) resource(ctx context.Context, gr schema.GroupResource) {
 	if !rs.f.resource(gr, s.namespaced) {
 		return
 	}
+	work := make(chan *unstructured.Unstructured)
+	var wg sync.WaitGroup
+	for range Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for obj := range work {
+				rs.one(ctx, gr, s, obj)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer close(work)
 	for _, ref := range items {
 		obj, err := rs.c.Read(ref)
 		if err != nil {
@@ -189,9 +204,18 @@ func (rs *restoring) resource(ctx context.Context, gr schema.GroupResource) {
 		}
 		archive.MapNamespace(obj, rs.mapping)
 		archive.Sanitize(gr, obj, s.hasStatus)
-		rs.one(ctx, gr, s, obj)
+		select {
+		case work <- obj:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
+
+// Workers is how many objects of one resource a restore writes at once:
+// resources go one after another, in order, so that what an object needs
+// exists before it.
+const Workers = 32
 
 // one creates obj, or with the update policy patches the object there.
 func (rs *restoring) one(ctx context.Context, gr schema.GroupResource, s served, obj *unstructured.Unstructured) {
@@ -214,7 +238,7 @@ func (rs *restoring) one(ctx context.Context, gr schema.GroupResource, s served,
 	switch {
 	case err == nil:
 		if gr == namespaces {
-			rs.nss[name] = true
+			rs.known(name)
 		}
 		rs.pr.add(0, 1, 0)
 	case apierrors.IsAlreadyExists(err) && rs.spec.ExistingResourcePolicy == fv1.ExistingUpdate:
@@ -239,18 +263,25 @@ func (rs *restoring) one(ctx context.Context, gr schema.GroupResource, s served,
 // ensureNamespace creates ns if the cluster lacks it (a backup filtered by
 // labels may hold objects of a namespace it does not hold).
 func (rs *restoring) ensureNamespace(ctx context.Context, ns string) bool {
-	if rs.nss[ns] {
+	rs.mu.Lock()
+	ok := rs.nss[ns]
+	rs.mu.Unlock()
+	if ok {
 		return true
 	}
 	ri := rs.r.Dynamic.Resource(corev1.SchemeGroupVersion.WithResource("namespaces"))
-	if _, err := ri.Get(ctx, ns, metav1.GetOptions{}); err == nil {
-		rs.nss[ns] = true
-		return true
+	if _, err := ri.Get(ctx, ns, metav1.GetOptions{}); err != nil {
+		obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}
+		if _, err := ri.Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return false
+		}
 	}
-	obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": ns}}}
-	if _, err := ri.Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return false
-	}
-	rs.nss[ns] = true
+	rs.known(ns)
 	return true
+}
+
+func (rs *restoring) known(ns string) {
+	rs.mu.Lock()
+	rs.nss[ns] = true
+	rs.mu.Unlock()
 }
