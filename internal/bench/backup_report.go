@@ -8,11 +8,11 @@ import (
 
 // backupResult is what bench backup measured.
 type backupResult struct {
-	objects, size         int
-	fill                  time.Duration // creating the objects: the member's write rate
-	backup, restore       time.Duration // create to done, as a user waits
-	items, restored       int64
-	archive               int64 // bytes
+	objects, size   int
+	fill            time.Duration // creating the objects: the member's write rate
+	backup, restore time.Duration // create to done, as a user waits
+	items, restored int64
+	archive         int64 // bytes
 	// The agent's RSS and its anonymous part: before the backup, and the
 	// peaks during each.
 	idleRSS, backupRSS, restoreRSS [2]int64
