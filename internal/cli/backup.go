@@ -28,7 +28,8 @@ Velero's (flotilla restore create --from-location).`,
 	}
 	o.addFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newBackupCreateCmd(o), newJobListCmd[fv1.Backup](o, "backup", listBackups),
-		newJobGetCmd[fv1.Backup](o, "backup", getBackup), newBackupDescribeCmd(o), newJobDeleteCmd(o, "backup", &fv1.Backup{}))
+		newJobGetCmd[fv1.Backup](o, "backup", getBackup), newBackupDescribeCmd(o), newJobDeleteCmd(o, "backup", &fv1.Backup{}),
+		newBackupDownloadCmd(o))
 	return cmd
 }
 

@@ -32,6 +32,7 @@ import (
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/agentlimits"
+	"flotilla.dev/flotilla/internal/backup/download"
 	"flotilla.dev/flotilla/internal/clusterproxy"
 	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/datadir"
@@ -114,6 +115,7 @@ func Run(ctx context.Context, c Config) error {
 	var api *kubeapi.Server
 	// The access point answers once the tunnels and caches it needs exist.
 	access := &clusterproxy.Handler{}
+	archives := &download.Handler{}
 	apiErr := make(<-chan error)
 	if c.Kubeconfig != "" {
 		if cfg, err = kubeconfig.Load(c.Kubeconfig); err != nil {
@@ -130,7 +132,7 @@ func Run(ctx context.Context, c Config) error {
 		}
 	} else {
 		var stop func()
-		api, stop, err = startControlPlane(ctx, dir, c, access)
+		api, stop, err = startControlPlane(ctx, dir, c, map[string]http.Handler{clusterproxy.Prefix: access, download.Prefix: archives})
 		if err != nil {
 			return err
 		}
@@ -231,7 +233,7 @@ func Run(ctx context.Context, c Config) error {
 	if err := notifyNamespaceChanges(ctx, mgr, tracker.Changes); err != nil {
 		return err
 	}
-	if err := setupBackups(mgr, dir, tracker); err != nil {
+	if err := setupBackups(mgr, dir, tracker, archives); err != nil {
 		return err
 	}
 	if err := mgr.Add(tracker); err != nil {
@@ -292,7 +294,7 @@ func Run(ctx context.Context, c Config) error {
 // startControlPlane starts etcd (unless external), kube-apiserver and the
 // hub's controller manager, and writes admin.kubeconfig. stop shuts them down
 // in reverse order.
-func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config, access *clusterproxy.Handler) (*kubeapi.Server, func(), error) {
+func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config, handlers map[string]http.Handler) (*kubeapi.Server, func(), error) {
 	pkiDir, err := dir.Sub("pki")
 	if err != nil {
 		return nil, nil, err
@@ -353,7 +355,7 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config, access *
 			{Name: policycheck.PluginName, Register: policycheck.Register},
 			{Name: agentlimits.PluginName, Register: agentlimits.Register(c.MaxNamespacesPerCluster)},
 		},
-		Handlers: map[string]http.Handler{clusterproxy.Prefix: access},
+		Handlers: handlers,
 	})
 	if err != nil {
 		stop()

@@ -154,6 +154,16 @@ func TestMigrateNamespaceToAnotherCluster(t *testing.T) {
 		t.Errorf("expiration %s after creation, want the default 720h", d)
 	}
 	checkHubArchive(t, "shop-1")
+	file := filepath.Join(t.TempDir(), "shop-1.tar.gz")
+	if out := flotilla(t, "backup", "download", "shop-1", "-o", file); !strings.Contains(out, "checksum verified") {
+		t.Errorf("download printed %q", out)
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() != b.Status.Size {
+		t.Errorf("downloaded archive: %v, want %d bytes", err, b.Status.Size)
+	}
+	if _, err := flotillaErr("backup", "download", "nosuch", "-o", file+".2"); err == nil || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("download of a backup that does not exist: %v", err)
+	}
 
 	out = flotilla(t, "restore", "create", "shop-1-to-dst", "--from-backup", "shop-1", "--cluster", "dst", "--namespace-mapping", "shop:shop-copy", "--wait")
 	if !strings.Contains(out, "restore shop-1-to-dst created") {
