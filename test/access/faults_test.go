@@ -23,6 +23,7 @@ import (
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
+	"flotilla.dev/flotilla/internal/testenv"
 )
 
 // admin reaches cluster through the hub as the hub's admin.
@@ -133,7 +134,7 @@ func watchEndsWhen(t *testing.T, what string, d time.Duration, kill func()) {
 func restart(t *testing.T, name string) {
 	t.Helper()
 	old := agents[name]
-	a := agentProcess(name, members[name], old.Dir)
+	a := testenv.AgentProcess(name, members[name], old.Dir)
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}

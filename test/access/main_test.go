@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
-	"flotilla.dev/flotilla/internal/attach"
 	"flotilla.dev/flotilla/internal/testenv"
 )
 
@@ -68,7 +67,7 @@ func run(m *testing.M) (int, error) {
 	for i, name := range []string{"east", "west"} {
 		group := map[string]string{"east": "team-a"}[name]
 		members[name] = env.Clusters[i]
-		if agents[name], err = startAgent(ctx, name, group, env.Clusters[i]); err != nil {
+		if agents[name], err = env.AttachAgent(ctx, name, group, env.Clusters[i], tmp); err != nil {
 			return 1, err
 		}
 	}
@@ -86,29 +85,6 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// startAgent attaches name and starts its agent against member.
-func startAgent(ctx context.Context, name, group string, member *testenv.Process) (*testenv.Process, error) {
-	boot, err := attach.Attach(ctx, env.Hub.Client, env.Hub.Config, attach.Options{Name: name, Group: group})
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(tmp, "agent-"+name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	bootPath := filepath.Join(dir, "bootstrap.kubeconfig")
-	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
-		return nil, err
-	}
-	a := agentProcess(name, member, dir)
-	a.Args = append(a.Args, "--bootstrap-kubeconfig", bootPath)
-	return a, a.Run()
-}
-
-// agentProcess is name's agent, with its data dir; not started.
-func agentProcess(name string, member *testenv.Process, dir string) *testenv.Process {
-	return testenv.NewProcess("agent-"+name, dir, "", "agent", "--cluster-kubeconfig", member.Kubeconfig, "--data-dir", dir, "--heartbeat-interval", "1s")
-}
 
 func waitHealthy(ctx context.Context, name string) error {
 	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {

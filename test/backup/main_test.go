@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
-	"flotilla.dev/flotilla/internal/attach"
 	"flotilla.dev/flotilla/internal/testenv"
 )
 
@@ -58,7 +56,7 @@ func run(m *testing.M) (int, error) {
 	}
 	for i, name := range []string{"src", "dst"} {
 		members[name] = env.Clusters[i]
-		if agents[name], err = startAgent(ctx, name, env.Clusters[i]); err != nil {
+		if agents[name], err = env.AttachAgent(ctx, name, "pair", env.Clusters[i], tmp); err != nil {
 			return 1, err
 		}
 	}
@@ -70,28 +68,6 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// startAgent attaches name in group pair and starts its agent against member.
-func startAgent(ctx context.Context, name string, member *testenv.Process) (*testenv.Process, error) {
-	boot, err := attach.Attach(ctx, env.Hub.Client, env.Hub.Config, attach.Options{Name: name, Group: "pair"})
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(tmp, "agent-"+name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	bootPath := filepath.Join(dir, "bootstrap.kubeconfig")
-	if err := os.WriteFile(bootPath, boot, 0o600); err != nil {
-		return nil, err
-	}
-	a := agentProcess(name, member, dir)
-	a.Args = append(a.Args, "--bootstrap-kubeconfig", bootPath)
-	return a, a.Run()
-}
-
-func agentProcess(name string, member *testenv.Process, dir string) *testenv.Process {
-	return testenv.NewProcess("agent-"+name, dir, "", "agent", "--cluster-kubeconfig", member.Kubeconfig, "--data-dir", dir, "--heartbeat-interval", "1s")
-}
 
 // flotilla runs the binary against the hub and returns its stdout; it
 // fails the test with stderr on a non-zero exit.
@@ -176,3 +152,6 @@ func restoreOf(t *testing.T, name string) *fv1.Restore {
 	}
 	return &r
 }
+
+// agentProcess is an agent of this package's hub, not started.
+var agentProcess = testenv.AgentProcess
