@@ -85,7 +85,6 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-
 func waitHealthy(ctx context.Context, name string) error {
 	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		var c fv1.Cluster

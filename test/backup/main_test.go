@@ -68,7 +68,6 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-
 // flotilla runs the binary against the hub and returns its stdout; it
 // fails the test with stderr on a non-zero exit.
 func flotilla(t *testing.T, args ...string) string {
