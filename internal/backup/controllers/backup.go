@@ -53,7 +53,19 @@ func (r *BackupReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	case b.Status.Phase.Done():
 		return r.expire(ctx, &b)
 	}
+	if queued(b.Status.Conditions) {
+		// The agent lists its jobs from this cache: tell it only now that
+		// the cache holds the backup queued, or it may list too soon,
+		// miss the job and never be told again.
+		r.Notify(b.Spec.Cluster)
+	}
 	return ctrl.Result{}, r.failIfGone(ctx, &b)
+}
+
+// queued says whether the hub accepted a job that no agent started yet.
+func queued(conds []metav1.Condition) bool {
+	c := meta.FindStatusCondition(conds, fv1.ConditionReady)
+	return c != nil && c.Reason == fv1.ReasonQueued
 }
 
 // accept chooses the backup's location and queues it for its agent.
@@ -94,11 +106,8 @@ func (r *BackupReconciler) accept(ctx context.Context, b *fv1.Backup) error {
 	b.Status.Phase, b.Status.ObservedGeneration = fv1.PhaseNew, b.Generation
 	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{Type: fv1.ConditionReady, Status: metav1.ConditionFalse,
 		Reason: fv1.ReasonQueued, Message: "waiting for cluster " + b.Spec.Cluster + "'s agent to start it", ObservedGeneration: b.Generation})
-	if err := r.Client.Status().Update(ctx, b); err != nil {
-		return err
-	}
-	r.Notify(b.Spec.Cluster)
-	return nil
+	// Its agent is told when the update comes back through the cache.
+	return r.Client.Status().Update(ctx, b)
 }
 
 // finish moves the uploaded archive to its key and writes the metadata

@@ -46,7 +46,12 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		return ctrl.Result{}, err
 	}
 	if meta.FindStatusCondition(rs.Status.Conditions, fv1.ConditionReady) != nil {
-		return ctrl.Result{}, nil // accepted already
+		// Accepted already. The agent lists its jobs from this cache: tell
+		// it once the cache holds the restore queued (see BackupReconciler).
+		if queued(rs.Status.Conditions) {
+			r.Notify(rs.Spec.Cluster)
+		}
+		return ctrl.Result{}, nil
 	}
 	if reason, msg, err := r.check(ctx, &rs); err != nil {
 		return ctrl.Result{}, err
@@ -56,11 +61,7 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	rs.Status.Phase, rs.Status.ObservedGeneration = fv1.PhaseNew, rs.Generation
 	meta.SetStatusCondition(&rs.Status.Conditions, metav1.Condition{Type: fv1.ConditionReady, Status: metav1.ConditionFalse,
 		Reason: fv1.ReasonQueued, Message: "waiting for cluster " + rs.Spec.Cluster + "'s agent to start it", ObservedGeneration: rs.Generation})
-	if err := r.Client.Status().Update(ctx, &rs); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.Notify(rs.Spec.Cluster)
-	return ctrl.Result{}, nil
+	return ctrl.Result{}, r.Client.Status().Update(ctx, &rs)
 }
 
 // check finds the restore's backup: a finished Backup on the hub, or, when

@@ -89,7 +89,7 @@ func (o *Opener) S3Config(ctx context.Context, loc *fv1.BackupLocation) (*store.
 		return nil, fmt.Errorf("backup location %s: Secret %s/%s must hold %s and %s", loc.Name, o.Namespace, s.CredentialsSecret, fv1.S3AccessKeyID, fv1.S3SecretAccessKey)
 	}
 	return &store.S3Config{
-		Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region, PathStyle: s.PathStyle,
+		Name: loc.Name, Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix, Region: s.Region, PathStyle: s.PathStyle,
 		CABundle: []byte(s.CABundle), AccessKey: key, SecretKey: secret, SessionToken: string(sec.Data[fv1.S3SessionToken]),
 	}, nil
 }
