@@ -119,6 +119,10 @@ type BackupLocationStatus struct {
 // deleted; the archives stay in the store.
 const AnnotationForceDelete = "flotilla.dev/force-delete"
 
+// AnnotationCheck, set to an RFC 3339 time, asks the hub to check the
+// location (and list what it holds) unless it has since that time.
+const AnnotationCheck = "flotilla.dev/check"
+
 // ConditionAvailable says whether a location answers.
 const ConditionAvailable = "Available"
 

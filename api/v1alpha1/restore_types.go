@@ -57,6 +57,10 @@ type NamespaceName string
 // RestoreStatus is a restore's progress and result.
 type RestoreStatus struct {
 	JobProgress `json:",inline"`
+	// Checksum is what the archive must hash to, "sha256:HEX", when the
+	// backup recorded one (Flotilla's do; Velero's do not).
+	// +optional
+	Checksum string `json:"checksum,omitempty"`
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// Conditions: Ready.

@@ -55,7 +55,8 @@ func newBackupLocationCmd() *cobra.Command {
 					if s3.CredentialsSecret == "" {
 						s3.CredentialsSecret = "backup-location-" + args[0]
 					}
-					sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: hub.SystemNamespace, Name: s3.CredentialsSecret},
+					sec = &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: hub.SystemNamespace, Name: s3.CredentialsSecret,
+						Labels: map[string]string{labelLocationSecret: args[0]}},
 						Data: map[string][]byte{fv1.S3AccessKeyID: []byte(accessKey), fv1.S3SecretAccessKey: []byte(secretKey)}}
 				case accessKey != "" || secretKey != "":
 					return fmt.Errorf("give both --access-key-id and --secret-access-key, or --credentials-secret")
@@ -142,10 +143,22 @@ func newBackupLocationCmd() *cobra.Command {
 						return err
 					}
 				}
+				if err := cl.Get(ctx, client.ObjectKeyFromObject(loc), loc); err != nil {
+					return err
+				}
 				if err := cl.Delete(ctx, loc); err != nil {
 					return err
 				}
 				fmt.Fprintf(c.OutOrStdout(), "backup location %s deleted\n", args[0])
+				// The credentials create made for it go with it; a Secret
+				// the user named is the user's.
+				if s := loc.Spec.S3; s != nil {
+					var sec corev1.Secret
+					err := cl.Get(ctx, client.ObjectKey{Namespace: hub.SystemNamespace, Name: s.CredentialsSecret}, &sec)
+					if err == nil && sec.Labels[labelLocationSecret] == args[0] {
+						return client.IgnoreNotFound(cl.Delete(ctx, &sec))
+					}
+				}
 				return nil
 			})
 		},
@@ -154,6 +167,10 @@ func newBackupLocationCmd() *cobra.Command {
 	cmd.AddCommand(create, list, del)
 	return cmd
 }
+
+// labelLocationSecret marks a credentials Secret `backup-location create`
+// made, with the location's name.
+const labelLocationSecret = "flotilla.dev/backup-location"
 
 func assignedTo(a *fv1.LocationAssignment) string {
 	switch {

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -105,12 +108,26 @@ by Velero, say) from location L. --from-location L alone lists those backups.`,
 	return cmd
 }
 
-// listUnknown prints the backups a location holds that the hub does not know.
+// listUnknown asks the hub to look into a location afresh and prints the
+// backups it holds that the hub does not know.
 func listUnknown(ctx context.Context, c *cobra.Command, cl client.Client, location string) error {
 	var loc fv1.BackupLocation
 	if err := cl.Get(ctx, client.ObjectKey{Name: location}, &loc); err != nil {
 		return err
 	}
+	asked := time.Now().Truncate(time.Second)
+	patch := []byte(`{"metadata":{"annotations":{"` + fv1.AnnotationCheck + `":"` + asked.UTC().Format(time.RFC3339) + `"}}}`)
+	if err := cl.Patch(ctx, &loc, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return err
+	}
+	// The hub looks within a second or two; an old listing is printed,
+	// with its age, if it does not.
+	_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := cl.Get(ctx, client.ObjectKey{Name: location}, &loc); err != nil {
+			return false, nil
+		}
+		return loc.Status.LastChecked != nil && !loc.Status.LastChecked.Time.Before(asked), nil
+	})
 	checked := "never"
 	if loc.Status.LastChecked != nil {
 		checked = age(*loc.Status.LastChecked) + " ago"

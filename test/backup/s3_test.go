@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,6 +91,14 @@ func TestBackupAndRestoreThroughS3(t *testing.T) {
 		t.Errorf("app-secret in dst's s3-copy: %v", err)
 	}
 
+	// Read from the location by name, as another hub would: the checksum
+	// comes from velero-backup.json and is checked.
+	flotillaDone(t, "restore", "create", "s3-rt-1-by-location", "--from-location", "s3loc", "--backup", "s3-rt-1", "--cluster", "dst",
+		"--namespace-mapping", "s3-src:s3-copy2")
+	if r := restoreOf(t, "s3-rt-1-by-location"); r.Status.Phase != fv1.PhaseCompleted || r.Status.Checksum != b.Status.Checksum {
+		t.Errorf("restore from the location: %s, checksum %q, want %q", r.Status.Phase, r.Status.Checksum, b.Status.Checksum)
+	}
+
 	// A location that holds backups is not deleted by mistake.
 	waitFor(t, 30*time.Second, "s3loc counts its backup", func(ctx context.Context) (bool, error) {
 		return locationOf(t, "s3loc").Status.Backups == 1, nil
@@ -120,6 +129,10 @@ func TestBackupAndRestoreThroughS3(t *testing.T) {
 		t.Errorf("backup-location delete --force printed %q", out)
 	}
 	waitGone(t, &fv1.BackupLocation{}, "s3loc")
+	var sec corev1.Secret
+	if err := env.Hub.Client.Get(ctx, client.ObjectKey{Namespace: "flotilla-system", Name: "backup-location-s3loc"}, &sec); !apierrors.IsNotFound(err) {
+		t.Errorf("the credentials Secret the CLI made for s3loc outlives it: %v", err)
+	}
 	if keys := bucketKeys(t, srv, "flotilla-rt", prefix+"/backups/s3-rt-2/"); len(keys) != 3 {
 		t.Errorf("after a forced delete of its location, the bucket holds %q of s3-rt-2, want its 3 objects", keys)
 	}

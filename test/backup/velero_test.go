@@ -54,13 +54,22 @@ func TestRestoreVeleroFormatBackup(t *testing.T) {
 		t.Errorf("restore create --from-location printed:\n%s", out)
 	}
 
+	// A backup Velero did not finish is not restored.
+	failed := bytes.Replace(veleroBackupJSON(t, "old-failed"), []byte(`"phase":"Completed"`), []byte(`"phase":"Failed"`), 1)
+	putObject(t, srv, "velero-old", "cluster-a/backups/old-failed/old-failed.tar.gz", veleroArchive(t, legacyItems(t)))
+	putObject(t, srv, "velero-old", "cluster-a/backups/old-failed/velero-backup.json", failed)
+	r := failedRestore(t, "adopt-failed", "--from-location", "velero-old", "--backup", "old-failed", "--cluster", "dst")
+	if msg := jobText(r.Status.JobProgress); !strings.Contains(msg, "is Failed in its velero-backup.json") {
+		t.Errorf("restore of a failed Velero backup says: %s", msg)
+	}
+
 	out = flotillaDone(t, "restore", "create", "adopt", "--from-location", "velero-old", "--backup", "old-1", "--cluster", "dst")
 	if !strings.Contains(out, "restore adopt created") {
 		t.Errorf("restore create printed %q", out)
 	}
 	// The namespace, the ConfigMap and the Deployment are restored; the
 	// ReplicaSet, its pod and kube-root-ca.crt are the cluster's own.
-	r := restoreOf(t, "adopt")
+	r = restoreOf(t, "adopt")
 	if r.Status.Phase != fv1.PhaseCompleted || r.Status.Errors != 0 || r.Status.ItemsDone != 3 || r.Status.ItemsSkipped != 3 {
 		t.Fatalf("restore status: %+v", r.Status)
 	}

@@ -62,7 +62,7 @@ func (r *LocationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 	}
 	checked := loc.Status.LastChecked
-	if checked == nil || time.Since(checked.Time) >= checkEvery || loc.Generation != observed(&loc) {
+	if checked == nil || time.Since(checked.Time) >= checkEvery || loc.Generation != observed(&loc) || asked(&loc, checked.Time) {
 		cond := metav1.Condition{Type: fv1.ConditionAvailable, Status: metav1.ConditionTrue, Reason: "Reachable",
 			Message: "the hub reached the location", ObservedGeneration: loc.Generation}
 		if unknown, err := r.check(ctx, &loc, known); err != nil {
@@ -110,6 +110,12 @@ func (r *LocationReconciler) check(ctx context.Context, loc *fv1.BackupLocation,
 
 // maxUnknown bounds the unknown backups a status lists.
 const maxUnknown = 1000
+
+// asked says whether someone asked for a check after checked.
+func asked(loc *fv1.BackupLocation, checked time.Time) bool {
+	t, err := time.Parse(time.RFC3339, loc.Annotations[fv1.AnnotationCheck])
+	return err == nil && t.After(checked)
+}
 
 // observed is the generation the Available condition was last set for.
 func observed(loc *fv1.BackupLocation) int64 {

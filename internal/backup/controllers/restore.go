@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"io"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -13,6 +14,7 @@ import (
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/backup/jobs"
 	"flotilla.dev/flotilla/internal/backup/locations"
+	"flotilla.dev/flotilla/internal/backup/metadata"
 	"flotilla.dev/flotilla/internal/backup/store"
 )
 
@@ -65,8 +67,9 @@ func (r *RestoreReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 }
 
 // check finds the restore's backup: a finished Backup on the hub, or, when
-// the restore names a location, the backup's metadata there. It returns
-// why the restore cannot run, or "".
+// the restore names a location, the backup's metadata there, and records
+// the checksum the archive must have. It returns why the restore cannot
+// run, or "".
 func (r *RestoreReconciler) check(ctx context.Context, rs *fv1.Restore) (reason, msg string, err error) {
 	name := rs.Spec.BackupName
 	if rs.Spec.Location == "" {
@@ -79,6 +82,7 @@ func (r *RestoreReconciler) check(ctx context.Context, rs *fv1.Restore) (reason,
 		if b.Status.Phase != fv1.PhaseCompleted && b.Status.Phase != fv1.PhasePartiallyFailed {
 			return "BackupNotComplete", "backup " + name + " is " + phaseOf(b.Status.Phase) + ": only a Completed or PartiallyFailed backup restores", nil
 		}
+		rs.Status.Checksum = b.Status.Checksum
 		return "", "", nil
 	}
 	loc, err := locations.Get(ctx, r.Client, rs.Spec.Location)
@@ -91,14 +95,37 @@ func (r *RestoreReconciler) check(ctx context.Context, rs *fv1.Restore) (reason,
 	if err != nil {
 		return "LocationUnavailable", err.Error(), nil
 	}
-	for _, key := range []string{jobs.MetadataKey(name), jobs.ArchiveKey(name)} {
-		if _, err := st.Stat(ctx, key); errors.Is(err, store.ErrNotFound) {
-			return "BackupNotFound", "backup location " + loc.Name + " holds no complete backup " + name + " (" + key + " is missing): `flotilla restore create --from-location " + loc.Name + "` lists what it holds", nil
-		} else if err != nil {
-			return "LocationUnavailable", err.Error(), nil
-		}
+	md, err := readMetadata(ctx, st, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return "BackupNotFound", "backup location " + loc.Name + " holds no complete backup " + name + ": `flotilla restore create --from-location " + loc.Name + "` lists what it holds", nil
+	} else if err != nil {
+		return "BackupUnreadable", "backup " + name + " in location " + loc.Name + ": " + err.Error(), nil
+	}
+	if p := md.Status.Phase; p != string(fv1.PhaseCompleted) && p != string(fv1.PhasePartiallyFailed) {
+		return "BackupNotComplete", "backup " + name + " in location " + loc.Name + " is " + p + " in its velero-backup.json: only a Completed or PartiallyFailed backup restores", nil
+	}
+	// Another Flotilla hub's backup says what its archive hashes to.
+	rs.Status.Checksum = md.Metadata.Annotations[metadata.AnnotationChecksum]
+	if _, err := st.Stat(ctx, jobs.ArchiveKey(name)); errors.Is(err, store.ErrNotFound) {
+		return "BackupNotFound", "backup location " + loc.Name + " holds the metadata of backup " + name + " but not its archive " + jobs.ArchiveKey(name), nil
+	} else if err != nil {
+		return "LocationUnavailable", err.Error(), nil
 	}
 	return "", "", nil
+}
+
+// readMetadata reads backup name's velero-backup.json from st.
+func readMetadata(ctx context.Context, st store.Store, name string) (*metadata.Backup, error) {
+	rc, err := st.Get(ctx, jobs.MetadataKey(name))
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	return metadata.Decode(data)
 }
 
 func phaseOf(p fv1.JobPhase) string {

@@ -89,17 +89,13 @@ func (s *Server) access(ctx context.Context, name string) (jobs.Location, error)
 }
 
 // Source is where r reads its backup from, and the checksum the archive
-// must have ("" for a backup the hub did not make).
+// must have ("" for a backup that recorded none).
 func Source(ctx context.Context, c client.Reader, r *fv1.Restore) (location, checksum string, err error) {
+	if r.Spec.Location != "" {
+		return r.Spec.Location, r.Status.Checksum, nil
+	}
 	var b fv1.Backup
-	err = c.Get(ctx, client.ObjectKey{Name: r.Spec.BackupName}, &b)
-	switch {
-	case r.Spec.Location != "":
-		if err == nil && b.Status.StorageLocation == r.Spec.Location {
-			checksum = b.Status.Checksum
-		}
-		return r.Spec.Location, checksum, nil
-	case err != nil:
+	if err := c.Get(ctx, client.ObjectKey{Name: r.Spec.BackupName}, &b); err != nil {
 		return "", "", err
 	}
 	return b.Status.StorageLocation, b.Status.Checksum, nil
