@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -115,10 +117,6 @@ func fill(ctx context.Context, cs *kubernetes.Clientset, ns string, n, size int)
 	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		return 0, err
 	}
-	payload := make([]byte, size)
-	for i := range payload {
-		payload[i] = 'a' + byte(i%26)
-	}
 	var next atomic.Int64
 	var firstErr error
 	var once sync.Once
@@ -129,6 +127,9 @@ func fill(ctx context.Context, cs *kubernetes.Clientset, ns string, n, size int)
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				// Random text, as base64 would be: the archive's size
+				// is not flattered by data that compresses to nothing.
+				payload := []byte(base64.StdEncoding.EncodeToString(randBytes(size)))[:size]
 				meta := metav1.ObjectMeta{Name: fmt.Sprintf("obj-%06d", i), Namespace: ns}
 				var err error
 				if i%2 == 0 {
@@ -145,6 +146,12 @@ func fill(ctx context.Context, cs *kubernetes.Clientset, ns string, n, size int)
 	}
 	wg.Wait()
 	return time.Since(start), firstErr
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
 }
 
 // timeJob creates a Backup or a Restore and waits for it to finish.

@@ -235,6 +235,43 @@ func TestBackupFaults(t *testing.T) {
 		deleteBackups("fault-after-cut")
 	})
 
+	t.Run("hub restarted mid-backup", func(t *testing.T) {
+		flotilla(t, "backup", "create", "fault-hub", "--cluster", "src", "--namespaces", "fault-bulk")
+		waitFor(t, time.Minute, "fault-hub in progress", func(context.Context) (bool, error) {
+			b := backupOf(t, "fault-hub")
+			return b.Status.Phase == fv1.PhaseInProgress || b.Status.Phase.Done(), nil
+		})
+		env.Hub.Kill()
+		if err := env.Hub.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Hub.Wait(); err != nil {
+			t.Fatalf("restarting the hub: %v", err)
+		}
+		seen, b := followBackup(t, "fault-hub", 2*time.Minute)
+		t.Logf("after the hub's restart the backup ended %s (phases seen %v): %s", b.Status.Phase, seen, jobText(b.Status.JobProgress))
+		dir := filepath.Join(env.Hub.Dir, "backups", fv1.DefaultLocation, "backups", "fault-hub")
+		switch b.Status.Phase {
+		case fv1.PhaseCompleted:
+			// The upload was whole before the kill: so must the archive be.
+			file := filepath.Join(t.TempDir(), "a.tar.gz")
+			flotilla(t, "backup", "download", "fault-hub", "-o", file)
+			if b.Status.ItemsDone < 3000 {
+				t.Errorf("completed after the restart with %d items, want the 3,000 ConfigMaps", b.Status.ItemsDone)
+			}
+		case fv1.PhaseFailed:
+			if msg := jobText(b.Status.JobProgress); !strings.Contains(msg, "storing the archive in location default") {
+				t.Errorf("the backup cut by the hub's restart says: %s", msg)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "velero-backup.json")); !os.IsNotExist(err) {
+				t.Errorf("a failed backup has metadata in the hub location: %v", err)
+			}
+		default:
+			t.Errorf("after the hub's restart the backup ended %s", b.Status.Phase)
+		}
+		deleteBackups("fault-hub")
+	})
+
 	t.Run("unknown cluster", func(t *testing.T) {
 		_, err := flotillaWait(t, time.Minute, "backup", "create", "fault-nope", "--cluster", "nope")
 		if err == nil || !strings.Contains(err.Error(), "fault-nope failed: ClusterNotFound: cluster nope is not attached to this hub") {

@@ -68,7 +68,9 @@ func (r *Runner) backup(ctx context.Context, job jobs.Job) {
 	}
 	pipeW.CloseWithError(err) // nil: the upload sees the end
 	putErr := <-stored
-	if err == nil && putErr != nil {
+	if putErr != nil && (err == nil || out.err != nil) {
+		// The upload failed (the archive could not be written because of
+		// it): its error says why, the pipe's would not.
 		err = fmt.Errorf("storing the archive in location %s: %v", job.Location.Name, putErr)
 	}
 	if err == nil {
