@@ -28,7 +28,7 @@ Velero's (flotilla restore create --from-location).`,
 	}
 	o.addFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newBackupCreateCmd(o), newJobListCmd[fv1.Backup](o, "backup", listBackups),
-		newJobGetCmd[fv1.Backup](o, "backup", getBackup), newBackupDescribeCmd(o), newJobDeleteCmd(o, "backup", &fv1.Backup{}),
+		newJobGetCmd[fv1.Backup](o, "backup"), newBackupDescribeCmd(o), newJobDeleteCmd(o, "backup", &fv1.Backup{}),
 		newBackupDownloadCmd(o))
 	return cmd
 }
@@ -97,19 +97,7 @@ func newBackupCreateCmd(o *hubOptions) *cobra.Command {
 			if c.Flags().Changed("ttl") {
 				b.Spec.TTL = &metav1.Duration{Duration: ttl}
 			}
-			return o.run(func(ctx context.Context, cl client.Client) error {
-				if err := cl.Create(ctx, b); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.OutOrStdout(), "backup %s created\n", b.Name)
-				if !waitFor {
-					return nil
-				}
-				return waitJob(ctx, c, cl, &fv1.Backup{}, b.Name, func(o client.Object) (fv1.JobProgress, string) {
-					b := o.(*fv1.Backup)
-					return b.Status.JobProgress, readyMessage(b.Status.Conditions)
-				})
-			})
+			return o.run(func(ctx context.Context, cl client.Client) error { return createJob(ctx, c, cl, b, waitFor) })
 		},
 	}
 	f.add(cmd.Flags())

@@ -48,7 +48,7 @@ func newJobListCmd[T any, P interface {
 func newJobGetCmd[T any, P interface {
 	*T
 	client.Object
-}](o *hubOptions, noun string, _ func(T) []string) *cobra.Command {
+}](o *hubOptions, noun string) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
 		Use:   "get NAME",
@@ -127,18 +127,43 @@ func newJobDeleteCmd(o *hubOptions, noun string, obj client.Object) *cobra.Comma
 	}
 }
 
+// createJob creates a Backup or a Restore and, with wait, follows it.
+func createJob(ctx context.Context, c *cobra.Command, cl client.Client, job client.Object, wait bool) error {
+	if err := cl.Create(ctx, job); err != nil {
+		return err
+	}
+	noun := map[bool]string{true: "backup", false: "restore"}[isBackup(job)]
+	fmt.Fprintf(c.OutOrStdout(), "%s %s created\n", noun, job.GetName())
+	if !wait {
+		return nil
+	}
+	return waitJob(ctx, c, cl, job)
+}
+
+func isBackup(o client.Object) bool { _, ok := o.(*fv1.Backup); return ok }
+
+// progressOf is a Backup's or a Restore's progress and Ready message.
+func progressOf(o client.Object) (fv1.JobProgress, string) {
+	if b, ok := o.(*fv1.Backup); ok {
+		return b.Status.JobProgress, readyMessage(b.Status.Conditions)
+	}
+	r := o.(*fv1.Restore)
+	return r.Status.JobProgress, readyMessage(r.Status.Conditions)
+}
+
 // waitJob follows a backup or restore until it is done, showing its
 // progress: one line rewritten in place on a terminal, a line per change
 // otherwise. It fails when the job does not complete cleanly.
-func waitJob(ctx context.Context, c *cobra.Command, cl client.Client, obj client.Object, name string, status func(client.Object) (fv1.JobProgress, string)) error {
+func waitJob(ctx context.Context, c *cobra.Command, cl client.Client, obj client.Object) error {
 	w := c.ErrOrStderr()
 	tty := isTerminal(w)
+	name := obj.GetName()
 	last := ""
 	for {
 		if err := cl.Get(ctx, client.ObjectKey{Name: name}, obj); err != nil {
 			return err
 		}
-		p, msg := status(obj)
+		p, msg := progressOf(obj)
 		line := fmt.Sprintf("%s: %s, %d/%d items, %d skipped, %d warnings, %d errors", name, phaseCell(p.Phase), p.ItemsDone, p.TotalItems, p.ItemsSkipped, p.Warnings, p.Errors)
 		if p.Phase == "" || p.Phase == fv1.PhaseNew {
 			line = name + ": " + msg

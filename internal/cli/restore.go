@@ -26,7 +26,7 @@ func newRestoreCmd() *cobra.Command {
 	}
 	o.addFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newRestoreCreateCmd(o), newJobListCmd[fv1.Restore](o, "restore", listRestores),
-		newJobGetCmd[fv1.Restore](o, "restore", getRestore), newRestoreDescribeCmd(o), newJobDeleteCmd(o, "restore", &fv1.Restore{}))
+		newJobGetCmd[fv1.Restore](o, "restore"), newRestoreDescribeCmd(o), newJobDeleteCmd(o, "restore", &fv1.Restore{}))
 	return cmd
 }
 
@@ -82,19 +82,7 @@ by Velero, say) from location L. --from-location L alone lists those backups.`,
 			r := &fv1.Restore{ObjectMeta: metav1.ObjectMeta{Name: args[0]}, Spec: fv1.RestoreSpec{
 				BackupName: name, Location: location, Cluster: cluster, ResourceFilter: rf, NamespaceMapping: nm,
 				ExistingResourcePolicy: fv1.ExistingResourcePolicy(existing)}}
-			return o.run(func(ctx context.Context, cl client.Client) error {
-				if err := cl.Create(ctx, r); err != nil {
-					return err
-				}
-				fmt.Fprintf(c.OutOrStdout(), "restore %s created\n", r.Name)
-				if !waitFor {
-					return nil
-				}
-				return waitJob(ctx, c, cl, &fv1.Restore{}, r.Name, func(o client.Object) (fv1.JobProgress, string) {
-					r := o.(*fv1.Restore)
-					return r.Status.JobProgress, readyMessage(r.Status.Conditions)
-				})
-			})
+			return o.run(func(ctx context.Context, cl client.Client) error { return createJob(ctx, c, cl, r, waitFor) })
 		},
 	}
 	f.add(cmd.Flags())
