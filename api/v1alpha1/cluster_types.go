@@ -43,6 +43,12 @@ type ClusterSpec struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	Description string `json:"description,omitempty"`
+
+	// Lifecycle, when set, is the shape a provider gives the cluster: it
+	// was made by Flotilla, and is scaled, upgraded and deleted by changing
+	// this. Unset for a cluster Flotilla only attached.
+	// +optional
+	Lifecycle *ClusterLifecycle `json:"lifecycle,omitempty"`
 }
 
 // NodeCounts counts a cluster's nodes.
@@ -109,6 +115,9 @@ type ClusterStatus struct {
 	// copy of an older one cannot fork it.
 	// +optional
 	AgentCertificate *AgentCertificate `json:"agentCertificate,omitempty"`
+	// Lifecycle is what the provider has made of a cluster Flotilla made.
+	// +optional
+	Lifecycle *LifecycleStatus `json:"lifecycle,omitempty"`
 	// Conditions: AgentConnected, Healthy, Ready.
 	// +listType=map
 	// +listMapKey=type
@@ -133,6 +142,7 @@ type AgentCertificate struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,categories=flotilla
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 55",message="cluster name must be a DNS-1123 label (lower case letters, digits and '-') of at most 55 characters"
+// +kubebuilder:validation:XValidation:rule="has(self.spec.lifecycle) == has(oldSelf.spec.lifecycle)",message="spec.lifecycle is set when a cluster is created (flotilla cluster create) and stays: an attached cluster cannot become a provisioned one, nor the reverse"
 // +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.spec.group`
 // +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.kubernetesVersion`

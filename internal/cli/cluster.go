@@ -23,6 +23,7 @@ func newClusterCmd() *cobra.Command {
 	o.addFlags(cmd.PersistentFlags())
 	cmd.AddCommand(newClusterListCmd(o), newClusterGetCmd(o))
 	addClusterLifecycleCmds(cmd, o)
+	addClusterProvisionCmds(cmd, o)
 	return cmd
 }
 

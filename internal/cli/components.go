@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 
@@ -201,6 +202,7 @@ func upstreamCmds() []*cobra.Command {
 		}
 	}
 	return []*cobra.Command{
+		wrap("kube-apiserver", apiserver.NewAPIServerCommand),
 		wrap("kube-controller-manager", kcm.NewControllerManagerCommand),
 		wrap("kube-scheduler", func() *cobra.Command { return scheduler.NewSchedulerCommand() }),
 	}

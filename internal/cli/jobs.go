@@ -155,31 +155,20 @@ func progressOf(o client.Object) (fv1.JobProgress, string) {
 // progress: one line rewritten in place on a terminal, a line per change
 // otherwise. It fails when the job does not complete cleanly.
 func waitJob(ctx context.Context, c *cobra.Command, cl client.Client, obj client.Object) error {
-	w := c.ErrOrStderr()
-	tty := isTerminal(w)
+	line := newLiveLine(c.ErrOrStderr())
 	name := obj.GetName()
-	last := ""
 	for {
 		if err := cl.Get(ctx, client.ObjectKey{Name: name}, obj); err != nil {
 			return err
 		}
 		p, msg := progressOf(obj)
-		line := fmt.Sprintf("%s: %s, %d/%d items, %d skipped, %d warnings, %d errors", name, phaseCell(p.Phase), p.ItemsDone, p.TotalItems, p.ItemsSkipped, p.Warnings, p.Errors)
+		text := fmt.Sprintf("%s: %s, %d/%d items, %d skipped, %d warnings, %d errors", name, phaseCell(p.Phase), p.ItemsDone, p.TotalItems, p.ItemsSkipped, p.Warnings, p.Errors)
 		if p.Phase == "" || p.Phase == fv1.PhaseNew {
-			line = name + ": " + msg
+			text = name + ": " + msg
 		}
-		if line != last {
-			if tty {
-				fmt.Fprintf(w, "\r\033[K%s", line)
-			} else {
-				fmt.Fprintln(w, line)
-			}
-			last = line
-		}
+		line.show(text)
 		if p.Phase.Done() {
-			if tty {
-				fmt.Fprintln(w)
-			}
+			line.end()
 			return jobResult(name, p, msg)
 		}
 		select {

@@ -42,6 +42,7 @@ func NewRoot() *cobra.Command {
 		newAgentCmd(),
 		newBenchCmd(),
 		newEtcdCmd(),
+		newVersionsCmd(), newLocalPlaneCmd(),
 		newClusterGroupCmd(), newWorkspaceCmd(), newClusterCmd(), newNamespaceCmd(), newPolicyCmd(),
 		newUserCmd(), newKubeconfigCmd(), newAuditCmd(),
 		newBackupCmd(), newRestoreCmd(), newScheduleCmd(), newBackupLocationCmd(),

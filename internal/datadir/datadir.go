@@ -223,3 +223,21 @@ func unwrapPath(err error) error {
 	}
 	return err
 }
+
+// Holder says whether a process holds the lock of the data dir at path,
+// and which (its PID as it wrote it): how a restarted parent finds the
+// processes it left running.
+func Holder(path string) (pid int, held bool) {
+	f, err := os.OpenFile(filepath.Join(path, "lock"), os.O_RDWR, 0)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return 0, false
+	}
+	b, _ := os.ReadFile(filepath.Join(path, "lock"))
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid, true
+}

@@ -236,6 +236,13 @@ func Run(ctx context.Context, c Config) error {
 	if err := setupBackups(mgr, dir, tracker, archives); err != nil {
 		return err
 	}
+	provisioned, err := setupLifecycle(mgr, dir, mgrCfg)
+	if err != nil {
+		return err
+	}
+	// Nothing the hub started outlives its Ctrl-C; a crashed hub's
+	// clusters keep running and are found again.
+	defer provisioned.StopAll()
 	if err := mgr.Add(tracker); err != nil {
 		return err
 	}

@@ -27,19 +27,27 @@ func (s *Server) WriteKubeconfig(path, name, component string) error {
 	return kubeconfig.Write(path, name, s.URL, s.CA.CertPEM(), pair.CertFile, pair.KeyFile)
 }
 
+// bin is the binary that runs the components: Bin, or this one.
+func (s *Server) bin() (string, error) {
+	if s.Bin != "" {
+		return s.Bin, nil
+	}
+	return procs.Self()
+}
+
 // StartControllerManager runs kube-controller-manager with controllers as a
-// child process of this binary, with extra flags after its own. It signs
+// child process of the components' binary, with extra flags after its own. It signs
 // kube-apiserver-client certificates with the apiserver's CA.
 func (s *Server) StartControllerManager(name, logFile string, controllers []string, extra ...string) (*procs.Proc, error) {
 	kc := filepath.Join(s.pkiDir, "kube-controller-manager.kubeconfig")
 	if err := s.WriteKubeconfig(kc, name, "kube-controller-manager"); err != nil {
 		return nil, err
 	}
-	self, err := procs.Self()
+	bin, err := s.bin()
 	if err != nil {
 		return nil, err
 	}
-	return procs.Start("kube-controller-manager", self, append([]string{
+	return procs.Start("kube-controller-manager", bin, append([]string{
 		"kube-controller-manager",
 		"--kubeconfig=" + kc,
 		"--controllers=" + strings.Join(controllers, ","),
@@ -55,17 +63,18 @@ func (s *Server) StartControllerManager(name, logFile string, controllers []stri
 	}, extra...), logFile, lowMemoryGC)
 }
 
-// StartScheduler runs kube-scheduler as a child process of this binary.
+// StartScheduler runs kube-scheduler as a child process of the components'
+// binary.
 func (s *Server) StartScheduler(name, logFile string) (*procs.Proc, error) {
 	kc := filepath.Join(s.pkiDir, "kube-scheduler.kubeconfig")
 	if err := s.WriteKubeconfig(kc, name, "kube-scheduler"); err != nil {
 		return nil, err
 	}
-	self, err := procs.Self()
+	bin, err := s.bin()
 	if err != nil {
 		return nil, err
 	}
-	return procs.Start("kube-scheduler", self, []string{
+	return procs.Start("kube-scheduler", bin, []string{
 		"kube-scheduler",
 		"--kubeconfig=" + kc,
 		"--secure-port=0",

@@ -74,7 +74,10 @@ type Server struct {
 	// apiserver accepts.
 	CA *pki.CA
 	// Admin is a client config with cluster-admin rights (group system:masters).
-	Admin  *rest.Config
+	Admin *rest.Config
+	// Bin runs the controller manager and scheduler (BIN
+	// kube-controller-manager FLAGS); empty for this binary.
+	Bin    string
 	err    chan error
 	stop   context.CancelFunc
 	pkiDir string
@@ -107,41 +110,26 @@ func loadOrCreateCA(dir string) (*pki.CA, error) {
 	return pki.LoadOrCreateCA(dir, "ca", "flotilla-ca")
 }
 
-// Start starts the apiserver and waits until StartedPath passes; ctx bounds
-// only the wait. The apiserver runs until Stop.
-func Start(ctx context.Context, c Config) (*Server, error) {
-	// The apiserver's heap is mostly short-lived request garbage: collecting
-	// at 50 % growth rather than 100 % takes a quarter off the hub's memory
-	// at 300 clusters with no measurable CPU cost (flotilla bench fleet;
-	// 25 % cost 40 % more CPU). GOGC, when set, wins.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(50)
-	}
+// Prepare creates (or reuses) c's PKI in c.PKIDir and returns the Server
+// that c describes, not started, with the kube-apiserver flags that start
+// it: in this process (Start), or as a process of a kube-apiserver binary
+// of any supported version.
+func Prepare(c Config) (*Server, []string, error) {
 	ca, err := loadOrCreateCA(c.PKIDir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	serving, err := ca.Serving(c.PKIDir, "apiserver", []string{"127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	admin, err := ca.Client(c.PKIDir, "admin", "flotilla-admin", "system:masters")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sa, err := pki.ServiceAccountKey(c.PKIDir)
 	if err != nil {
-		return nil, err
-	}
-
-	s := options.NewServerRunOptions()
-	for _, p := range c.Admission {
-		p.Register(s.Admission.GenericAdmission.Plugins)
-		s.Admission.GenericAdmission.RecommendedPluginOrder = append(s.Admission.GenericAdmission.RecommendedPluginOrder, p.Name)
-	}
-	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
-	for _, f := range s.Flags().FlagSets {
-		fs.AddFlagSet(f)
+		return nil, nil, err
 	}
 	args := []string{
 		"--bind-address=127.0.0.1",
@@ -168,6 +156,44 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 		args = append(args, "--disable-admission-plugins="+strings.Join(c.DisableAdmission, ","))
 	}
 	args = append(args, c.ExtraArgs...)
+	srv := &Server{
+		URL:    "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)),
+		CA:     ca,
+		err:    make(chan error, 1),
+		pkiDir: c.PKIDir,
+	}
+	srv.Admin = &rest.Config{
+		Host:            srv.URL,
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM(), CertFile: admin.CertFile, KeyFile: admin.KeyFile},
+		QPS:             200,
+		Burst:           400,
+	}
+	return srv, args, nil
+}
+
+// Start starts the apiserver and waits until StartedPath passes; ctx bounds
+// only the wait. The apiserver runs until Stop.
+func Start(ctx context.Context, c Config) (*Server, error) {
+	// The apiserver's heap is mostly short-lived request garbage: collecting
+	// at 50 % growth rather than 100 % takes a quarter off the hub's memory
+	// at 300 clusters with no measurable CPU cost (flotilla bench fleet;
+	// 25 % cost 40 % more CPU). GOGC, when set, wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50)
+	}
+	srv, args, err := Prepare(c)
+	if err != nil {
+		return nil, err
+	}
+	s := options.NewServerRunOptions()
+	for _, p := range c.Admission {
+		p.Register(s.Admission.GenericAdmission.Plugins)
+		s.Admission.GenericAdmission.RecommendedPluginOrder = append(s.Admission.GenericAdmission.RecommendedPluginOrder, p.Name)
+	}
+	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
+	for _, f := range s.Flags().FlagSets {
+		fs.AddFlagSet(f)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("kube-apiserver flags: %w", err)
 	}
@@ -182,18 +208,6 @@ func Start(ctx context.Context, c Config) (*Server, error) {
 		return nil, utilerrors.NewAggregate(errs)
 	}
 
-	srv := &Server{
-		URL:    "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)),
-		CA:     ca,
-		err:    make(chan error, 1),
-		pkiDir: c.PKIDir,
-	}
-	srv.Admin = &rest.Config{
-		Host:            srv.URL,
-		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM(), CertFile: admin.CertFile, KeyFile: admin.KeyFile},
-		QPS:             200,
-		Burst:           400,
-	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	srv.stop = stop
 	go func() { srv.err <- run(runCtx, completed, c.Handlers) }()

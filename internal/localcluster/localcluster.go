@@ -21,6 +21,7 @@ import (
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
 	"flotilla.dev/flotilla/internal/kubeapi"
+	"flotilla.dev/flotilla/internal/nodesim"
 	"flotilla.dev/flotilla/internal/procs"
 	"flotilla.dev/flotilla/internal/version"
 )
@@ -155,11 +156,11 @@ func Run(ctx context.Context, c Config) error {
 	if err != nil {
 		return err
 	}
-	sim := newNodeSim(cs, c.Nodes, c.NodeCPU, c.NodeMemory, version.Kubernetes())
-	if err := sim.register(ctx); err != nil {
+	sim := nodesim.New(cs)
+	if err := sim.Set(ctx, Nodes(c.Nodes, c.NodeCPU, c.NodeMemory, version.Kubernetes())); err != nil {
 		return err
 	}
-	sim.run(ctx)
+	sim.Run(ctx)
 	if err := waitControllers(ctx, cs, kcm); err != nil {
 		return err
 	}
@@ -183,6 +184,15 @@ func Run(ctx context.Context, c Config) error {
 	case <-sched.Done():
 		return fmt.Errorf("kube-scheduler exited: %v; see %s", sched.Err(), dir.Join("logs", "kube-scheduler.log"))
 	}
+}
+
+// Nodes are a local cluster's count simulated nodes, node-1 to node-COUNT.
+func Nodes(count int, cpu, memory resource.Quantity, version string) []nodesim.Node {
+	var out []nodesim.Node
+	for i := 1; i <= count; i++ {
+		out = append(out, nodesim.Node{Name: fmt.Sprintf("node-%d", i), Index: i, Version: version, CPU: cpu, Memory: memory})
+	}
+	return out
 }
 
 // waitControllers waits until the controller manager has created the default

@@ -33,6 +33,17 @@ func Self() (string, error) {
 // Start runs bin with args, appending its output to logFile. env entries
 // (KEY=VALUE) are added to the parent's environment.
 func Start(name, bin string, args []string, logFile string, env ...string) (*Proc, error) {
+	return start(name, bin, args, logFile, &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}, env)
+}
+
+// StartDetached is Start for a process that outlives this one: in a
+// session of its own, it is not killed when this process dies, and a
+// restarted parent finds it again (by the lock of its data dir, say).
+func StartDetached(name, bin string, args []string, logFile string) (*Proc, error) {
+	return start(name, bin, args, logFile, &syscall.SysProcAttr{Setsid: true}, nil)
+}
+
+func start(name, bin string, args []string, logFile string, attr *syscall.SysProcAttr, env []string) (*Proc, error) {
 	if err := os.MkdirAll(filepath.Dir(logFile), 0o700); err != nil {
 		return nil, err
 	}
@@ -45,7 +56,7 @@ func Start(name, bin string, args []string, logFile string, env ...string) (*Pro
 	if len(env) > 0 {
 		cmd.Env = append(os.Environ(), env...)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)

@@ -1,9 +1,17 @@
-package localcluster
+// Package nodesim plays the kubelet for simulated nodes of a real control
+// plane: it registers each node Ready with its capacity, labels, taints and
+// kubelet version, starts the pods the scheduler binds to it and finishes
+// their graceful deletion. Containers do not run. The set of nodes can
+// change while it runs: a local cluster's node pools grow, shrink and are
+// upgraded through it.
+package nodesim
 
 import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,76 +29,118 @@ import (
 // SimulatedLabel marks the nodes a local cluster simulates.
 const SimulatedLabel = "flotilla.dev/simulated"
 
-// nodeSim plays the kubelet for a set of simulated nodes: it registers them
-// Ready with the configured capacity, starts the pods the scheduler binds to
-// them and finishes their graceful deletion. Containers do not run.
-type nodeSim struct {
-	cs      kubernetes.Interface
-	nodes   map[string]int // name -> index
-	cpu     resource.Quantity
-	memory  resource.Quantity
-	version string
-	queue   workqueue.TypedRateLimitingInterface[string]
-	pods    cache.Indexer
+// Node is one simulated node.
+type Node struct {
+	Name string `json:"name"`
+	// Index numbers the node's addresses (127.0.1.INDEX, 10.244.INDEX.0/24):
+	// unique in the cluster, 1 to 250.
+	Index   int               `json:"index"`
+	Version string            `json:"version"`
+	CPU     resource.Quantity `json:"cpu"`
+	Memory  resource.Quantity `json:"memory"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Taints  []corev1.Taint    `json:"taints,omitempty"`
 }
 
-func newNodeSim(cs kubernetes.Interface, count int, cpu, memory resource.Quantity, version string) *nodeSim {
-	s := &nodeSim{cs: cs, nodes: map[string]int{}, cpu: cpu, memory: memory, version: version}
-	for i := 1; i <= count; i++ {
-		s.nodes[fmt.Sprintf("node-%d", i)] = i
+// Sim simulates a changing set of nodes.
+type Sim struct {
+	cs    kubernetes.Interface
+	queue workqueue.TypedRateLimitingInterface[string]
+	pods  cache.Indexer
+
+	mu    sync.Mutex
+	nodes map[string]Node
+}
+
+// New returns a Sim of no nodes on the cluster cs reaches.
+func New(cs kubernetes.Interface) *Sim {
+	return &Sim{cs: cs, nodes: map[string]Node{}}
+}
+
+// Set makes the cluster's simulated nodes those of want: it registers the
+// new ones (or adopts them after a restart) Ready, refreshes the status of
+// the others (their kubelet version, say), and deletes simulated nodes
+// that want does not list.
+func (s *Sim) Set(ctx context.Context, want []Node) error {
+	next := map[string]Node{}
+	for _, n := range want {
+		next[n.Name] = n
 	}
-	return s
-}
-
-// register creates the nodes (or adopts them after a restart) and marks them Ready.
-func (s *nodeSim) register(ctx context.Context) error {
-	for name, i := range s.nodes {
-		node, err := s.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			node, err = s.cs.CoreV1().Nodes().Create(ctx, s.newNode(name, i), metav1.CreateOptions{})
-		}
-		if err != nil {
-			return fmt.Errorf("registering node %s: %w", name, err)
-		}
-		if err := s.heartbeat(ctx, node); err != nil {
+	s.mu.Lock()
+	s.nodes = next
+	s.mu.Unlock()
+	for _, n := range want {
+		if err := s.register(ctx, n); err != nil {
 			return err
+		}
+	}
+	list, err := s.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: SimulatedLabel + "=true"})
+	if err != nil {
+		return fmt.Errorf("listing nodes: %w", err)
+	}
+	for _, n := range list.Items {
+		if _, ok := next[n.Name]; ok {
+			continue
+		}
+		if err := s.cs.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); client404(err) != nil {
+			return fmt.Errorf("removing node %s: %w", n.Name, err)
 		}
 	}
 	return nil
 }
 
-func (s *nodeSim) newNode(name string, i int) *corev1.Node {
+func client404(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// register creates n unless it exists, and writes its status.
+func (s *Sim) register(ctx context.Context, n Node) error {
+	node, err := s.cs.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		node, err = s.cs.CoreV1().Nodes().Create(ctx, newNode(n), metav1.CreateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("registering node %s: %w", n.Name, err)
+	}
+	return s.heartbeat(ctx, node, n)
+}
+
+func newNode(n Node) *corev1.Node {
+	labels := maps.Clone(n.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[corev1.LabelHostname] = n.Name
+	labels[corev1.LabelOSStable] = "linux"
+	labels[corev1.LabelArchStable] = "amd64"
+	labels[SimulatedLabel] = "true"
+	cidr := fmt.Sprintf("10.244.%d.0/24", n.Index)
 	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name,
-			Labels: map[string]string{
-				corev1.LabelHostname:   name,
-				corev1.LabelOSStable:   "linux",
-				corev1.LabelArchStable: "amd64",
-				SimulatedLabel:         "true",
-			},
-		},
-		Spec: corev1.NodeSpec{PodCIDR: fmt.Sprintf("10.244.%d.0/24", i), PodCIDRs: []string{fmt.Sprintf("10.244.%d.0/24", i)}},
+		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: labels},
+		Spec:       corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}, Taints: n.Taints},
 	}
 }
 
-// heartbeat writes the node's status: capacity, addresses and Ready.
-func (s *nodeSim) heartbeat(ctx context.Context, node *corev1.Node) error {
+// heartbeat writes the node's status: capacity, addresses, versions and Ready.
+func (s *Sim) heartbeat(ctx context.Context, node *corev1.Node, n Node) error {
 	now := metav1.Now()
 	res := corev1.ResourceList{
-		corev1.ResourceCPU:    s.cpu,
-		corev1.ResourceMemory: s.memory,
+		corev1.ResourceCPU:    n.CPU,
+		corev1.ResourceMemory: n.Memory,
 		corev1.ResourcePods:   resource.MustParse("110"),
 	}
 	node = node.DeepCopy()
 	node.Status.Capacity, node.Status.Allocatable = res, res
 	node.Status.Phase = corev1.NodeRunning
 	node.Status.Addresses = []corev1.NodeAddress{
-		{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("127.0.1.%d", s.nodes[node.Name])},
+		{Type: corev1.NodeInternalIP, Address: fmt.Sprintf("127.0.1.%d", n.Index)},
 		{Type: corev1.NodeHostName, Address: node.Name},
 	}
 	node.Status.NodeInfo = corev1.NodeSystemInfo{
-		KubeletVersion: s.version, OperatingSystem: "linux", Architecture: "amd64",
+		KubeletVersion: n.Version, OperatingSystem: "linux", Architecture: "amd64",
 		ContainerRuntimeVersion: "flotilla-sim://1", OSImage: "simulated", KernelVersion: "simulated",
 	}
 	cond := func(t corev1.NodeConditionType, st corev1.ConditionStatus, reason string) corev1.NodeCondition {
@@ -109,8 +159,16 @@ func (s *nodeSim) heartbeat(ctx context.Context, node *corev1.Node) error {
 	return nil
 }
 
-// run starts bound pods and completes deletions until ctx ends.
-func (s *nodeSim) run(ctx context.Context) {
+// node is the simulated node named name, if it is one.
+func (s *Sim) node(name string) (Node, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, ok := s.nodes[name]
+	return n, ok
+}
+
+// Run starts bound pods and completes deletions until ctx ends.
+func (s *Sim) Run(ctx context.Context) {
 	s.queue = workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
 	factory := informers.NewSharedInformerFactoryWithOptions(s.cs, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermNotEqualSelector("spec.nodeName", "").String()
@@ -146,9 +204,12 @@ func (s *nodeSim) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				for name := range s.nodes {
-					if n, err := s.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
-						_ = s.heartbeat(ctx, n)
+				s.mu.Lock()
+				nodes := maps.Clone(s.nodes)
+				s.mu.Unlock()
+				for name, n := range nodes {
+					if node, err := s.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{}); err == nil {
+						_ = s.heartbeat(ctx, node, n)
 					}
 				}
 			}
@@ -156,7 +217,7 @@ func (s *nodeSim) run(ctx context.Context) {
 	}()
 }
 
-func (s *nodeSim) next(ctx context.Context) bool {
+func (s *Sim) next(ctx context.Context) bool {
 	key, quit := s.queue.Get()
 	if quit {
 		return false
@@ -171,13 +232,13 @@ func (s *nodeSim) next(ctx context.Context) bool {
 	return true
 }
 
-func (s *nodeSim) syncPod(ctx context.Context, key string) error {
+func (s *Sim) syncPod(ctx context.Context, key string) error {
 	obj, exists, err := s.pods.GetByKey(key)
 	if err != nil || !exists {
 		return err
 	}
 	pod := obj.(*corev1.Pod)
-	idx, ours := s.nodes[pod.Spec.NodeName]
+	n, ours := s.node(pod.Spec.NodeName)
 	if !ours {
 		return nil
 	}
@@ -196,7 +257,7 @@ func (s *nodeSim) syncPod(ctx context.Context, key string) error {
 	if pod.Status.Phase != corev1.PodPending && pod.Status.Phase != "" {
 		return nil
 	}
-	_, err = s.cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, runningStatus(pod, idx), metav1.UpdateOptions{})
+	_, err = s.cs.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, runningStatus(pod, n.Index), metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
