@@ -11,7 +11,7 @@ import (
 const LifecycleFinalizer = "flotilla.dev/lifecycle"
 
 // Provider makes clusters.
-// +kubebuilder:validation:Enum=local
+// +kubebuilder:validation:Enum=local;clusterapi
 type Provider string
 
 // Providers.
@@ -19,6 +19,9 @@ const (
 	// ProviderLocal runs a cluster's control plane and simulated nodes as
 	// processes on the hub's machine.
 	ProviderLocal Provider = "local"
+	// ProviderClusterAPI has Cluster API make the cluster on a management
+	// cluster, from a ClusterClass (a managed topology).
+	ProviderClusterAPI Provider = "clusterapi"
 )
 
 // LocalVersions are the Kubernetes versions the local provider runs, as the
@@ -31,6 +34,7 @@ var LocalVersions = []string{"v1.36.3", "v1.37.2"}
 // +kubebuilder:validation:XValidation:rule="self.provider == oldSelf.provider",message="a cluster's provider cannot change"
 // +kubebuilder:validation:XValidation:rule="self.controlPlane.replicas == oldSelf.controlPlane.replicas",message="the number of control-plane replicas cannot change after create"
 // +kubebuilder:validation:XValidation:rule="self.provider != 'local' || self.version in ['v1.36.3', 'v1.37.2']",messageExpression="'Kubernetes ' + self.version + ' is not a version local clusters run: they run v1.36.3 and v1.37.2 (flotilla versions)'"
+// +kubebuilder:validation:XValidation:rule="(self.provider == 'clusterapi') == has(self.clusterAPI)",message="spec.lifecycle.clusterAPI is required when the provider is clusterapi, and only then"
 // +kubebuilder:validation:XValidation:rule="!semver(self.version, true).isLessThan(semver(oldSelf.version, true))",messageExpression="'a cluster cannot be downgraded: it runs ' + oldSelf.version + ', and ' + self.version + ' is older'"
 // +kubebuilder:validation:XValidation:rule="semver(self.version, true).major() == semver(oldSelf.version, true).major() && semver(self.version, true).minor() <= semver(oldSelf.version, true).minor() + 1",messageExpression="'an upgrade goes one minor version at a time: from ' + oldSelf.version + ' upgrade to the next minor version first'"
 type ClusterLifecycle struct {
@@ -49,12 +53,35 @@ type ClusterLifecycle struct {
 	// +optional
 	ControlPlane ControlPlane `json:"controlPlane,omitempty"`
 
+	// ClusterAPI says where and from which class Cluster API makes the
+	// cluster (provider clusterapi).
+	// +optional
+	ClusterAPI *ClusterAPITopology `json:"clusterAPI,omitempty"`
+
 	// NodePools are the cluster's worker nodes, by pool.
 	// +listType=map
 	// +listMapKey=name
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=16
 	NodePools []NodePool `json:"nodePools"`
+}
+
+// ClusterAPITopology is where Cluster API makes a cluster.
+type ClusterAPITopology struct {
+	// KubeconfigSecret names the Secret in the hub's flotilla-system
+	// namespace whose key "value" is the management cluster's kubeconfig.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	KubeconfigSecret string `json:"kubeconfigSecret"`
+	// Namespace on the management cluster of the cluster.x-k8s.io Cluster.
+	// +kubebuilder:default=default
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// Class is the ClusterClass of the managed topology.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Class string `json:"class"`
 }
 
 // ControlPlane is how many of each control-plane component run.
@@ -99,6 +126,12 @@ type NodePool struct {
 	// +kubebuilder:validation:MaxItems=16
 	// +optional
 	Taints []corev1.Taint `json:"taints,omitempty"`
+
+	// Class is the machine deployment class of the pool in the cluster's
+	// ClusterClass (provider clusterapi); default: the pool's name.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	Class string `json:"class,omitempty"`
 }
 
 // LifecyclePhase is where a provisioned cluster is in its lifecycle.

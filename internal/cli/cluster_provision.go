@@ -26,6 +26,7 @@ import (
 // create, scale, upgrade, delete and kubeconfig.
 func addClusterProvisionCmds(cmd *cobra.Command, o *hubOptions) {
 	cmd.AddCommand(newClusterCreateCmd(o), newClusterScaleCmd(o), newClusterUpgradeCmd(o), newClusterDeleteCmd(o), newClusterKubeconfigCmd(o))
+	cmd.AddCommand(newClusterImportCmd(o))
 }
 
 // defaultPool is the pool create makes and scale changes when not told.
@@ -38,6 +39,7 @@ func newClusterCreateCmd(o *hubOptions) *cobra.Command {
 		labels                         []string
 		cpu, memory                    = resource.MustParse("4"), resource.MustParse("16Gi")
 		w                              waitFlags
+		capi                           *clusterAPIFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "create NAME",
@@ -56,6 +58,9 @@ func newClusterCreateCmd(o *hubOptions) *cobra.Command {
 					ControlPlane: fv1.ControlPlane{Replicas: controlPlane},
 					NodePools:    []fv1.NodePool{{Name: pool, Replicas: nodes, CPU: cpu, Memory: memory}},
 				}},
+			}
+			if err := capi.set(cl.Spec.Lifecycle); err != nil {
+				return err
 			}
 			return o.run(func(ctx context.Context, hc client.Client) error {
 				if err := hc.Get(ctx, client.ObjectKey{Name: group}, &fv1.ClusterGroup{}); apierrors.IsNotFound(err) {
@@ -82,6 +87,7 @@ func newClusterCreateCmd(o *hubOptions) *cobra.Command {
 	f.StringArrayVar(&labels, "label", nil, "label k=v of the cluster (repeatable)")
 	f.Var(quantityFlag{&cpu}, "node-cpu", "CPU of each node")
 	f.Var(quantityFlag{&memory}, "node-memory", "memory of each node")
+	capi = addClusterAPIFlags(f)
 	w.add(cmd)
 	return cmd
 }
@@ -300,7 +306,8 @@ func (w *waitFlags) follow(ctx context.Context, c *cobra.Command, hc client.Clie
 		}
 		st := cl.Status.Lifecycle
 		text := lifecycleLine(&cl)
-		done := st != nil && st.ObservedGeneration == cl.Generation && st.Phase == fv1.LifecycleReady
+		done := st != nil && st.ObservedGeneration == cl.Generation && st.Phase == fv1.LifecycleReady &&
+			meta.IsStatusConditionTrue(st.Conditions, fv1.ConditionReady)
 		if done && created && cl.Status.Health != fv1.HealthHealthy {
 			done, text = false, text+"; attaching (health "+string(cl.Status.Health)+")"
 		}

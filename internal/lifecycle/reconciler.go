@@ -42,6 +42,8 @@ type Reconciler struct {
 	Client client.Client
 	// Local is the local provider.
 	Local *local.Provider
+	// ClusterAPI is the Cluster API provider; nil where none is set up.
+	ClusterAPI Provisioner
 	// Hub is how a provisioned cluster's agent reaches the hub (address
 	// and CA); it registers with a bootstrap credential the reconciler
 	// issues.
@@ -88,19 +90,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	if c.DeletionTimestamp != nil {
-		return ctrl.Result{}, r.delete(ctx, &c)
+		// Requeued: a provider may take a while to delete.
+		return ctrl.Result{RequeueAfter: busy}, r.delete(ctx, &c)
 	}
 	if controllerutil.AddFinalizer(&c, fv1.LifecycleFinalizer) {
 		if err := r.Client.Update(ctx, &c); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	st, err := r.local(ctx, &c)
+	st, err := r.step(ctx, &c)
+	observed := true
 	if err != nil {
 		// A step that failed is tried again; the status says why meanwhile.
-		st = stepError(c.Status.Lifecycle, err)
+		st, observed = stepError(c.Status.Lifecycle, st, err)
 	}
-	if err := r.writeStatus(ctx, &c, st); err != nil {
+	if err := r.writeStatus(ctx, &c, st, observed); err != nil {
 		return ctrl.Result{}, err
 	}
 	if st.Phase == fv1.LifecycleReady {
@@ -109,20 +113,44 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: busy}, nil
 }
 
-// stepError keeps the last status, saying why the step failed.
-func stepError(last *fv1.LifecycleStatus, err error) fv1.LifecycleStatus {
-	st := fv1.LifecycleStatus{Phase: fv1.LifecycleProvisioning}
-	if last != nil {
-		st = *last.DeepCopy()
+// step takes the next step with the cluster's provider.
+func (r *Reconciler) step(ctx context.Context, c *fv1.Cluster) (fv1.LifecycleStatus, error) {
+	switch p := c.Spec.Lifecycle.Provider; {
+	case p == fv1.ProviderLocal:
+		return r.local(ctx, c)
+	case p == fv1.ProviderClusterAPI && r.ClusterAPI != nil:
+		res, err := r.ClusterAPI.Reconcile(ctx, c)
+		if err == nil && len(res.Kubeconfig) > 0 {
+			err = r.publish(ctx, c.Name, res.Kubeconfig)
+		}
+		return res.Status, err
+	default:
+		return fv1.LifecycleStatus{}, fmt.Errorf("this hub has no %s provider", p)
+	}
+}
+
+// stepError is the status of a step that failed: what the step found, or
+// if it found nothing the last status, not observed anew (so that nobody
+// takes an old Ready for the new spec's), saying why it failed.
+func stepError(last *fv1.LifecycleStatus, found fv1.LifecycleStatus, err error) (fv1.LifecycleStatus, bool) {
+	st, observed := found, true
+	if st.Phase == "" {
+		st, observed = fv1.LifecycleStatus{Phase: fv1.LifecycleProvisioning}, false
+		if last != nil {
+			st = *last.DeepCopy()
+		}
 	}
 	st.Conditions = nil
 	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: fv1.ConditionReady, Status: metav1.ConditionFalse, Reason: string(st.Phase), Message: truncate(err.Error())})
-	return st
+	return st, observed
 }
 
-// writeStatus patches status.lifecycle when it changed.
-func (r *Reconciler) writeStatus(ctx context.Context, c *fv1.Cluster, st fv1.LifecycleStatus) error {
-	st.ObservedGeneration = c.Generation
+// writeStatus patches status.lifecycle when it changed; observed says it
+// describes the current spec.
+func (r *Reconciler) writeStatus(ctx context.Context, c *fv1.Cluster, st fv1.LifecycleStatus, observed bool) error {
+	if observed {
+		st.ObservedGeneration = c.Generation
+	}
 	if len(st.Conditions) == 0 {
 		status, msg := metav1.ConditionFalse, st.Progress
 		if st.Phase == fv1.LifecycleReady {
@@ -162,9 +190,20 @@ func (r *Reconciler) delete(ctx context.Context, c *fv1.Cluster) error {
 	if !controllerutil.ContainsFinalizer(c, fv1.LifecycleFinalizer) {
 		return nil
 	}
-	_ = r.writeStatus(ctx, c, fv1.LifecycleStatus{Phase: fv1.LifecycleDeleting, Progress: "stopping the cluster and removing its data"})
-	if err := r.Local.Delete(c.Name); err != nil {
-		return fmt.Errorf("deleting cluster %s: %w", c.Name, err)
+	_ = r.writeStatus(ctx, c, fv1.LifecycleStatus{Phase: fv1.LifecycleDeleting, Progress: "stopping the cluster and removing its data"}, true)
+	switch c.Spec.Lifecycle.Provider {
+	case fv1.ProviderClusterAPI:
+		if r.ClusterAPI == nil {
+			return fmt.Errorf("this hub has no %s provider to delete cluster %s with", fv1.ProviderClusterAPI, c.Name)
+		}
+		gone, err := r.ClusterAPI.Delete(ctx, c)
+		if err != nil || !gone {
+			return err // looked at again while Cluster API deletes it
+		}
+	default:
+		if err := r.Local.Delete(c.Name); err != nil {
+			return fmt.Errorf("deleting cluster %s: %w", c.Name, err)
+		}
 	}
 	r.forget(c.Name)
 	kc := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: KubeconfigSecret(c.Name), Namespace: r.Namespace}}

@@ -65,8 +65,22 @@ func Run(ctx context.Context, dir string) error {
 	if err := s.load(); err != nil {
 		return err
 	}
-	if err := s.prepare(); err != nil {
-		return err
+	// What keeps the cluster from starting (a port taken, say) is said in
+	// the status, and tried again, rather than lost with the process.
+	for {
+		err := s.prepare()
+		if err == nil {
+			break
+		}
+		st := Status{PID: os.Getpid(), Components: []Component{{Name: "supervisor", Failed: true, Message: err.Error()}}}
+		if werr := writeJSON(d.Join(statusFile), st); werr != nil {
+			return werr
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(2 * time.Second):
+		}
 	}
 	defer s.stopAll()
 	t := time.NewTicker(tick)
@@ -112,6 +126,7 @@ func (s *supervisor) load() error {
 
 // prepare allocates ports, certificates and kubeconfigs, once.
 func (s *supervisor) prepare() error {
+	s.etcd, s.etcdArgs, s.etcdURLs, s.api, s.apiArgs, s.servers = nil, nil, nil, nil, nil, nil
 	n := len(s.desired.ControlPlane)
 	var err error
 	if s.pkiDir, err = s.dir.Sub("pki"); err != nil {
