@@ -140,3 +140,9 @@ func processesOf(t *testing.T, dir, what string) int {
 	out, _ := exec.Command("pgrep", "-f", what+".*"+dir).Output()
 	return len(strings.Fields(string(out)))
 }
+
+// kubectlHub runs kubectl against the hub and returns its combined output.
+func kubectlHub(args ...string) (string, error) {
+	out, err := exec.Command("kubectl", append([]string{"--kubeconfig", env.Hub.Kubeconfig}, args...)...).CombinedOutput()
+	return string(out), err
+}
