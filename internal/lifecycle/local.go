@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -63,7 +64,14 @@ func (r *Reconciler) local(ctx context.Context, c *fv1.Cluster) (st fv1.Lifecycl
 		return st, nil
 	}
 
-	// The control plane first: one member at a time, then the controllers.
+	// The control plane first: one member at a time (the last one changed
+	// serves at its version before the next is), then the controllers.
+	for i, v := range d.ControlPlane {
+		if comp := component(sup, "kube-apiserver-"+strconv.Itoa(i)); comp.Version != v || !comp.Ready {
+			st.Phase, st.Progress = phaseOf(c, fv1.LifecycleUpgrading), "waiting for "+comp.Name+" to serve at "+v
+			return st, nil
+		}
+	}
 	if i := nextMember(d, spec.Version); i >= 0 {
 		d.ControlPlane[i] = spec.Version
 		st.Phase, st.Progress = fv1.LifecycleUpgrading, progress(i, len(d.ControlPlane), "control-plane members upgraded")
@@ -200,6 +208,16 @@ func phaseOf(c *fv1.Cluster, want fv1.LifecyclePhase) fv1.LifecyclePhase {
 		}
 	}
 	return want
+}
+
+// component is the status of the component named name.
+func component(s localplane.Status, name string) localplane.Component {
+	for _, c := range s.Components {
+		if c.Name == name {
+			return c
+		}
+	}
+	return localplane.Component{Name: name}
 }
 
 // controlPlaneReady says whether every etcd and apiserver member serves,

@@ -34,6 +34,9 @@ func listenBalancer(port int) (*balancer, error) {
 
 func (b *balancer) setBackends(up []string) {
 	b.mu.Lock()
+	if !slices.Equal(b.up, up) {
+		klog.InfoS("balancer: members that serve", "members", up)
+	}
 	b.up = up
 	b.mu.Unlock()
 }
@@ -42,6 +45,7 @@ func (b *balancer) setBackends(up []string) {
 func (b *balancer) remove(addr string) {
 	b.mu.Lock()
 	b.up = slices.DeleteFunc(slices.Clone(b.up), func(a string) bool { return a == addr })
+	klog.InfoS("balancer: member out", "member", addr, "members", b.up)
 	b.mu.Unlock()
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"flotilla.dev/flotilla/internal/procs"
@@ -27,6 +28,9 @@ type component struct {
 	retry   time.Time // not restarted before
 	ready   bool
 	message string
+	// Set while the component is being stopped on purpose: drained from
+	// the balancer until drainAt, then killed if still running at killAt.
+	drainAt, killAt time.Time
 }
 
 // running says whether the process runs.
@@ -45,11 +49,22 @@ func (c *component) running() bool {
 // reap notes an exit, once: a quick one counts towards Failed, and the
 // restart waits longer each time (1 s doubling to 30 s).
 func (c *component) reap(now time.Time) {
-	if c.proc == nil || c.running() {
+	if c.proc == nil {
+		return
+	}
+	if c.running() {
+		if !c.killAt.IsZero() && now.After(c.killAt) {
+			c.proc.Signal(syscall.SIGKILL)
+		}
 		return
 	}
 	err := c.proc.Err()
 	c.proc, c.ready = nil, false
+	if !c.killAt.IsZero() {
+		// Stopped as asked: started again at once, at its new version.
+		c.drainAt, c.killAt, c.retry, c.message = time.Time{}, time.Time{}, time.Time{}, ""
+		return
+	}
 	if now.Sub(c.started) < quickExit {
 		c.quick++
 	} else {
@@ -76,6 +91,17 @@ func (c *component) start(now time.Time, version string, run func() (*procs.Proc
 		return
 	}
 	c.proc, c.version, c.started, c.ready = p, version, now, false
+}
+
+// retire asks the component to stop (SIGTERM) without waiting for it:
+// reap kills it if it still runs after grace, and notes its exit.
+func (c *component) retire(now time.Time, grace time.Duration) {
+	if c.proc == nil || !c.killAt.IsZero() {
+		return
+	}
+	c.ready, c.killAt = false, now.Add(grace)
+	c.message = c.name + " is stopping to change version"
+	c.proc.Signal(syscall.SIGTERM)
 }
 
 // stop ends the component, politely first.

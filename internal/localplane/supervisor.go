@@ -254,14 +254,19 @@ func (s *supervisor) runAPIServer(ctx context.Context, now time.Time, i int, c *
 	want := s.desired.ControlPlane[i]
 	c.reap(now)
 	if c.running() && c.version != want {
-		klog.InfoS("upgrading control-plane member", "member", c.name, "from", c.version, "to", want)
-		if s.lb != nil {
-			// Out of the balancer first, so new connections go elsewhere.
-			c.ready = false
-			s.lb.remove(strings.TrimPrefix(s.servers[i].URL, "https://"))
-			time.Sleep(time.Second)
+		addr := strings.TrimPrefix(s.servers[i].URL, "https://")
+		switch {
+		case s.lb != nil && c.drainAt.IsZero():
+			// Out of the balancer first, so that new connections go to
+			// the other members before this one stops.
+			klog.InfoS("upgrading control-plane member", "member", c.name, "from", c.version, "to", want)
+			c.ready, c.drainAt = false, now.Add(time.Second)
+			c.message = c.name + " is leaving the balancer to change version"
+			s.lb.remove(addr)
+		case now.After(c.drainAt):
+			c.retire(now, 5*time.Second)
 		}
-		c.stop(20 * time.Second)
+		return
 	}
 	if !c.running() {
 		bin := s.bins.get(want, c)
@@ -289,7 +294,7 @@ func (s *supervisor) runControllers(ctx context.Context, now time.Time) {
 	for _, c := range []*component{s.kcm, s.sched} {
 		c.reap(now)
 		if c.running() && c.version != want && s.allAt(want) {
-			c.stop(5 * time.Second)
+			c.retire(now, 5*time.Second)
 		}
 		if c.running() || !serving {
 			c.ready = c.running()
