@@ -10,57 +10,19 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/bench"
 )
-
-// web deploys 6 replicas and a PodDisruptionBudget of maxUnavailable 1.
-func web(t *testing.T, cs kubernetes.Interface) {
-	t.Helper()
-	ctx := context.Background()
-	labels := map[string]string{"app": "web"}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](6),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: "web:1"}}},
-			},
-		},
-	}
-	if _, err := cs.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	pdb(t, cs, "web", &policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptr.To(intstr.FromInt32(1))})
-	waitFor(t, time.Minute, "web available", func(ctx context.Context) (bool, error) {
-		d, err := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
-		return err == nil && d.Status.AvailableReplicas == 6, nil
-	})
-}
-
-func pdb(t *testing.T, cs kubernetes.Interface, name string, spec *policyv1.PodDisruptionBudgetSpec) {
-	t.Helper()
-	spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
-	p := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: *spec}
-	if _, err := cs.PolicyV1().PodDisruptionBudgets("default").Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // setBudget sets how many of web's pods may be unavailable.
 func setBudget(t *testing.T, cs kubernetes.Interface, maxUnavailable int) {
@@ -193,7 +155,9 @@ func TestCreateUpgradeScaleDelete(t *testing.T) {
 	}
 
 	cs, _ := member(t, name)
-	web(t, cs)
+	if err := bench.DeployWeb(ctx, cs, 6); err != nil {
+		t.Fatal(err)
+	}
 	before := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "before", Namespace: "default"}, Data: map[string]string{"made-at": older}}
 	if _, err := cs.CoreV1().ConfigMaps("default").Create(ctx, before, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
