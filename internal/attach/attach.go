@@ -80,6 +80,10 @@ func Detach(ctx context.Context, cl client.Client, name string, force bool, time
 		}
 		return err
 	}
+	if c.Spec.Lifecycle != nil {
+		// Its deletion would delete the cluster itself.
+		return fmt.Errorf("cluster %s was made by Flotilla, so detaching it would delete it; to delete it, run 'flotilla cluster delete %s'", name, name)
+	}
 	if force {
 		patch := client.MergeFrom(c.DeepCopy())
 		if c.Annotations == nil {
