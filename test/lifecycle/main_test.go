@@ -134,11 +134,11 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func(ctx con
 	}
 }
 
-// processesOf counts the running processes whose command line mentions dir.
+// processesOf counts the running processes whose command line mentions
+// what and dir.
 func processesOf(t *testing.T, dir, what string) int {
 	t.Helper()
-	out, _ := exec.Command("pgrep", "-f", what+".*"+dir).Output()
-	return len(strings.Fields(string(out)))
+	return len(pids(dir, what))
 }
 
 // kubectlHub runs kubectl against the hub and returns its combined output.

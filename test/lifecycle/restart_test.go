@@ -3,6 +3,10 @@ package lifecycle
 import (
 	"context"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,5 +96,44 @@ func TestHubKilledMidCreateScaleDelete(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("%s left after the delete: %v", dir, err)
+	}
+}
+
+// pids lists the processes whose command line mentions what and dir.
+func pids(dir, what string) []string {
+	out, _ := exec.Command("pgrep", "-f", what+".*"+dir).Output()
+	return strings.Fields(string(out))
+}
+
+// A crashed component is restarted by its supervisor, and a crashed
+// supervisor by the hub.
+func TestCrashedComponentsAreRestarted(t *testing.T) {
+	const name = "crashy"
+	dir := clusters.Dir(name)
+	mustFlotilla(t, "cluster", "create", name, "--version", newer, "--nodes", "1", "--wait", "--timeout", "2m")
+	defer deleteCluster(t, name)
+	cs, _ := member(t, name)
+	serves := func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	}
+	for _, what := range []string{"kube-apiserver", "localplane"} {
+		before := pids(dir, what)
+		if len(before) != 1 {
+			t.Fatalf("%s processes of %s: %v", what, name, before)
+		}
+		pid, _ := strconv.Atoi(before[0])
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, what+" restarted", func(ctx context.Context) (bool, error) {
+			now := pids(dir, what)
+			return len(now) == 1 && now[0] != before[0], nil
+		})
+		waitFor(t, time.Minute, name+" serving after "+what+" crashed", serves)
+	}
+	waitFor(t, time.Minute, name+" Ready and Healthy", readyAndHealthy(t, name))
+	if n := len(pids(dir, "kube-apiserver")); n != 1 {
+		t.Errorf("%d apiservers of %s after the crashes", n, name)
 	}
 }
