@@ -150,6 +150,8 @@ type AgentCertificate struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Violations",type=integer,JSONPath=`.status.policies.violations`,priority=1
 // +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.policies.synced`,priority=1
+// +kubebuilder:printcolumn:name="Lifecycle",type=string,JSONPath=`.status.lifecycle.phase`,priority=1
+// +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.lifecycle.progress`,priority=1
 type Cluster struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
