@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -78,7 +79,7 @@ func (r *Reconciler) local(ctx context.Context, c *fv1.Cluster) (st fv1.Lifecycl
 		return st, r.Local.Apply(c.Name, d)
 	}
 	for _, comp := range sup.Components {
-		if comp.Name != "agent" && comp.Version != "" && comp.Version != spec.Version {
+		if strings.HasPrefix(comp.Name, "kube-") && comp.Version != spec.Version {
 			st.Phase, st.Progress = fv1.LifecycleUpgrading, "waiting for "+comp.Name+" to run "+spec.Version
 			return st, nil
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	etcdversion "go.etcd.io/etcd/api/v3/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
@@ -226,7 +227,8 @@ func (s *supervisor) reconcile(ctx context.Context) {
 		c.reap(now)
 		if !c.running() {
 			args := s.etcdArgs[i]
-			c.start(now, "", func() (*procs.Proc, error) { return procs.Start(c.name, self, args, c.logFile) })
+			// etcd runs from this binary, whatever the Kubernetes version.
+			c.start(now, "v"+etcdversion.Version, func() (*procs.Proc, error) { return procs.Start(c.name, self, args, c.logFile) })
 		}
 		c.ready = c.running() && s.healthy(s.etcdURLs[i]+"/health")
 	}
