@@ -27,170 +27,239 @@ import (
 const CordonedAnnotation = "flotilla.dev/cordoned-for"
 
 // local takes the next step for a cluster of the local provider and says
-// where the cluster stands.
-func (r *Reconciler) local(ctx context.Context, c *fv1.Cluster) (st fv1.LifecycleStatus, err error) {
-	spec := c.Spec.Lifecycle
-	d, ok, err := r.Local.Desired(c.Name)
+// where the cluster stands: the first of its steps that has something to
+// do (or to wait for) ends the pass.
+func (r *Reconciler) local(ctx context.Context, c *fv1.Cluster) (fv1.LifecycleStatus, error) {
+	p := &pass{r: r, c: c, spec: c.Spec.Lifecycle}
+	for _, step := range []func(context.Context) (bool, error){
+		p.start,
+		p.upgradeControlPlane,
+		p.connect,
+		p.scaleUp,
+		p.scaleDown,
+		p.upgradeNodes,
+		p.attach,
+	} {
+		if ended, err := step(ctx); ended || err != nil {
+			return p.status(), err
+		}
+	}
+	p.st.Phase = fv1.LifecycleReady
+	return p.status(), nil
+}
+
+// pass is one look at a local cluster: what it should be, and what runs.
+type pass struct {
+	r        *Reconciler
+	c        *fv1.Cluster
+	spec     *fv1.ClusterLifecycle
+	d        localplane.Desired
+	sup      localplane.Status
+	cs       kubernetes.Interface
+	reported map[string]nodeReport // nil until connect
+	st       fv1.LifecycleStatus
+}
+
+func (p *pass) status() fv1.LifecycleStatus {
+	if p.reported != nil {
+		p.st.NodePools = pools(p.c.Name, p.spec, p.d, p.reported)
+	}
+	return p.st
+}
+
+// apply hands the supervisor the changed desired state.
+func (p *pass) apply() error { return p.r.Local.Apply(p.c.Name, p.d) }
+
+// set ends the pass in phase, saying progress.
+func (p *pass) set(phase fv1.LifecyclePhase, progress string) (bool, error) {
+	p.st.Phase, p.st.Progress = phase, progress
+	return true, nil
+}
+
+// start writes a new cluster's desired state, keeps the supervisor
+// running (a restarted hub finds it running), and waits for the control
+// plane to serve; a component that cannot start fails the cluster.
+func (p *pass) start(context.Context) (bool, error) {
+	d, ok, err := p.r.Local.Desired(p.c.Name)
 	if err != nil {
-		return fv1.LifecycleStatus{}, err
+		return true, err
 	}
 	if !ok {
-		d = initial(c.Name, spec)
-		d.AgentArgs = r.AgentArgs
-		if err := r.Local.Apply(c.Name, d); err != nil {
-			return fv1.LifecycleStatus{}, err
+		p.d = initial(p.c.Name, p.spec)
+		p.d.AgentArgs = p.r.AgentArgs
+		if err := p.apply(); err != nil {
+			return true, err
 		}
-		return fv1.LifecycleStatus{Phase: fv1.LifecycleProvisioning, Progress: "starting the control plane"}, nil
+		return p.set(fv1.LifecycleProvisioning, "starting the control plane")
 	}
-	// Started again if it is not running (a hub restart finds it running).
-	if err := r.Local.Apply(c.Name, d); err != nil {
-		return fv1.LifecycleStatus{}, err
+	p.d = d
+	if err := p.apply(); err != nil {
+		return true, err
 	}
-	sup, ok, err := r.Local.Status(c.Name)
+	sup, ok, err := p.r.Local.Status(p.c.Name)
 	if err != nil || !ok {
-		return fv1.LifecycleStatus{Phase: phaseOf(c, fv1.LifecycleProvisioning), Progress: "starting the supervisor"}, err
+		p.st.Phase, p.st.Progress = phaseOf(p.c, fv1.LifecycleProvisioning), "starting the supervisor"
+		return true, err
 	}
-	st = fv1.LifecycleStatus{Endpoint: sup.Endpoint}
+	p.sup = sup
+	p.st.Endpoint = sup.Endpoint
 	for _, comp := range sup.Components {
 		if comp.Name == "agent" {
 			continue
 		}
-		st.ControlPlane = append(st.ControlPlane, fv1.ComponentStatus{Name: comp.Name, Version: comp.Version, Ready: comp.Ready})
+		p.st.ControlPlane = append(p.st.ControlPlane, fv1.ComponentStatus{Name: comp.Name, Version: comp.Version, Ready: comp.Ready})
 		if comp.Failed {
-			return failed(st, comp.Message), nil
+			p.st = failed(p.st, comp.Message)
+			return true, nil
 		}
 	}
 	if msg, ready := controlPlaneReady(sup); !ready {
-		st.Phase, st.Progress = phaseOf(c, fv1.LifecycleProvisioning), msg
-		return st, nil
+		return p.set(phaseOf(p.c, fv1.LifecycleProvisioning), msg)
 	}
+	return false, nil
+}
 
-	// The control plane first: one member at a time (the last one changed
-	// serves at its version before the next is), then the controllers.
-	for i, v := range d.ControlPlane {
-		if comp := component(sup, "kube-apiserver-"+strconv.Itoa(i)); comp.Version != v || !comp.Ready {
-			st.Phase, st.Progress = phaseOf(c, fv1.LifecycleUpgrading), "waiting for "+comp.Name+" to serve at "+v
-			return st, nil
+// upgradeControlPlane upgrades one member at a time (the last one changed
+// serves at its version before the next is), then the controllers.
+func (p *pass) upgradeControlPlane(context.Context) (bool, error) {
+	for i, v := range p.d.ControlPlane {
+		if comp := component(p.sup, "kube-apiserver-"+strconv.Itoa(i)); comp.Version != v || !comp.Ready {
+			return p.set(phaseOf(p.c, fv1.LifecycleUpgrading), "waiting for "+comp.Name+" to serve at "+v)
 		}
 	}
-	if i := nextMember(d, spec.Version); i >= 0 {
-		d.ControlPlane[i] = spec.Version
-		st.Phase, st.Progress = fv1.LifecycleUpgrading, progress(i, len(d.ControlPlane), "control-plane members upgraded")
-		return st, r.Local.Apply(c.Name, d)
+	if i := nextMember(p.d, p.spec.Version); i >= 0 {
+		p.d.ControlPlane[i] = p.spec.Version
+		p.set(fv1.LifecycleUpgrading, progress(i, len(p.d.ControlPlane), "control-plane members upgraded"))
+		return true, p.apply()
 	}
-	for _, comp := range sup.Components {
-		if strings.HasPrefix(comp.Name, "kube-") && comp.Version != spec.Version {
-			st.Phase, st.Progress = fv1.LifecycleUpgrading, "waiting for "+comp.Name+" to run "+spec.Version
-			return st, nil
+	for _, comp := range p.sup.Components {
+		if strings.HasPrefix(comp.Name, "kube-") && comp.Version != p.spec.Version {
+			return p.set(fv1.LifecycleUpgrading, "waiting for "+comp.Name+" to run "+p.spec.Version)
 		}
 	}
+	return false, nil
+}
 
-	kubeconfig, err := r.Local.Kubeconfig(c.Name)
+// connect publishes the cluster's kubeconfig and reads its nodes.
+func (p *pass) connect(ctx context.Context) (bool, error) {
+	kubeconfig, err := p.r.Local.Kubeconfig(p.c.Name)
 	if err != nil {
-		return st, err
+		return true, err
 	}
-	if err := r.publish(ctx, c.Name, kubeconfig); err != nil {
-		return st, err
+	if err := p.r.publish(ctx, p.c.Name, kubeconfig); err != nil {
+		return true, err
 	}
-	cs, err := r.member(c.Name)
-	if err != nil {
-		return st, err
+	if p.cs, err = p.r.member(p.c.Name); err != nil {
+		return true, err
 	}
-	reported, err := nodeReports(ctx, cs)
-	if err != nil {
-		return st, err
-	}
-	defer func() { st.NodePools = pools(c.Name, spec, d, reported) }()
+	p.reported, err = nodeReports(ctx, p.cs)
+	return err != nil, err
+}
 
-	// Scale up: new nodes at the spec's version.
-	if grown, added := grow(c.Name, spec, d.Nodes); added > 0 {
-		d.Nodes = grown
-		st.Phase, st.Progress = phaseOf(c, fv1.LifecycleScaling), fmt.Sprintf("adding %d nodes", added)
-		return st, r.Local.Apply(c.Name, d)
+// scaleUp adds the nodes pools lack, at the spec's version.
+func (p *pass) scaleUp(context.Context) (bool, error) {
+	grown, added := grow(p.c.Name, p.spec, p.d.Nodes)
+	if added == 0 {
+		return false, nil
 	}
-	// Scale down: cordon every node to go first, so that their pods do not
-	// move from one to another, then drain them and remove the drained.
-	if gone := surplus(c.Name, spec, d.Nodes); len(gone) > 0 {
-		st.Phase = fv1.LifecycleScaling
-		var drained []string
-		var blocked string
-		for _, n := range gone {
-			if err := cordon(ctx, cs, n, "scale-down", reported[n]); err != nil {
-				return st, err
-			}
-		}
-		for _, n := range gone {
-			res, err := drain.Evict(ctx, cs, n)
-			if err != nil {
-				return st, err
-			}
-			if res.Done() {
-				drained = append(drained, n)
-			} else if blocked == "" {
-				blocked = res.BlockedBy
-			}
-		}
-		st.Progress = progress(len(drained), len(gone), "nodes drained for removal")
-		if blocked != "" {
-			return waiting(st, "scale-down waits: "+blocked), nil
-		}
-		if len(drained) > 0 {
-			d.Nodes = without(d.Nodes, drained)
-			return st, r.Local.Apply(c.Name, d)
-		}
-		return st, nil
+	p.d.Nodes = grown
+	p.set(phaseOf(p.c, fv1.LifecycleScaling), fmt.Sprintf("adding %d nodes", added))
+	return true, p.apply()
+}
+
+// scaleDown cordons every node to go first, so that their pods do not
+// move from one to another, then drains them and removes the drained.
+func (p *pass) scaleDown(ctx context.Context) (bool, error) {
+	gone := surplus(p.c.Name, p.spec, p.d.Nodes)
+	if len(gone) == 0 {
+		return false, nil
 	}
-	// Then the nodes, one at a time: the last one upgraded runs its new
-	// version and takes pods again before the next is cordoned.
-	total := len(d.Nodes)
-	for _, n := range d.Nodes {
-		rep := reported[n.Name]
-		if n.Version != spec.Version {
+	p.st.Phase = fv1.LifecycleScaling
+	for _, n := range gone {
+		if err := cordon(ctx, p.cs, n, "scale-down", p.reported[n]); err != nil {
+			return true, err
+		}
+	}
+	var drained []string
+	var blocked string
+	for _, n := range gone {
+		res, err := drain.Evict(ctx, p.cs, n)
+		if err != nil {
+			return true, err
+		}
+		if res.Done() {
+			drained = append(drained, n)
+		} else if blocked == "" {
+			blocked = res.BlockedBy
+		}
+	}
+	p.st.Progress = progress(len(drained), len(gone), "nodes drained for removal")
+	if blocked != "" {
+		p.st = waiting(p.st, "scale-down waits: "+blocked)
+		return true, nil
+	}
+	if len(drained) > 0 {
+		p.d.Nodes = without(p.d.Nodes, drained)
+		return true, p.apply()
+	}
+	return true, nil
+}
+
+// upgradeNodes upgrades the nodes one at a time: cordon, drain, new
+// version; the last one upgraded runs its new version and takes pods again
+// (uncordoned) before the next is cordoned.
+func (p *pass) upgradeNodes(ctx context.Context) (bool, error) {
+	total, version := len(p.d.Nodes), p.spec.Version
+	for _, n := range p.d.Nodes {
+		rep := p.reported[n.Name]
+		if n.Version != version {
 			continue
 		}
 		if rep.version != n.Version || !rep.ready {
-			st.Phase, st.Progress = phaseOf(c, fv1.LifecycleProvisioning), progress(upgraded(d, reported, spec.Version), total, "nodes Ready at "+spec.Version)
-			return st, nil
+			return p.set(phaseOf(p.c, fv1.LifecycleProvisioning), progress(upgraded(p.d, p.reported, version), total, "nodes Ready at "+version))
 		}
 		if rep.cordonedByUs {
-			if err := uncordon(ctx, cs, n.Name); err != nil {
-				return st, err
+			if err := uncordon(ctx, p.cs, n.Name); err != nil {
+				return true, err
 			}
 		}
 	}
-	if i := nextNode(d, spec.Version); i >= 0 {
-		n := d.Nodes[i].Name
-		st.Phase, st.Progress = fv1.LifecycleUpgrading, progress(upgraded(d, reported, spec.Version), total, "nodes upgraded")
-		if err := cordon(ctx, cs, n, "upgrade", reported[n]); err != nil {
-			return st, err
-		}
-		res, err := drain.Evict(ctx, cs, n)
-		if err != nil {
-			return st, err
-		}
-		if res.BlockedBy != "" {
-			return waiting(st, "upgrade of node "+n+" waits: "+res.BlockedBy), nil
-		}
-		if !res.Done() {
-			st.Progress += fmt.Sprintf("; draining %s (%d pods left)", n, res.Remaining)
-			return st, nil
-		}
-		d.Nodes[i].Version = spec.Version
-		return st, r.Local.Apply(c.Name, d)
+	i := nextNode(p.d, version)
+	if i < 0 {
+		return false, nil
 	}
+	n := p.d.Nodes[i].Name
+	p.set(fv1.LifecycleUpgrading, progress(upgraded(p.d, p.reported, version), total, "nodes upgraded"))
+	if err := cordon(ctx, p.cs, n, "upgrade", p.reported[n]); err != nil {
+		return true, err
+	}
+	res, err := drain.Evict(ctx, p.cs, n)
+	switch {
+	case err != nil:
+		return true, err
+	case res.BlockedBy != "":
+		p.st = waiting(p.st, "upgrade of node "+n+" waits: "+res.BlockedBy)
+		return true, nil
+	case !res.Done():
+		p.st.Progress += fmt.Sprintf("; draining %s (%d pods left)", n, res.Remaining)
+		return true, nil
+	}
+	p.d.Nodes[i].Version = version
+	return true, p.apply()
+}
 
-	// Then the agent, once: the cluster attaches itself.
-	if d.AgentBootstrap == "" {
-		path, err := r.bootstrap(ctx, c)
-		if err != nil {
-			return st, err
-		}
-		d.AgentBootstrap = path
-		st.Phase, st.Progress = phaseOf(c, fv1.LifecycleProvisioning), "starting the agent"
-		return st, r.Local.Apply(c.Name, d)
+// attach starts the agent, once: the cluster attaches itself.
+func (p *pass) attach(ctx context.Context) (bool, error) {
+	if p.d.AgentBootstrap != "" {
+		return false, nil
 	}
-	st.Phase = fv1.LifecycleReady
-	return st, nil
+	path, err := p.r.bootstrap(ctx, p.c)
+	if err != nil {
+		return true, err
+	}
+	p.d.AgentBootstrap = path
+	p.set(phaseOf(p.c, fv1.LifecycleProvisioning), "starting the agent")
+	return true, p.apply()
 }
 
 // phaseOf is want for a cluster that has never been Ready, and the phase
