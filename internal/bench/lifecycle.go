@@ -150,9 +150,9 @@ func (b *lifecycleBench) change(ctx context.Context, name string, edit func(*fv1
 
 // upgradeResult is one upgrade: its time, and the GETs during it.
 type upgradeResult struct {
-	took         time.Duration
-	ok, gets     int
-	firstFailure string
+	took              time.Duration
+	ok, gets, retried int
+	firstFailure      string
 }
 
 // upgrade deploys web (6 replicas, maxUnavailable 1) and upgrades the
@@ -176,7 +176,7 @@ func (b *lifecycleBench) upgrade(ctx context.Context, name string) (upgradeResul
 	}
 	b.logf("upgrade %s to %s", name, lifecycleNewer)
 	r.took, err = b.change(ctx, name, func(l *fv1.ClusterLifecycle) { l.Version = lifecycleNewer })
-	r.ok, r.gets, r.firstFailure = probe.Stop()
+	r.ok, r.gets, r.retried, r.firstFailure = probe.Stop()
 	return r, err
 }
 

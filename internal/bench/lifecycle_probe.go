@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -11,15 +12,18 @@ import (
 
 // GetProbe sends GETs to a cluster's apiserver at a steady rate and counts
 // those that succeed: whether the API keeps answering through an upgrade.
-// It uses one keep-alive client, as kubectl and controllers do, and no
-// retries of its own.
+// It uses one keep-alive client, as kubectl and controllers do, and retries
+// only what the apiserver itself asks to be retried (an answer with
+// Retry-After, as a member that is shutting down gives on a connection it
+// still holds), once, as Kubernetes clients do; it counts those apart.
 type GetProbe struct {
-	stop   context.CancelFunc
-	done   chan struct{}
-	mu     sync.Mutex
-	ok     int
-	failed int
-	first  string // the first failure
+	stop    context.CancelFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	ok      int
+	failed  int
+	retried int    // succeeded once retried after the apiserver's Retry-After
+	first   string // the first failure
 }
 
 // ProbeGETs starts probing cfg's apiserver rate times a second.
@@ -42,22 +46,48 @@ func ProbeGETs(cfg *rest.Config, rate int) (*GetProbe, error) {
 				return
 			case <-t.C:
 			}
-			p.count(hc.Get(url))
+			p.count(get(hc, url))
 		}
 	}()
 	return p, nil
 }
 
-func (p *GetProbe) count(resp *http.Response, err error) {
+// get GETs url, once more after the wait an answer's Retry-After asks for
+// (at most 2 s); retried says it took the second.
+func get(hc *http.Client, url string) (retried bool, err error) {
+	resp, err := hc.Get(url)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return false, nil
+	}
+	after, perr := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if perr != nil {
+		return false, &statusError{resp.Status}
+	}
+	time.Sleep(min(time.Duration(after)*time.Second, 2*time.Second))
+	resp, err = hc.Get(url)
+	if err != nil {
+		return true, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return true, &statusError{resp.Status + " after a Retry-After"}
+	}
+	return true, nil
+}
+
+func (p *GetProbe) count(retried bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK {
-			p.ok++
-			return
+		p.ok++
+		if retried {
+			p.retried++
 		}
-		err = &statusError{resp.Status}
+		return
 	}
 	p.failed++
 	if p.first == "" {
@@ -69,12 +99,12 @@ type statusError struct{ status string }
 
 func (e *statusError) Error() string { return "answered " + e.status }
 
-// Stop stops probing and says how many GETs succeeded of how many, and
-// the first failure.
-func (p *GetProbe) Stop() (ok, total int, firstFailure string) {
+// Stop stops probing and says how many GETs succeeded of how many (and of
+// those, how many after the apiserver's Retry-After), and the first failure.
+func (p *GetProbe) Stop() (ok, total, retried int, firstFailure string) {
 	p.stop()
 	<-p.done
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.ok, p.ok + p.failed, p.first
+	return p.ok, p.ok + p.failed, p.retried, p.first
 }

@@ -29,8 +29,8 @@ func printLifecycle(w io.Writer, r *lifecycleResult) {
 	fmt.Fprintf(w, "  delete: %s\n", s(r.delete))
 	for i, members := range []int{1, 3} {
 		u := r.upgrade[i]
-		fmt.Fprintf(w, "  upgrade %s → %s, %d control-plane member(s), Deployment of 6 under a PDB: %s; GETs at 10/s that succeeded: %d of %d (%.1f %%)",
-			lifecycleOlder, lifecycleNewer, members, s(u.took), u.ok, u.gets, 100*float64(u.ok)/float64(max(u.gets, 1)))
+		fmt.Fprintf(w, "  upgrade %s → %s, %d control-plane member(s), Deployment of 6 under a PDB: %s; GETs at 10/s that succeeded: %d of %d (%.1f %%; %d after the apiserver's Retry-After)",
+			lifecycleOlder, lifecycleNewer, members, s(u.took), u.ok, u.gets, 100*float64(u.ok)/float64(max(u.gets, 1)), u.retried)
 		if members == 3 {
 			fmt.Fprint(w, " (target 100 %)")
 		}
