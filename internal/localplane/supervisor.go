@@ -412,9 +412,10 @@ func (s *supervisor) status() Status {
 
 // stopAll stops the agent, the controllers, the apiservers, then etcd.
 func (s *supervisor) stopAll() {
-	s.agent.stop(5 * time.Second)
-	procs.StopAll(5*time.Second, procsOf(s.kcm, s.sched)...)
-	procs.StopAll(10*time.Second, procsOf(s.api...)...)
+	// A kube-apiserver drains its watches for over 20 s after SIGTERM; a
+	// cluster being stopped does not wait for that.
+	procs.StopAll(3*time.Second, procsOf(s.agent, s.kcm, s.sched)...)
+	procs.StopAll(3*time.Second, procsOf(s.api...)...)
 	procs.StopAll(5*time.Second, procsOf(s.etcd...)...)
 	if s.lb != nil {
 		s.lb.close()

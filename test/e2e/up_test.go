@@ -18,6 +18,7 @@ import (
 
 	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/procs"
+	"flotilla.dev/flotilla/internal/provider/local"
 )
 
 // startUp runs `flotilla up` in dir and waits for its report.
@@ -35,7 +36,11 @@ func startUpLogged(t *testing.T, dir string) (*procs.Proc, string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Stop(15 * time.Second) })
+	t.Cleanup(func() {
+		p.Stop(30 * time.Second)
+		// The hub's clusters outlive a hub that was killed: stopped by PID.
+		(&local.Provider{Root: filepath.Join(dir, "hub", "clusters")}).StopAll()
+	})
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		out, _ := os.ReadFile(log)
