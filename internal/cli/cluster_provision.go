@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -181,11 +182,8 @@ func newClusterDeleteCmd(o *hubOptions) *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			return o.run(func(ctx context.Context, hc client.Client) error {
 				var cl fv1.Cluster
-				if err := getCluster(ctx, hc, args[0], &cl); err != nil {
+				if err := getMade(ctx, hc, args[0], &cl, "so Flotilla will not delete it; to remove it from the fleet, run 'flotilla cluster detach %s'"); err != nil {
 					return err
-				}
-				if cl.Spec.Lifecycle == nil {
-					return fmt.Errorf("cluster %s was attached, not made by Flotilla, so Flotilla will not delete it; to remove it from the fleet, run 'flotilla cluster detach %s'", cl.Name, cl.Name)
 				}
 				if err := hc.Delete(ctx, &cl); client.IgnoreNotFound(err) != nil {
 					return err
@@ -229,11 +227,8 @@ func newClusterKubeconfigCmd(o *hubOptions) *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			return o.run(func(ctx context.Context, hc client.Client) error {
 				var cl fv1.Cluster
-				if err := getCluster(ctx, hc, args[0], &cl); err != nil {
+				if err := getMade(ctx, hc, args[0], &cl, "the hub holds no admin kubeconfig of it; 'flotilla kubeconfig %s' gives one through the hub"); err != nil {
 					return err
-				}
-				if cl.Spec.Lifecycle == nil {
-					return fmt.Errorf("cluster %s was attached, not made by Flotilla: the hub holds no admin kubeconfig of it; 'flotilla kubeconfig %s' gives one through the hub", cl.Name, cl.Name)
 				}
 				var s corev1.Secret
 				err := hc.Get(ctx, client.ObjectKey{Namespace: hub.SystemNamespace, Name: lifecycle.KubeconfigSecret(cl.Name)}, &s)
@@ -258,16 +253,29 @@ func getCluster(ctx context.Context, hc client.Client, name string, cl *fv1.Clus
 	return err
 }
 
+// getMade reads cluster name, refusing one Flotilla only attached with
+// "cluster NAME was attached, not made by Flotilla, " and why (whose %s, if
+// any, is the name again).
+func getMade(ctx context.Context, hc client.Client, name string, cl *fv1.Cluster, why string) error {
+	if err := getCluster(ctx, hc, name, cl); err != nil {
+		return err
+	}
+	if cl.Spec.Lifecycle == nil {
+		if strings.Contains(why, "%s") {
+			why = fmt.Sprintf(why, name)
+		}
+		return fmt.Errorf("cluster %s was attached, not made by Flotilla, %s", name, why)
+	}
+	return nil
+}
+
 // editLifecycle changes a made cluster's lifecycle with edit, as one
 // update: the hub's validation (a downgrade, a skipped minor version, a
 // negative count) answers for the CLI as it does for kubectl.
 func editLifecycle(ctx context.Context, hc client.Client, name, verb string, edit func(*fv1.ClusterLifecycle) error) error {
 	var cl fv1.Cluster
-	if err := getCluster(ctx, hc, name, &cl); err != nil {
+	if err := getMade(ctx, hc, name, &cl, "Flotilla cannot "+verb+" it; its owner does"); err != nil {
 		return err
-	}
-	if cl.Spec.Lifecycle == nil {
-		return fmt.Errorf("cluster %s was attached, not made by Flotilla: Flotilla cannot %s it; its owner does", name, verb)
 	}
 	if err := edit(cl.Spec.Lifecycle); err != nil {
 		return err

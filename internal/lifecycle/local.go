@@ -93,7 +93,8 @@ func (p *pass) start(context.Context) (bool, error) {
 		return p.set(fv1.LifecycleProvisioning, "starting the control plane")
 	}
 	p.d = d
-	if err := p.apply(); err != nil {
+	// Started again if it is not running; its desired state is as written.
+	if err := p.r.Local.EnsureRunning(p.c.Name); err != nil {
 		return true, err
 	}
 	sup, ok, err := p.r.Local.Status(p.c.Name)

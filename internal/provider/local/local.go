@@ -50,11 +50,11 @@ func (p *Provider) Apply(cluster string, d localplane.Desired) error {
 	if err := localplane.WriteDesired(p.Dir(cluster), d); err != nil {
 		return err
 	}
-	return p.ensureRunning(cluster)
+	return p.EnsureRunning(cluster)
 }
 
-// ensureRunning starts cluster's supervisor unless one holds its directory.
-func (p *Provider) ensureRunning(cluster string) error {
+// EnsureRunning starts cluster's supervisor unless one holds its directory.
+func (p *Provider) EnsureRunning(cluster string) error {
 	dir := p.Dir(cluster)
 	if _, held := datadir.Holder(dir); held {
 		return nil
