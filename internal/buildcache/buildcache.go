@@ -31,20 +31,29 @@ func Dir(name string) (string, error) {
 // not there. Processes that get here at once build it once: the others
 // wait for the first and reuse its result. A failed build leaves nothing.
 func Program(name, file string, build func(dir, out string) error) (string, error) {
+	return made(name, file, IsExecutable, build)
+}
+
+// File is Program for a file that is not a program (an image archive).
+func File(name, file string, build func(dir, out string) error) (string, error) {
+	return made(name, file, isRegular, build)
+}
+
+func made(name, file string, done func(string) bool, build func(dir, out string) error) (string, error) {
 	dir, err := Dir(name)
 	if err != nil {
 		return "", err
 	}
 	bin := filepath.Join(dir, file)
-	if IsExecutable(bin) {
+	if done(bin) {
 		return bin, nil
 	}
-	unlock, err := lock(filepath.Join(dir, ".lock"))
+	unlock, err := Lock(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return "", fmt.Errorf("build cache: %w", err)
 	}
 	defer unlock()
-	if IsExecutable(bin) {
+	if done(bin) {
 		return bin, nil
 	}
 	tmp := bin + ".tmp-" + strconv.Itoa(os.Getpid())
@@ -64,8 +73,14 @@ func IsExecutable(p string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-// lock takes an exclusive flock on path, waiting for other holders.
-func lock(path string) (unlock func(), err error) {
+func isRegular(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Lock takes an exclusive flock on path, waiting for other holders, and
+// returns what releases it.
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err

@@ -9,7 +9,9 @@ import (
 	"github.com/spf13/pflag"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	kubeproxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 
 	"flotilla.dev/flotilla/internal/agent"
 	"flotilla.dev/flotilla/internal/agentlimits"
@@ -205,5 +207,7 @@ func upstreamCmds() []*cobra.Command {
 		wrap("kube-apiserver", apiserver.NewAPIServerCommand),
 		wrap("kube-controller-manager", kcm.NewControllerManagerCommand),
 		wrap("kube-scheduler", func() *cobra.Command { return scheduler.NewSchedulerCommand() }),
+		wrap("kubelet", func() *cobra.Command { return kubelet.NewKubeletCommand(signalContext()) }),
+		wrap("kube-proxy", kubeproxy.NewProxyCommand),
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -31,8 +32,12 @@ import (
 type Config struct {
 	// PKIDir keeps the CA, serving and client certificates across restarts.
 	PKIDir string
-	// Port is the secure port served on 127.0.0.1.
+	// Port is the secure port served on Address.
 	Port int
+	// Address is the one address the apiserver serves on and advertises;
+	// default 127.0.0.1. A cluster with real nodes serves on its node
+	// network's gateway, which its nodes and pods reach.
+	Address string
 	// EtcdServers are the etcd client URLs.
 	EtcdServers []string
 	// EtcdPrefix separates this apiserver's keys in a shared etcd.
@@ -119,7 +124,17 @@ func Prepare(c Config) (*Server, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	serving, err := ca.Serving(c.PKIDir, "apiserver", []string{"127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"})
+	addr := orDefault(c.Address, "127.0.0.1")
+	serviceCIDR := orDefault(c.ServiceCIDR, "10.96.0.0/16")
+	hosts := []string{"127.0.0.1", "localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"}
+	if addr != "127.0.0.1" {
+		hosts = append(hosts, addr)
+	}
+	// Pods reach the apiserver at the first address of the service range.
+	if prefix, err := netip.ParsePrefix(serviceCIDR); err == nil {
+		hosts = append(hosts, prefix.Addr().Next().String())
+	}
+	serving, err := ca.Serving(c.PKIDir, "apiserver", hosts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,15 +147,15 @@ func Prepare(c Config) (*Server, []string, error) {
 		return nil, nil, err
 	}
 	args := []string{
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + addr,
+		"--advertise-address=" + addr,
 		"--secure-port=" + strconv.Itoa(c.Port),
 		"--tls-cert-file=" + serving.CertFile,
 		"--tls-private-key-file=" + serving.KeyFile,
 		"--client-ca-file=" + ca.CertFile,
 		"--etcd-servers=" + strings.Join(c.EtcdServers, ","),
 		"--etcd-prefix=" + orDefault(c.EtcdPrefix, "/registry"),
-		"--service-cluster-ip-range=" + orDefault(c.ServiceCIDR, "10.96.0.0/16"),
+		"--service-cluster-ip-range=" + serviceCIDR,
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file=" + sa.CertFile,
 		"--service-account-signing-key-file=" + sa.KeyFile,
@@ -157,7 +172,7 @@ func Prepare(c Config) (*Server, []string, error) {
 	}
 	args = append(args, c.ExtraArgs...)
 	srv := &Server{
-		URL:    "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port)),
+		URL:    "https://" + net.JoinHostPort(addr, strconv.Itoa(c.Port)),
 		CA:     ca,
 		err:    make(chan error, 1),
 		pkiDir: c.PKIDir,

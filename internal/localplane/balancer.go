@@ -22,8 +22,8 @@ type balancer struct {
 	next atomic.Uint64
 }
 
-func listenBalancer(port int) (*balancer, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+func listenBalancer(host string, port int) (*balancer, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,9 @@ type Status struct {
 	Components []Component `json:"components"`
 	// Nodes is how many simulated nodes are registered as Desired says.
 	NodesSet bool `json:"nodesSet"`
+	// RealNodes are the real nodes' components (NODE/containerd,
+	// NODE/kubelet, NODE/kube-proxy).
+	RealNodes []Component `json:"realNodes,omitempty"`
 }
 
 // Component is one process the supervisor runs.

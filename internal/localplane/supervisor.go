@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,11 +20,13 @@ import (
 	"k8s.io/klog/v2"
 
 	"flotilla.dev/flotilla/internal/datadir"
+	"flotilla.dev/flotilla/internal/images"
 	"flotilla.dev/flotilla/internal/kubeapi"
 	"flotilla.dev/flotilla/internal/kubebin"
 	"flotilla.dev/flotilla/internal/localcluster"
 	"flotilla.dev/flotilla/internal/nodesim"
 	"flotilla.dev/flotilla/internal/procs"
+	"flotilla.dev/flotilla/internal/realnode"
 )
 
 // tick is how often the supervisor compares what runs with what is desired.
@@ -52,6 +55,15 @@ type supervisor struct {
 
 	sim      *nodesim.Sim
 	simNodes []byte // the nodes last set, as JSON
+
+	// Real nodes: the cluster's node network (nil without real nodes),
+	// the nodes by name, the sandbox image, and the port of the endpoint.
+	net          *realnode.Network
+	real         map[string]*realNode
+	realReady    bool
+	realFailure  string
+	pause        string
+	endpointPort int
 }
 
 // Run supervises the cluster in dir until ctx ends, then stops everything
@@ -62,7 +74,7 @@ func Run(ctx context.Context, dir string) error {
 		return err
 	}
 	defer d.Close()
-	s := &supervisor{dir: d, bins: newBinaries(ctx)}
+	s := &supervisor{dir: d, bins: newBinaries(ctx), real: map[string]*realNode{}}
 	if err := s.load(); err != nil {
 		return err
 	}
@@ -150,6 +162,13 @@ func (s *supervisor) prepare() error {
 		peers = append(peers, fmt.Sprintf("%s=http://127.0.0.1:%d", memberName(i), pp))
 	}
 	s.etcdURLs = clientURLs
+	addr, err := s.prepareNetwork()
+	if err != nil {
+		return err
+	}
+	if s.pause, err = images.Ref(images.Pause); err != nil {
+		return err
+	}
 	for i := range n {
 		c := &component{name: "etcd-" + strconv.Itoa(i), logFile: s.dir.Join("logs", "etcd-"+strconv.Itoa(i)+".log")}
 		args := []string{"etcd", "--name=" + memberName(i), "--data-dir=" + s.dir.Join("etcd-"+strconv.Itoa(i)),
@@ -165,32 +184,50 @@ func (s *supervisor) prepare() error {
 		if err != nil {
 			return err
 		}
-		srv, args, err := kubeapi.Prepare(kubeapi.Config{
+		cfg := kubeapi.Config{
 			PKIDir:           s.pkiDir,
 			Port:             port,
+			Address:          addr,
 			EtcdServers:      clientURLs,
 			Authorization:    "RBAC",
 			DisableAdmission: []string{"TaintNodesByCondition"},
 			ExtraArgs:        []string{"--enable-bootstrap-token-auth=true"},
 			ServiceCIDR:      "10.96.0.0/16",
-		})
+		}
+		if s.net != nil {
+			cfg.Authorization = "Node,RBAC"
+		}
+		srv, args, err := kubeapi.Prepare(cfg)
 		if err != nil {
 			return err
+		}
+		if s.net != nil {
+			kc, err := srv.CA.Client(s.pkiDir, "apiserver-kubelet-client", kubeletClientUser)
+			if err != nil {
+				return err
+			}
+			args = append(args, "--kubelet-client-certificate="+kc.CertFile, "--kubelet-client-key="+kc.KeyFile,
+				"--kubelet-certificate-authority="+srv.CA.CertFile, "--kubelet-preferred-address-types=InternalIP")
 		}
 		s.servers = append(s.servers, srv)
 		s.apiArgs = append(s.apiArgs, append([]string{"kube-apiserver"}, args...))
 		s.api = append(s.api, &component{name: "kube-apiserver-" + strconv.Itoa(i), logFile: s.dir.Join("logs", "kube-apiserver-"+strconv.Itoa(i)+".log")})
 	}
 	s.endpoint = s.servers[0].URL
+	s.endpointPort, _ = strconv.Atoi(s.endpoint[strings.LastIndex(s.endpoint, ":")+1:])
 	if n > 1 {
 		port, err := s.dir.Port("apiserver", 0)
 		if err != nil {
 			return err
 		}
-		if s.lb, err = listenBalancer(port); err != nil {
+		host := "127.0.0.1"
+		if addr != "" {
+			host = addr
+		}
+		if s.lb, err = listenBalancer(host, port); err != nil {
 			return err
 		}
-		s.endpoint = fmt.Sprintf("https://127.0.0.1:%d", port)
+		s.endpoint, s.endpointPort = "https://"+net.JoinHostPort(host, strconv.Itoa(port)), port
 	}
 	// The components and the admin reach the cluster at its endpoint.
 	front := *s.servers[0]
@@ -246,6 +283,7 @@ func (s *supervisor) reconcile(ctx context.Context) {
 	}
 	s.runControllers(ctx, now)
 	s.runNodes(ctx)
+	s.runRealNodes(ctx, now)
 	s.runAgent(now, self)
 }
 
@@ -312,8 +350,14 @@ func (s *supervisor) runControllers(ctx context.Context, now time.Time) {
 		front := *s.servers[0]
 		front.URL, front.Bin = s.endpoint, bin
 		if c == s.kcm {
+			controllers, extra := localcluster.Controllers, []string(nil)
+			if s.net != nil {
+				// Real nodes fail for real: their pods move when they do.
+				controllers = slices.Concat(controllers, []string{"node-lifecycle-controller"})
+				extra = []string{"--node-monitor-grace-period=20s"}
+			}
 			c.start(now, want, func() (*procs.Proc, error) {
-				return front.StartControllerManager(s.desired.Name, c.logFile, localcluster.Controllers)
+				return front.StartControllerManager(s.desired.Name, c.logFile, controllers, extra...)
 			})
 		} else {
 			c.start(now, want, func() (*procs.Proc, error) { return front.StartScheduler(s.desired.Name, c.logFile) })
@@ -344,14 +388,18 @@ func (s *supervisor) runNodes(ctx context.Context) {
 		}
 		s.sim = nodesim.New(cs)
 		s.sim.Run(ctx)
+		if s.net != nil {
+			go s.sim.KeepLeases(ctx, 10*time.Second)
+		}
 	}
-	want, _ := json.Marshal(s.desired.Nodes)
+	sim := simulated(s.desired.Nodes)
+	want, _ := json.Marshal(sim)
 	if bytes.Equal(want, s.simNodes) {
 		return
 	}
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := s.sim.Set(sctx, s.desired.Nodes); err != nil {
+	if err := s.sim.Set(sctx, sim); err != nil {
 		klog.ErrorS(err, "setting simulated nodes")
 		return
 	}
@@ -407,6 +455,7 @@ func (s *supervisor) status() Status {
 	if s.desired.AgentBootstrap != "" {
 		st.Components = append(st.Components, s.agent.status())
 	}
+	st.RealNodes = s.realStatus()
 	return st
 }
 
@@ -414,6 +463,14 @@ func (s *supervisor) status() Status {
 func (s *supervisor) stopAll() {
 	// A kube-apiserver drains its watches for over 20 s after SIGTERM; a
 	// cluster being stopped does not wait for that.
+	for _, rn := range s.real {
+		stopRealNode(rn)
+	}
+	if s.net != nil {
+		if err := s.net.Down(); err != nil {
+			klog.ErrorS(err, "removing the node network")
+		}
+	}
 	procs.StopAll(3*time.Second, procsOf(s.agent, s.kcm, s.sched)...)
 	procs.StopAll(3*time.Second, procsOf(s.api...)...)
 	procs.StopAll(5*time.Second, procsOf(s.etcd...)...)

@@ -40,6 +40,9 @@ type Node struct {
 	Memory  resource.Quantity `json:"memory"`
 	Labels  map[string]string `json:"labels,omitempty"`
 	Taints  []corev1.Taint    `json:"taints,omitempty"`
+	// Real nodes run a kubelet and a container runtime (package realnode);
+	// the simulator leaves them alone.
+	Real bool `json:"real,omitempty"`
 }
 
 // Sim simulates a changing set of nodes.

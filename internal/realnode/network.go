@@ -1,0 +1,168 @@
+package realnode
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"flotilla.dev/flotilla/internal/buildcache"
+)
+
+// networkFile records a cluster's network in its directory.
+const networkFile = "network.json"
+
+// Allocate returns the network of the cluster whose directory is owner,
+// choosing a free one the first time. The choice is recorded on the host
+// (one file per index, naming its owner) so that two clusters never
+// share one; an index whose owner's directory is gone is free again.
+func Allocate(owner string) (Network, error) {
+	var n Network
+	if b, err := os.ReadFile(filepath.Join(owner, networkFile)); err == nil {
+		return n, json.Unmarshal(b, &n)
+	}
+	reg, err := buildcache.Dir("networks")
+	if err != nil {
+		return n, err
+	}
+	unlock, err := buildcache.Lock(filepath.Join(reg, ".lock"))
+	if err != nil {
+		return n, err
+	}
+	defer unlock()
+	for i := range maxNetworks {
+		rec := filepath.Join(reg, strconv.Itoa(i))
+		if b, err := os.ReadFile(rec); err == nil {
+			if _, err := os.Stat(string(b)); err == nil {
+				continue
+			}
+		}
+		n.Index = i
+		if err := os.WriteFile(rec, []byte(owner), 0o644); err != nil {
+			return n, err
+		}
+		b, _ := json.Marshal(n)
+		return n, os.WriteFile(filepath.Join(owner, networkFile), b, 0o644)
+	}
+	return n, fmt.Errorf("all %d node networks of this host are taken by clusters with real nodes; delete one", maxNetworks)
+}
+
+// Release frees owner's network on the host and removes its bridge.
+func Release(owner string) error {
+	b, err := os.ReadFile(filepath.Join(owner, networkFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	var n Network
+	if err == nil {
+		err = json.Unmarshal(b, &n)
+	}
+	if err != nil {
+		return err
+	}
+	errs := []error{n.Down()}
+	if reg, err := buildcache.Dir("networks"); err == nil {
+		rec := filepath.Join(reg, strconv.Itoa(n.Index))
+		if b, err := os.ReadFile(rec); err == nil && string(b) == owner {
+			errs = append(errs, os.Remove(rec))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Up makes the host bridge with the gateway address, and lets the host
+// route between the nodes' pod ranges.
+func (n Network) Up() error {
+	br := n.Bridge()
+	if !linkExists(br) {
+		if err := ip("link", "add", br, "type", "bridge"); err != nil {
+			return err
+		}
+	}
+	if err := ip("addr", "replace", n.Gateway().String()+"/24", "dev", br); err != nil {
+		return err
+	}
+	if err := ip("link", "set", br, "up"); err != nil {
+		return err
+	}
+	return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
+}
+
+// Down removes the host bridge.
+func (n Network) Down() error {
+	if !linkExists(n.Bridge()) {
+		return nil
+	}
+	return ip("link", "del", n.Bridge())
+}
+
+// netUp puts the node on its network: its namespace, a veth from the
+// bridge to its eth0, its address and default route through the host,
+// forwarding for its pods, and the host's route to its pod range.
+func (nd *Node) netUp() error {
+	ns, host := nd.NetNS(), nd.vethHost()
+	if _, err := os.Stat(filepath.Join("/run/netns", ns)); err != nil {
+		if err := ip("netns", "add", ns); err != nil {
+			return err
+		}
+	}
+	if !linkExists(host) {
+		peer := "flp" + strings.TrimPrefix(host, "flv")
+		steps := [][]string{
+			{"link", "add", host, "type", "veth", "peer", "name", peer},
+			{"link", "set", peer, "netns", ns},
+			{"-n", ns, "link", "set", peer, "name", "eth0"},
+		}
+		for _, s := range steps {
+			if err := ip(s...); err != nil {
+				return err
+			}
+		}
+	}
+	steps := [][]string{
+		{"link", "set", host, "master", nd.Net.Bridge()},
+		{"link", "set", host, "up"},
+		{"-n", ns, "addr", "replace", nd.IP().String() + "/24", "dev", "eth0"},
+		{"-n", ns, "link", "set", "eth0", "up"},
+		{"-n", ns, "link", "set", "lo", "up"},
+		{"-n", ns, "route", "replace", "default", "via", nd.Net.Gateway().String()},
+		{"route", "replace", nd.Net.PodCIDR(nd.Index).String(), "via", nd.IP().String()},
+	}
+	for _, s := range steps {
+		if err := ip(s...); err != nil {
+			return err
+		}
+	}
+	return nsSysctl(ns, "net.ipv4.ip_forward", "1")
+}
+
+// netDown removes the node's namespace (and with it its end of the veth,
+// and so the host's end and route).
+func (nd *Node) netDown() error {
+	if _, err := os.Stat(filepath.Join("/run/netns", nd.NetNS())); err != nil {
+		return nil
+	}
+	return ip("netns", "del", nd.NetNS())
+}
+
+func linkExists(name string) bool {
+	_, err := net.InterfaceByName(name)
+	return err == nil
+}
+
+func ip(args ...string) error {
+	out, err := exec.Command("ip", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func nsSysctl(ns, key, value string) error {
+	return ip("netns", "exec", ns, "sysctl", "-qw", key+"="+value)
+}
