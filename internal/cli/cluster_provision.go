@@ -33,10 +33,13 @@ func addClusterProvisionCmds(cmd *cobra.Command, o *hubOptions) {
 // defaultPool is the pool create makes and scale changes when not told.
 const defaultPool = "workers"
 
+// realPool is the pool of real nodes create makes with --real-nodes.
+const realPool = "real"
+
 func newClusterCreateCmd(o *hubOptions) *cobra.Command {
 	var (
 		provider, version, group, pool string
-		nodes, controlPlane            int32
+		nodes, controlPlane, realNodes int32
 		labels                         []string
 		cpu, memory                    = resource.MustParse("4"), resource.MustParse("16Gi")
 		w                              waitFlags
@@ -60,6 +63,9 @@ func newClusterCreateCmd(o *hubOptions) *cobra.Command {
 					NodePools:    []fv1.NodePool{{Name: pool, Replicas: nodes, CPU: cpu, Memory: memory}},
 				}},
 			}
+			if realNodes > 0 {
+				cl.Spec.Lifecycle.NodePools = append(cl.Spec.Lifecycle.NodePools, fv1.NodePool{Name: realPool, Replicas: realNodes, Real: true})
+			}
 			if err := capi.set(cl.Spec.Lifecycle); err != nil {
 				return err
 			}
@@ -81,8 +87,9 @@ func newClusterCreateCmd(o *hubOptions) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&provider, "provider", string(fv1.ProviderLocal), "provider that makes the cluster (flotilla versions)")
 	f.StringVar(&version, "version", kubebin.Embedded(), "Kubernetes version")
-	f.Int32Var(&nodes, "nodes", 3, "nodes in the pool")
+	f.Int32Var(&nodes, "nodes", 3, "simulated nodes in the pool")
 	f.StringVar(&pool, "pool", defaultPool, "name of the node pool")
+	f.Int32Var(&realNodes, "real-nodes", 0, "real nodes (a kubelet and containerd each; provider local, needs root), in a second pool named "+realPool)
 	f.Int32Var(&controlPlane, "control-plane", 1, "control-plane replicas: 1, or 3 to keep the API answering through upgrades")
 	f.StringVar(&group, "group", fv1.DefaultName, "cluster group")
 	f.StringArrayVar(&labels, "label", nil, "label k=v of the cluster (repeatable)")

@@ -48,6 +48,7 @@ func newUpCmd() *cobra.Command {
 	cmd.Flags().StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the hub and clusters' state")
 	cmd.Flags().IntVar(&cfg.Clusters, "clusters", cfg.Clusters, "number of local clusters")
 	cmd.Flags().IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "simulated nodes per local cluster")
+	cmd.Flags().IntVar(&cfg.RealNodes, "real-nodes", 0, "real nodes per local cluster: a kubelet and containerd each, running pods for real (needs root; docs/real-nodes.md)")
 	return cmd
 }
 

@@ -18,7 +18,6 @@ import (
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/drain"
 	"flotilla.dev/flotilla/internal/localplane"
-	"flotilla.dev/flotilla/internal/nodesim"
 	"flotilla.dev/flotilla/internal/registration"
 )
 
@@ -109,6 +108,12 @@ func (p *pass) start(context.Context) (bool, error) {
 			continue
 		}
 		p.st.ControlPlane = append(p.st.ControlPlane, fv1.ComponentStatus{Name: comp.Name, Version: comp.Version, Ready: comp.Ready})
+		if comp.Failed {
+			p.st = failed(p.st, comp.Message)
+			return true, nil
+		}
+	}
+	for _, comp := range sup.RealNodes {
 		if comp.Failed {
 			p.st = failed(p.st, comp.Message)
 			return true, nil
@@ -320,9 +325,9 @@ func waiting(st fv1.LifecycleStatus, why string) fv1.LifecycleStatus {
 	return st
 }
 
-// nodeReports reads the cluster's simulated nodes.
+// nodeReports reads the cluster's nodes of its pools, simulated and real.
 func nodeReports(ctx context.Context, cs kubernetes.Interface) (map[string]nodeReport, error) {
-	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: nodesim.SimulatedLabel + "=true"})
+	list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: PoolLabel})
 	if err != nil {
 		return nil, fmt.Errorf("listing the cluster's nodes: %w", err)
 	}

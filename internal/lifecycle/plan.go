@@ -69,7 +69,7 @@ func grow(cluster string, spec *fv1.ClusterLifecycle, nodes []nodesim.Node) (out
 			used[idx], have[ord] = true, true
 			out = append(out, nodesim.Node{
 				Name: nodeName(cluster, p.Name, ord), Index: idx, Version: spec.Version,
-				CPU: p.CPU, Memory: p.Memory, Labels: poolLabels(p), Taints: p.Taints,
+				CPU: p.CPU, Memory: p.Memory, Labels: poolLabels(p), Taints: p.Taints, Real: p.Real,
 			})
 			added++
 		}

@@ -46,6 +46,9 @@ func (s *supervisor) prepareNetwork() (address string, err error) {
 	if !hasReal(s.desired.Nodes) {
 		return "", nil
 	}
+	if err := realnode.Check(); err != nil {
+		return "", err
+	}
 	net, err := realnode.Allocate(s.dir.Path)
 	if err != nil {
 		return "", err

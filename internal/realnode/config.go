@@ -37,10 +37,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = %q
     conf_dir = %q
 `, nd.path("containerd", "root"), nd.path("containerd", "state"), nd.socket(), nd.socket()+".ttrpc",
-		nd.path("containerd", "opt"), c.Pause, nd.path("netns"), !hasCapability(capSysResource), nd.path("cni", "net.d"))
+		nd.path("containerd", "opt"), c.Pause, nd.path("netns"), !hasCapability(capSysResource), CNIDir, nd.path("cni", "net.d"))
 }
 
 // capSysResource is the capability to lower a process's OOM score below

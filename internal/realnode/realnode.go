@@ -6,7 +6,7 @@
 //
 // The cluster's network is a host bridge with the control plane's address
 // on it (172.30.N.1/24; the apiserver serves there for the nodes and for
-// pods); node I is 172.30.N.(10+I) and its pods are 10.(128+N).I.0/24 on a
+// pods); node I is 172.30.N.(2+I) and its pods are 10.(128+N).I.0/24 on a
 // bridge inside the node, routed to from the host and from the other nodes.
 //
 // It needs root on a Linux host: network namespaces, veth and bridge
@@ -35,7 +35,7 @@ func (n Network) Gateway() netip.Addr { return netip.AddrFrom4([4]byte{172, 30, 
 
 // NodeIP is node i's address.
 func (n Network) NodeIP(i int) netip.Addr {
-	return netip.AddrFrom4([4]byte{172, 30, byte(n.Index), byte(10 + i)})
+	return netip.AddrFrom4([4]byte{172, 30, byte(n.Index), byte(2 + i)})
 }
 
 // PodCIDR is node i's pod range.
@@ -51,8 +51,8 @@ func (n Network) ClusterCIDR() netip.Prefix {
 // maxNetworks bounds Index: the pod ranges are 10.128.0.0/9.
 const maxNetworks = 128
 
-// maxNodes bounds a cluster's real nodes (node addresses .10 to .249).
-const maxNodes = 240
+// maxNodes bounds node numbers (addresses .2 to .252).
+const maxNodes = 251
 
 // Node is one real node of a cluster.
 type Node struct {
@@ -69,7 +69,7 @@ type Node struct {
 // NewNode describes node index of cluster on net, keeping its state in dir.
 func NewNode(cluster, name string, index int, net Network, dir string) (*Node, error) {
 	if index < 0 || index >= maxNodes {
-		return nil, fmt.Errorf("a cluster has at most %d real nodes", maxNodes)
+		return nil, fmt.Errorf("real node number %d is outside 0 to %d", index, maxNodes-1)
 	}
 	return &Node{Cluster: cluster, Name: name, Index: index, Net: net, Dir: dir}, nil
 }

@@ -40,6 +40,8 @@ type Config struct {
 	Clusters int
 	// Nodes is the number of simulated nodes per cluster.
 	Nodes int
+	// RealNodes is the number of real nodes per cluster (package realnode).
+	RealNodes int
 	// Out receives progress for people.
 	Out io.Writer
 }
@@ -133,7 +135,7 @@ func makeClusters(ctx context.Context, l Layout, c Config) error {
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{LocalLabel: "true"}},
 			Spec: fv1.ClusterSpec{Lifecycle: &fv1.ClusterLifecycle{
 				Provider: fv1.ProviderLocal, Version: kubebin.Embedded(),
-				NodePools: []fv1.NodePool{{Name: "workers", Replicas: int32(c.Nodes), CPU: resource.MustParse("4"), Memory: resource.MustParse("16Gi")}},
+				NodePools: c.pools(),
 			}},
 		})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -208,4 +210,14 @@ func writeKubeconfig(ctx context.Context, cl client.Client, l Layout, name strin
 		return err
 	}
 	return os.WriteFile(path, s.Data["value"], 0o600)
+}
+
+// pools are the node pools of each cluster: the simulated workers and,
+// when asked for, the real ones.
+func (c Config) pools() []fv1.NodePool {
+	pools := []fv1.NodePool{{Name: "workers", Replicas: int32(c.Nodes), CPU: resource.MustParse("4"), Memory: resource.MustParse("16Gi")}}
+	if c.RealNodes > 0 {
+		pools = append(pools, fv1.NodePool{Name: "real", Replicas: int32(c.RealNodes), Real: true})
+	}
+	return pools
 }

@@ -21,6 +21,7 @@ import (
 	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/localplane"
 	"flotilla.dev/flotilla/internal/procs"
+	"flotilla.dev/flotilla/internal/realnode"
 )
 
 // Provider runs local clusters in directories under Root.
@@ -128,6 +129,9 @@ func (p *Provider) Stop(cluster string) error {
 func (p *Provider) Delete(cluster string) error {
 	if err := p.Stop(cluster); err != nil {
 		return err
+	}
+	if err := realnode.Forget(p.Dir(cluster)); err != nil {
+		return fmt.Errorf("removing the real nodes of cluster %s: %w", cluster, err)
 	}
 	return os.RemoveAll(p.Dir(cluster))
 }

@@ -1,0 +1,289 @@
+package lifecycle
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"flotilla.dev/flotilla/internal/images"
+	"flotilla.dev/flotilla/internal/realnode"
+)
+
+// A cluster with a real node runs pods for real: the workload's
+// Deployment becomes Available on the real node, its Service answers from
+// another pod, logs, exec and port-forward reach it, the node goes
+// NotReady (and is tainted) while its kubelet is stopped and comes back,
+// and delete leaves nothing of the node on the host.
+func TestRealNodeRunsPods(t *testing.T) {
+	if err := realnode.Check(); err != nil {
+		t.Fatalf("CI installs what real nodes need: %v", err)
+	}
+	const name = "real"
+	mustFlotilla(t, "cluster", "create", name, "--version", newer, "--nodes", "1", "--real-nodes", "1", "--wait", "--timeout", "4m")
+	deleted := false
+	defer func() {
+		if !deleted {
+			deleteCluster(t, name)
+		}
+	}()
+	cs, kc := member(t, name)
+	node := name + "-real-1"
+	waitFor(t, 2*time.Minute, "real node Ready", func(ctx context.Context) (bool, error) {
+		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		return err == nil && nodeReady(n), nil
+	})
+	n, _ := cs.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
+	host := hostKernel(t)
+	if n.Status.NodeInfo.KernelVersion != host || !strings.HasPrefix(n.Status.NodeInfo.ContainerRuntimeVersion, "containerd://") || n.Labels[realnode.Label] != "true" {
+		t.Fatalf("node %s: kernel %q runtime %q labels %v; want the host's kernel %q, containerd, and %s", node, n.Status.NodeInfo.KernelVersion, n.Status.NodeInfo.ContainerRuntimeVersion, n.Labels, host, realnode.Label)
+	}
+
+	ref, err := images.Ref(images.Hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := workload(t, cs, ref)
+	pods, err := cs.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
+	if err != nil || len(pods.Items) != 2 {
+		t.Fatalf("web pods: %v %v", pods, err)
+	}
+	pod := pods.Items[0].Name
+
+	t.Run("service answers another pod", func(t *testing.T) {
+		out := kubectl(t, kc, "exec", "client", "--", "/hello", "get", "http://"+web.Spec.ClusterIP+"/")
+		if !strings.HasPrefix(out, "hello from web-") || !strings.Contains(out, host) {
+			t.Fatalf("through the service: %q", out)
+		}
+	})
+	t.Run("logs", func(t *testing.T) {
+		out := kubectl(t, kc, "logs", "-l", "app=web", "--prefix")
+		if !strings.Contains(out, "serving on :8080") || !strings.Contains(out, "GET / from") {
+			t.Fatalf("logs: %q", out)
+		}
+	})
+	t.Run("exec sees the host kernel", func(t *testing.T) {
+		if out := strings.TrimSpace(kubectl(t, kc, "exec", pod, "--", "/hello", "uname")); out != host {
+			t.Fatalf("uname in the pod %q, host %q", out, host)
+		}
+	})
+	t.Run("port-forward", func(t *testing.T) {
+		body := portForward(t, kc, pod)
+		if !strings.HasPrefix(body, "hello from "+pod) {
+			t.Fatalf("through port-forward: %q", body)
+		}
+	})
+	t.Run("kubelet stopped then started", func(t *testing.T) {
+		kubeletStopsAndStarts(t, cs, node)
+	})
+
+	state := realnode.StateDir(readNetwork(t, name), 1)
+	deleteCluster(t, name)
+	deleted = true
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("node state %s left after delete: %v", state, err)
+	}
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), "flotilla-") {
+		t.Errorf("network namespaces left after delete: %s", out)
+	}
+	if left := pids(state, ""); len(left) > 0 {
+		t.Errorf("processes of the node left after delete: %v", left)
+	}
+}
+
+// Real nodes are refused where they cannot run, by the API.
+func TestRealNodeBadInput(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--version", older}, "real nodes run Kubernetes v1.37.2"},
+		{[]string{"--provider", "clusterapi", "--capi-kubeconfig-secret", "x", "--capi-class", "c"}, "real node pools are made by the local provider only"},
+	} {
+		args := append([]string{"cluster", "create", "refused", "--real-nodes", "1"}, c.args...)
+		_, errOut, err := flotilla(args...)
+		if err == nil || !strings.Contains(errOut, c.want) {
+			t.Errorf("flotilla %s: %v %q; want it refused with %q", strings.Join(args, " "), err, errOut, c.want)
+		}
+	}
+	if out, err := kubectlHub("get", "cluster", "refused"); err == nil {
+		t.Fatalf("a refused cluster exists: %s", out)
+	}
+}
+
+// workload runs the hello image as Deployment web (2 replicas) behind a
+// Service, and a client pod, on the real node; it returns the Service once
+// the Deployment is Available.
+func workload(t *testing.T, cs kubernetes.Interface, ref string) *corev1.Service {
+	t.Helper()
+	ctx := context.Background()
+	onReal := map[string]string{realnode.Label: "true"}
+	container := corev1.Container{
+		Name: "hello", Image: ref, Args: []string{"serve"},
+		Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
+		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1},
+	}
+	labels := map[string]string{"app": "web"}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](2),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{NodeSelector: onReal, Containers: []corev1.Container{container}},
+			},
+		},
+	}
+	if _, err := cs.AppsV1().Deployments("default").Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	client := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: "default"},
+		Spec:       corev1.PodSpec{NodeSelector: onReal, Containers: []corev1.Container{{Name: "hello", Image: ref, Args: []string{"serve"}}}},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, client, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := cs.CoreV1().Services("default").Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default"},
+		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "web Available and client Running", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+		if err != nil || d.Status.AvailableReplicas != 2 {
+			return false, nil
+		}
+		p, err := cs.CoreV1().Pods("default").Get(ctx, "client", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, nil
+	})
+	return svc
+}
+
+// kubeletStopsAndStarts freezes the node's kubelet: the node lifecycle
+// controller marks the node not ready and taints it; thawed, the node is
+// Ready again and the taints go.
+func kubeletStopsAndStarts(t *testing.T, cs kubernetes.Interface, node string) {
+	out, _ := exec.Command("pgrep", "-f", "kubelet.*--hostname-override="+node).Output()
+	pids := strings.Fields(string(out))
+	if len(pids) != 1 {
+		t.Fatalf("kubelet processes of %s: %v", node, pids)
+	}
+	pid, _ := strconv.Atoi(pids[0])
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	defer func() {
+		if !thawed {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}()
+	stopped := time.Now()
+	unreachable := func(n *corev1.Node) bool {
+		return slices.ContainsFunc(n.Spec.Taints, func(tn corev1.Taint) bool { return tn.Key == corev1.TaintNodeUnreachable })
+	}
+	waitFor(t, 90*time.Second, "node not ready and tainted unreachable", func(ctx context.Context) (bool, error) {
+		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		return err == nil && !nodeReady(n) && unreachable(n), nil
+	})
+	t.Logf("node %s not ready and tainted %s after %v", node, corev1.TaintNodeUnreachable, time.Since(stopped).Round(100*time.Millisecond))
+	syscall.Kill(pid, syscall.SIGCONT)
+	thawed = true
+	started := time.Now()
+	waitFor(t, 90*time.Second, "node Ready and untainted", func(ctx context.Context) (bool, error) {
+		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		return err == nil && nodeReady(n) && !unreachable(n), nil
+	})
+	t.Logf("node %s Ready and untainted %v after its kubelet started again", node, time.Since(started).Round(100*time.Millisecond))
+}
+
+// portForward forwards a local port to pod's 8080 and returns what it
+// answers there.
+func portForward(t *testing.T, kc, pod string) string {
+	t.Helper()
+	cmd := exec.Command("kubectl", "--kubeconfig", kc, "port-forward", "pod/"+pod, ":8080")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("port-forward: %v", err)
+	}
+	m := regexp.MustCompile(`127\.0\.0\.1:(\d+) ->`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("port-forward said %q", line)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://127.0.0.1:" + m[1] + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func kubectl(t *testing.T, kc string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("kubectl", append([]string{"--kubeconfig", kc}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func hostKernel(t *testing.T) string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// readNetwork is the node network of made cluster name.
+func readNetwork(t *testing.T, name string) realnode.Network {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(clusters.Dir(name), "network.json")); err != nil {
+		t.Fatal(fmt.Errorf("cluster %s has no node network: %w", name, err))
+	}
+	n, err := realnode.Allocate(clusters.Dir(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
