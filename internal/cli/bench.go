@@ -39,7 +39,7 @@ func newBenchCmd() *cobra.Command {
 		},
 	}
 	insights.Flags().IntVar(&objects, "objects", 10000, "objects the policy governs")
-	cmd.AddCommand(startup, newBenchFleetCmd(), newBenchAgentCmd(), newBenchPolicyCmd(), newBenchFloodCmd(), newBenchProxyCmd(), newBenchBackupCmd(), newBenchLifecycleCmd(), insights)
+	cmd.AddCommand(startup, newBenchFleetCmd(), newBenchAgentCmd(), newBenchPolicyCmd(), newBenchFloodCmd(), newBenchProxyCmd(), newBenchBackupCmd(), newBenchLifecycleCmd(), newBenchRealNodeCmd(), insights)
 	return cmd
 }
 

@@ -242,3 +242,21 @@ func Forget(owner string) error {
 	}
 	return errors.Join(append(errs, Release(owner))...)
 }
+
+// PodPIDs lists the processes of the pod with uid on any real node of
+// this host: those in its cgroup.
+func PodPIDs(uid string) ([]int, error) {
+	root, err := processRoot()
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	filepath.WalkDir(filepath.Join(root, "flotilla"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() && strings.HasSuffix(d.Name(), "pod"+uid) {
+			pids = append(pids, groupProcs(p)...)
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return pids, nil
+}
