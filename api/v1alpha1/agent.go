@@ -37,6 +37,10 @@ const (
 	// HubInfoNamespace is the hub's system namespace, where every agent may
 	// read HubInfoConfigMap and nothing else.
 	HubInfoNamespace = "flotilla-system"
+	// ReadOnlyAgentRole names the ClusterRole, and its ClusterRoleBinding,
+	// that grant the agent of a cluster attached read-only (spec.readOnly)
+	// get, list and watch in its cluster, and nothing more.
+	ReadOnlyAgentRole = "flotilla-agent-read-only"
 )
 
 // Cluster condition types set during registration and detach.

@@ -29,6 +29,11 @@ const (
 	ClusterConditionHealthy = "Healthy"
 )
 
+// ReasonReadOnlyAttach says a policy is not enforced in a cluster because
+// the cluster is attached read-only (spec.readOnly): its agent may not
+// create the objects the policy needs there.
+const ReasonReadOnlyAttach = "ReadOnlyAttach"
+
 // ClusterSpec is what the user declares about a cluster.
 type ClusterSpec struct {
 	// Group is the ClusterGroup the cluster belongs to.
@@ -49,6 +54,16 @@ type ClusterSpec struct {
 	// this. Unset for a cluster Flotilla only attached.
 	// +optional
 	Lifecycle *ClusterLifecycle `json:"lifecycle,omitempty"`
+
+	// ReadOnly says the cluster is attached read-only: its agent may get,
+	// list and watch what the fleet view needs, and nothing more (the
+	// manifest binds it to the ClusterRole flotilla-agent-read-only, not
+	// cluster-admin). Flotilla then creates nothing in the cluster: each
+	// policy that applies to it is reported not enforced there (reason
+	// ReadOnlyAttach). Set by 'flotilla cluster attach --read-only'; it
+	// cannot change after the Cluster is created.
+	// +optional
+	ReadOnly bool `json:"readOnly,omitempty"`
 }
 
 // NodeCounts counts a cluster's nodes.
@@ -143,11 +158,14 @@ type AgentCertificate struct {
 // +kubebuilder:resource:scope=Cluster,categories=flotilla
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 55",message="cluster name must be a DNS-1123 label (lower case letters, digits and '-') of at most 55 characters"
 // +kubebuilder:validation:XValidation:rule="has(self.spec.lifecycle) == has(oldSelf.spec.lifecycle)",message="spec.lifecycle is set when a cluster is created (flotilla cluster create) and stays: an attached cluster cannot become a provisioned one, nor the reverse"
+// +kubebuilder:validation:XValidation:rule="(has(self.spec.readOnly) && self.spec.readOnly) == (has(oldSelf.spec.readOnly) && oldSelf.spec.readOnly)",message="spec.readOnly is set when a cluster is attached (flotilla cluster attach --read-only) and cannot change: to change what its agent may do, detach the cluster and attach it again"
+// +kubebuilder:validation:XValidation:rule="!(has(self.spec.readOnly) && self.spec.readOnly && has(self.spec.lifecycle))",message="a cluster Flotilla made (spec.lifecycle) cannot be read-only: Flotilla administers it"
 // +kubebuilder:printcolumn:name="Group",type=string,JSONPath=`.spec.group`
 // +kubebuilder:printcolumn:name="Health",type=string,JSONPath=`.status.health`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.kubernetesVersion`
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes.total`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Read-only",type=boolean,JSONPath=`.spec.readOnly`,priority=1
 // +kubebuilder:printcolumn:name="Violations",type=integer,JSONPath=`.status.policies.violations`,priority=1
 // +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.policies.synced`,priority=1
 // +kubebuilder:printcolumn:name="Lifecycle",type=string,JSONPath=`.status.lifecycle.phase`,priority=1

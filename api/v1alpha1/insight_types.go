@@ -3,7 +3,7 @@ package v1alpha1
 import metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 // InsightKind says what an insight reports.
-// +kubebuilder:validation:Enum=Violation;AuditHit;QuotaWarning;QuotaExceeded;SyncError;KindNotServed
+// +kubebuilder:validation:Enum=Violation;AuditHit;QuotaWarning;QuotaExceeded;SyncError;KindNotServed;NotEnforced
 type InsightKind string
 
 // Insight kinds.
@@ -22,6 +22,10 @@ const (
 	// InsightKindNotServed: a policy matches a kind the cluster does not
 	// serve, so it governs nothing of that kind there.
 	InsightKindNotServed InsightKind = "KindNotServed"
+	// InsightNotEnforced: the policy applies to the cluster but is not
+	// enforced there; Reason says why (ReadOnlyAttach: the cluster is
+	// attached read-only, so the agent may not create what it needs).
+	InsightNotEnforced InsightKind = "NotEnforced"
 )
 
 // MaxInsights bounds the insights one cluster reports; the count of all of
@@ -38,6 +42,11 @@ type Insight struct {
 	// +optional
 	Type PolicyType  `json:"type,omitempty"`
 	Kind InsightKind `json:"kind"`
+	// Reason is a machine-readable CamelCase word for why, where the kind
+	// needs one: ReadOnlyAttach for NotEnforced.
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	Reason string `json:"reason,omitempty"`
 	// Namespace of the object.
 	// +kubebuilder:validation:MaxLength=63
 	// +optional

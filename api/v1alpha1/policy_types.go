@@ -304,7 +304,8 @@ type PolicyStatus struct {
 	// reject if enforced, cluster by cluster.
 	// +optional
 	Preview *PolicyPreview `json:"preview,omitempty"`
-	// Conditions: Ready, Compliant.
+	// Conditions: Ready, Compliant, Enforced (False, reason ReadOnlyAttach,
+	// while a cluster it applies to is attached read-only).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -315,7 +316,8 @@ type PolicyStatus struct {
 type PolicyPreview struct {
 	// Generation of the policy the preview is of.
 	Generation int64 `json:"generation"`
-	// Clusters the policy applies to.
+	// Clusters the policy applies to, leaving out those attached
+	// read-only, which enforce no policy.
 	Clusters int32 `json:"clusters"`
 	// Reported counts the clusters whose agents have checked every object
 	// the policy governs against this generation.

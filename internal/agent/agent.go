@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -61,6 +62,13 @@ type Config struct {
 	CertTTL time.Duration
 	// MetricsBindAddress serves /metrics there; empty serves none.
 	MetricsBindAddress string
+	// ReadOnly: the agent creates, changes and deletes nothing in its
+	// cluster but its identity Secret: it applies no policy (each is
+	// reported not enforced), creates no namespace, runs no backup or
+	// restore, acts for no user and cleans nothing up on detach. The
+	// manifest of 'cluster attach --read-only' sets it; the hub says so
+	// too for a Cluster attached read-only, whatever the agent was told.
+	ReadOnly bool
 }
 
 // NewConfig returns defaults.
@@ -91,6 +99,10 @@ type agent struct {
 	// clusterCfg reaches the member cluster; nil for simulated clusters,
 	// whose objects are not checked for insights.
 	clusterCfg *rest.Config
+
+	// readOnly: the agent writes nothing in its cluster (Config.ReadOnly,
+	// or the hub said the cluster is attached read-only).
+	readOnly atomic.Bool
 
 	mu  sync.RWMutex
 	id  *identity
@@ -125,6 +137,7 @@ func RunWith(ctx context.Context, c Config, server rest.Interface, dyn dynamic.I
 	}
 	defer dir.Close()
 	a := &agent{c: c, dir: dir, server: server, dyn: dyn}
+	a.readOnly.Store(c.ReadOnly)
 	if a.dyn == nil {
 		clusterCfg, err := a.clusterConfig()
 		if err != nil {
@@ -290,12 +303,12 @@ func (a *agent) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tun, err := newTunneler(ctx, rt, url, a.clusterCfg, a.server)
+	tun, err := newTunneler(ctx, rt, url, a.clusterCfg, a.server, a.refuseUsers)
 	if err != nil {
 		return err
 	}
 	state := newHubState(hub)
-	jr, err := newJobRunner(rt, url, a.clusterCfg, a.dyn)
+	jr, err := newJobRunner(rt, url, a.clusterCfg, a.dyn, a.refuseJob)
 	if err != nil {
 		return err
 	}
@@ -655,9 +668,16 @@ func (a *agent) rotateIfDue(ctx context.Context) (rotated bool, err error) {
 // and forgets the identity.
 func (a *agent) detach(ctx context.Context, tell func(context.Context) error) error {
 	id := a.current()
-	klog.InfoS("detach requested; cleaning up", "cluster", id.Cluster)
-	if err := cleanupCluster(ctx, a.dyn); err != nil {
-		return fmt.Errorf("cleaning up the cluster: %w", err)
+	if a.readOnly.Load() {
+		// It created nothing there, and may delete nothing: what runs it
+		// (the manifest's objects) is for whoever applied them to remove.
+		klog.InfoS("detach requested; the cluster is attached read-only, so the agent created nothing there and cleans up nothing: remove the agent's own objects yourself",
+			"cluster", id.Cluster, "namespace", SystemNamespace, "clusterRoleAndBinding", fv1.ReadOnlyAgentRole)
+	} else {
+		klog.InfoS("detach requested; cleaning up", "cluster", id.Cluster)
+		if err := cleanupCluster(ctx, a.dyn); err != nil {
+			return fmt.Errorf("cleaning up the cluster: %w", err)
+		}
 	}
 	// The hub finishes its side once told; until then the Cluster stays.
 	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
@@ -679,5 +699,10 @@ func (a *agent) detach(ctx context.Context, tell func(context.Context) error) er
 	}
 	os.Remove(filepath.Join(a.dir.Path, "agent.key"))
 	klog.InfoS("detached", "cluster", id.Cluster)
+	if !a.readOnly.Load() {
+		if err := removeSelf(ctx, a.dyn); err != nil {
+			klog.ErrorS(err, "removing the agent's namespace and binding")
+		}
+	}
 	return nil
 }

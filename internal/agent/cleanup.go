@@ -15,14 +15,28 @@ const ManagedByLabel = "app.kubernetes.io/managed-by=flotilla"
 // SystemNamespace holds the in-cluster agent; deleting it removes the agent.
 const SystemNamespace = "flotilla-system"
 
+// AgentBinding is the ClusterRoleBinding of an agent run from its manifest:
+// its own rights, which it removes last of all (removeSelf).
+const AgentBinding = "flotilla-agent"
+
 // cleanupCluster deletes what Flotilla created in the cluster: labelled
-// cluster-wide RBAC and namespaces, the agent's own namespace last.
+// cluster-wide RBAC and namespaces, but for the agent's own namespace and
+// binding, which it needs until the hub has heard of the cleanup.
 func cleanupCluster(ctx context.Context, dyn dynamic.Interface) error {
 	sel := metav1.ListOptions{LabelSelector: ManagedByLabel}
 	for _, kind := range []string{"clusterrolebindings", "clusterroles"} {
-		rbac := schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: kind}
-		if err := dyn.Resource(rbac).DeleteCollection(ctx, metav1.DeleteOptions{}, sel); err != nil && !apierrors.IsNotFound(err) {
+		rbac := dyn.Resource(schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: kind})
+		list, err := rbac.List(ctx, sel)
+		if err != nil {
 			return err
+		}
+		for _, o := range list.Items {
+			if o.GetName() == AgentBinding && kind == "clusterrolebindings" {
+				continue
+			}
+			if err := rbac.Delete(ctx, o.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
 		}
 	}
 	namespaces := dyn.Resource(namespacesResource)
@@ -38,7 +52,18 @@ func cleanupCluster(ctx context.Context, dyn dynamic.Interface) error {
 			return err
 		}
 	}
-	err = namespaces.Delete(ctx, SystemNamespace, metav1.DeleteOptions{})
+	return nil
+}
+
+// removeSelf deletes the agent's namespace (and so the agent, run from its
+// manifest), then its binding: the last things it does.
+func removeSelf(ctx context.Context, dyn dynamic.Interface) error {
+	err := dyn.Resource(namespacesResource).Delete(ctx, SystemNamespace, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	crb := schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}
+	err = dyn.Resource(crb).Delete(ctx, AgentBinding, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -107,6 +107,9 @@ func (r *reporter) report(ctx context.Context) error {
 	version, res, audits := r.version, r.last, r.audits
 	settled := time.Since(r.applied) >= admissionSettle
 	r.mu.Unlock()
+	if version != "" && res != nil && res.readOnly {
+		return r.reportReadOnly(res)
+	}
 	if version == "" || res == nil || !settled {
 		// Nothing applied yet, or the cluster may not enforce it yet (a
 		// check now could find nothing wrong): synced pokes again.
@@ -154,7 +157,10 @@ func (r *reporter) report(ctx context.Context) error {
 		}
 	}
 	sortFindings(findings)
-	all := append(append(append(append([]fv1.Insight{}, res.errs...), res.notices...), findings...), quotaFindings(r.quotas.GetStore().List())...)
+	all := append(append(append([]fv1.Insight{}, res.errs...), res.notices...), findings...)
+	if r.quotas != nil {
+		all = append(all, quotaFindings(r.quotas.GetStore().List())...)
+	}
 	st := &fv1.ClusterPolicyStatus{Synced: "True", Objects: int32(res.objects)}
 	if len(res.errs) > 0 {
 		st.Synced = "False"
@@ -167,6 +173,29 @@ func (r *reporter) report(ctx context.Context) error {
 			st.Violations++
 		}
 	}
+	if len(all) > fv1.MaxInsights {
+		all = all[:fv1.MaxInsights]
+	}
+	st.Insights = all
+	if reflect.DeepEqual(st, r.sent) {
+		return nil
+	}
+	r.publish(st)
+	r.sent = st
+	return nil
+}
+
+// reportReadOnly publishes what the agent of a cluster attached read-only
+// knows of its policies: each is not enforced. It checks no object: the
+// cluster holds none of Flotilla's admission policies to judge them by,
+// and a check is a dry-run create, which a read-only grant refuses.
+func (r *reporter) reportReadOnly(res *applied) error {
+	r.watchKinds(r.ctx, r.meta, nil) // pods only, which inventory counts
+	st := &fv1.ClusterPolicyStatus{Synced: "True"}
+	if len(res.notEnforced) > 0 {
+		st.Synced = "False" // the cluster does not hold what its policies need
+	}
+	all := res.notEnforced
 	if len(all) > fv1.MaxInsights {
 		all = all[:fv1.MaxInsights]
 	}
@@ -198,8 +227,10 @@ func (r *reporter) check(ctx context.Context, gvr schema.GroupVersionResource, u
 			vap := vapName.FindStringSubmatch(text)[1]
 			in.Policy = policy.PolicyOf(vap)
 			// The admission policy the cluster enforces says what it is.
-			if o, ok, _ := r.vaps.GetByKey(vap); ok {
-				in.Type = fv1.PolicyType(o.(*unstructured.Unstructured).GetLabels()[policy.PolicyTypeLabel])
+			if r.vaps != nil {
+				if o, ok, _ := r.vaps.GetByKey(vap); ok {
+					in.Type = fv1.PolicyType(o.(*unstructured.Unstructured).GetLabels()[policy.PolicyTypeLabel])
+				}
 			}
 			if mm := vapMsg.FindStringSubmatch(text); mm != nil {
 				in.Message = mm[1]

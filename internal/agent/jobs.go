@@ -30,14 +30,17 @@ type jobRunner struct {
 	base string // the hub's agent endpoint
 	ex   *executor.Runner
 	t    trigger
+	// refuse says why a job of a kind is not run here, or "".
+	refuse func(kind string) string
 
 	mu  sync.Mutex
 	ran map[types.UID]bool // jobs this process started
 }
 
 // newJobRunner runs jobs in the cluster cfg reaches; nil for a simulated
-// cluster, which has nothing to back up.
-func newJobRunner(rt http.RoundTripper, streamURL string, cfg *rest.Config, dyn dynamic.Interface) (*jobRunner, error) {
+// cluster, which has nothing to back up. A job refuse gives a reason for is
+// reported failed with it instead of run.
+func newJobRunner(rt http.RoundTripper, streamURL string, cfg *rest.Config, dyn dynamic.Interface, refuse func(kind string) string) (*jobRunner, error) {
 	if cfg == nil {
 		return nil, nil
 	}
@@ -53,7 +56,7 @@ func newJobRunner(rt http.RoundTripper, streamURL string, cfg *rest.Config, dyn 
 	if dyn, err = dynamic.NewForConfig(cfg); err != nil {
 		return nil, err
 	}
-	j := &jobRunner{rt: rt, base: strings.TrimSuffix(streamURL, heartbeat.StreamPath), t: newTrigger(), ran: map[types.UID]bool{}}
+	j := &jobRunner{rt: rt, base: strings.TrimSuffix(streamURL, heartbeat.StreamPath), t: newTrigger(), ran: map[types.UID]bool{}, refuse: refuse}
 	j.ex = &executor.Runner{Dynamic: dyn, Discovery: dc, HubRT: rt, HubBase: j.base, Report: j.report}
 	return j, nil
 }
@@ -90,6 +93,10 @@ func (j *jobRunner) fetch(ctx context.Context) error {
 		case ran:
 		case job.Phase == fv1.PhaseInProgress:
 			j.ex.Failed(ctx, job, "the agent restarted while the "+job.Kind+" ran, so it was cut short: create it again")
+		case j.refuse != nil && j.refuse(job.Kind) != "":
+			why := j.refuse(job.Kind)
+			klog.InfoS("not running "+job.Kind, "name", job.Name, "reason", why)
+			j.ex.Failed(ctx, job, why)
 		default:
 			klog.InfoS("running "+job.Kind, "name", job.Name)
 			j.ex.Run(ctx, job)

@@ -38,8 +38,12 @@ func (a nsAction) onHub() bool {
 // ClusterNamespaces: every namespace of the cluster gets one (discovered
 // ones in their labelled workspace or default); one created through the hub
 // is created in the cluster; one deleted through the hub is deleted in the
-// cluster before the hub lets it go. It is a pure function.
-func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsAction {
+// cluster before the hub lets it go. In a cluster attached read-only
+// (readOnly) nothing is written there: a namespace created through the hub
+// is not created, one deleted through the hub is let go on the hub only
+// (and found again, as the cluster still has it), and no workspace label is
+// set. It is a pure function.
+func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace, readOnly bool) []nsAction {
 	inMember := map[string]*corev1.Namespace{}
 	for i := range member {
 		inMember[member[i].Name] = &member[i]
@@ -50,6 +54,8 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 		inHub[cn.Name] = true
 		ns, exists := inMember[cn.Name]
 		switch {
+		case cn.DeletionTimestamp != nil && exists && ns.DeletionTimestamp == nil && readOnly:
+			out = append(out, nsAction{Kind: "release", Name: cn.Name})
 		case cn.DeletionTimestamp != nil && exists && ns.DeletionTimestamp == nil:
 			out = append(out, nsAction{Kind: "deleteMember", Name: cn.Name})
 		case cn.DeletionTimestamp != nil && !exists:
@@ -58,11 +64,13 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 			// Terminating in the cluster: wait.
 		case !exists && cn.Labels[fv1.LabelDiscovered] == "true":
 			out = append(out, nsAction{Kind: "deleteHub", Name: cn.Name})
+		case !exists && readOnly:
+			// Not the agent's to create: it waits for someone who may.
 		case !exists:
 			out = append(out, nsAction{Kind: "createMember", Name: cn.Name, Value: cn.Spec.Workspace})
 		default:
 			labels := ns.Labels
-			if ns.Labels[fv1.LabelWorkspace] != cn.Spec.Workspace {
+			if ns.Labels[fv1.LabelWorkspace] != cn.Spec.Workspace && !readOnly {
 				out = append(out, nsAction{Kind: "labelMember", Name: cn.Name, Value: cn.Spec.Workspace})
 				// The status reports the label as the action sets it: one
 				// write rather than a second once the label shows.
@@ -98,7 +106,7 @@ func planNamespaces(member []corev1.Namespace, hub []fv1.ClusterNamespace) []nsA
 // hold it; writes go to the cluster and the hub, and what the hub returns
 // goes into state. It says whether the hub's side changed, which calls for
 // another pass: a namespace reported is then given its status.
-func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, onHub []fv1.ClusterNamespace, cluster dynamic.Interface, hub *hubClient, state *hubState) (bool, error) {
+func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, onHub []fv1.ClusterNamespace, cluster dynamic.Interface, hub *hubClient, state *hubState, readOnly bool) (bool, error) {
 	cached, err := members.List(labels.Everything())
 	if err != nil {
 		return false, err
@@ -113,7 +121,7 @@ func syncNamespaces(ctx context.Context, members corelisters.NamespaceLister, on
 	}
 	var errs []error
 	changed := false
-	for _, a := range planNamespaces(member, onHub) {
+	for _, a := range planNamespaces(member, onHub, readOnly) {
 		cn, gone, err := apply(ctx, cluster, hub, a, byName[a.Name])
 		stale := apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err) || apierrors.IsConflict(err)
 		switch {

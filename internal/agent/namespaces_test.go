@@ -58,7 +58,7 @@ func TestPlanNamespaces(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := planNamespaces(tc.member, tc.hub); !reflect.DeepEqual(got, tc.want) {
+			if got := planNamespaces(tc.member, tc.hub, false); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
@@ -68,4 +68,45 @@ func TestPlanNamespaces(t *testing.T) {
 func withLabel(n corev1.Namespace, k, v string) corev1.Namespace {
 	n.Labels[k] = v
 	return n
+}
+
+// A read-only agent writes nothing in its cluster: the plan has no action
+// on the member, and what the hub asks of it is let go or left waiting.
+func TestPlanNamespacesReadOnly(t *testing.T) {
+	now := metav1.Now()
+	member := func(name string, labels map[string]string) corev1.Namespace {
+		return corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	}
+	hub := func(name, ws string, deleting bool) fv1.ClusterNamespace {
+		c := fv1.ClusterNamespace{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fv1.ClusterNamespaceSpec{Workspace: ws}}
+		if deleting {
+			c.DeletionTimestamp = &now
+		}
+		return c
+	}
+	cases := []struct {
+		name   string
+		member []corev1.Namespace
+		hub    []fv1.ClusterNamespace
+		want   []nsAction
+	}{
+		{"discovered as ever", []corev1.Namespace{member("a", nil)}, nil, []nsAction{{"createHub", "a", "default", nil}}},
+		{"created through the hub: not created", nil, []fv1.ClusterNamespace{hub("web", "shop", false)}, nil},
+		{"deleted through the hub: let go, not deleted", []corev1.Namespace{member("web", nil)}, []fv1.ClusterNamespace{hub("web", "shop", true)}, []nsAction{{"release", "web", "", nil}}},
+		{"workspace not labelled; status as the cluster has it", []corev1.Namespace{member("a", map[string]string{"team": "web"})}, []fv1.ClusterNamespace{hub("a", "shop", false)},
+			[]nsAction{{"status", "a", "Active", map[string]string{"team": "web"}}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := planNamespaces(tc.member, tc.hub, true)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+			for _, a := range got {
+				if !a.onHub() {
+					t.Errorf("action %v writes to the cluster", a)
+				}
+			}
+		})
+	}
 }

@@ -32,7 +32,7 @@ func (a *agent) startNamespaceSync(ctx context.Context, hub *hubClient, state *h
 		if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 			return ctx.Err()
 		}
-		changed, err := syncNamespaces(ctx, members, onHub, a.dyn, hub, state)
+		changed, err := syncNamespaces(ctx, members, onHub, a.dyn, hub, state, a.readOnly.Load())
 		if changed {
 			t.poke()
 		}

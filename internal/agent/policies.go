@@ -78,11 +78,15 @@ func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubStat
 			return nil, err
 		}
 	}
-	served, err := a.servedKinds(ctx)
-	if err != nil {
-		return nil, err
+	// A read-only agent watches nothing of what policies own: it applies
+	// none, and its grant may not cover those kinds.
+	served := map[schema.GroupVersionResource]bool{}
+	if !a.c.ReadOnly {
+		if served, err = a.servedKinds(ctx); err != nil {
+			return nil, err
+		}
 	}
-	for gvr := range owned {
+	for gvr := range served {
 		if !served[gvr] {
 			klog.InfoS("the cluster does not serve a kind policies use; those policies will report sync errors", "resource", gvr.String())
 			continue
@@ -96,7 +100,12 @@ func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubStat
 
 	var rep *reporter
 	if a.clusterCfg != nil {
-		if rep, err = newReporter(ctx, a.current().Cluster, out.put, a.clusterCfg, informer(quotas), informer(vaps).GetStore()); err != nil {
+		var quotaInf toolscache.SharedIndexInformer
+		var vapStore toolscache.Store
+		if !a.c.ReadOnly {
+			quotaInf, vapStore = informer(quotas), informer(vaps).GetStore()
+		}
+		if rep, err = newReporter(ctx, a.current().Cluster, out.put, a.clusterCfg, quotaInf, vapStore); err != nil {
 			return nil, err
 		}
 		pods = rep.pods
@@ -114,6 +123,18 @@ func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubStat
 		desired, _ := state.desiredPolicies()
 		if desired == nil {
 			return nil // not pushed yet; the push pokes
+		}
+		ne, err := a.notEnforced(desired.Data)
+		if err != nil {
+			return err
+		}
+		if ne != nil {
+			// Nothing is applied, nor removed: a read-only cluster
+			// holds nothing of Flotilla's.
+			if rep != nil {
+				rep.synced(desired.Digest, &applied{readOnly: true, notEnforced: ne.Insights()}, nil)
+			}
+			return nil
 		}
 		res, err := sy.apply(ctx, desired.Data)
 		if res != nil && len(res.notices) > 0 {
@@ -142,6 +163,10 @@ type applied struct {
 	errs     []fv1.Insight                 // what could not be applied or removed
 	notices  []fv1.Insight                 // kinds policies match that the cluster does not serve
 	governed []schema.GroupVersionResource // what admission policies judge, subresources aside
+	// readOnly: nothing was applied, the cluster being attached read-only;
+	// notEnforced then says so of each policy that applies.
+	readOnly    bool
+	notEnforced []fv1.Insight
 }
 
 func (r *applied) fail(u *unstructured.Unstructured, err error) {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httputil"
@@ -10,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 	"k8s.io/klog/v2"
@@ -30,8 +32,9 @@ type tunneler struct {
 
 // newTunneler answers the hub's requests for a tunnel with one to the
 // cluster's apiserver: the one cfg reaches, or, for a simulated cluster
-// (cfg nil), the one server answers for.
-func newTunneler(ctx context.Context, rt http.RoundTripper, streamURL string, cfg *rest.Config, server rest.Interface) (*tunneler, error) {
+// (cfg nil), the one server answers for. While refuse gives a reason, each
+// request is refused with it.
+func newTunneler(ctx context.Context, rt http.RoundTripper, streamURL string, cfg *rest.Config, server rest.Interface, refuse func() string) (*tunneler, error) {
 	t := &tunneler{ctx: ctx, rt: rt, url: strings.TrimSuffix(streamURL, heartbeat.StreamPath) + heartbeat.TunnelPath}
 	var base *url.URL
 	var member http.RoundTripper
@@ -53,7 +56,7 @@ func newTunneler(ctx context.Context, rt http.RoundTripper, streamURL string, cf
 	default:
 		return t, nil
 	}
-	t.handler = memberProxy(base, member)
+	t.handler = memberProxy(base, member, refuse)
 	return t, nil
 }
 
@@ -82,8 +85,10 @@ func (t *tunneler) ask() {
 // memberProxy sends the requests the hub's access point carries to the
 // apiserver at base through rt, which holds the agent's credentials, as the
 // user the hub names in the impersonation headers. A request that names
-// nobody is refused: the agent never acts as itself for a user.
-func memberProxy(base *url.URL, rt http.RoundTripper) http.Handler {
+// nobody is refused: the agent never acts as itself for a user. While
+// refuse (if set) gives a reason, every request is refused with it, as the
+// apiserver refuses: a Status, which kubectl shows.
+func memberProxy(base *url.URL, rt http.RoundTripper, refuse func() string) http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(base)
@@ -93,6 +98,12 @@ func memberProxy(base *url.URL, rt http.RoundTripper) http.Handler {
 		FlushInterval: -1,
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse != nil {
+			if why := refuse(); why != "" {
+				forbidden(w, why)
+				return
+			}
+		}
 		if r.Header.Get(transport.ImpersonateUserHeader) == "" {
 			http.Error(w, "a request through the tunnel must name the user to act as", http.StatusForbidden)
 			return
@@ -100,4 +111,15 @@ func memberProxy(base *url.URL, rt http.RoundTripper) http.Handler {
 		r.Header.Del("Authorization")
 		rp.ServeHTTP(w, r)
 	})
+}
+
+// forbidden answers 403 with a Status saying why.
+func forbidden(w http.ResponseWriter, why string) {
+	body, _ := json.Marshal(metav1.Status{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Status"},
+		Status:   metav1.StatusFailure, Message: why, Reason: metav1.StatusReasonForbidden, Code: http.StatusForbidden,
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusForbidden)
+	w.Write(body)
 }

@@ -27,6 +27,9 @@ type Options struct {
 	Labels map[string]string
 	// TTL of the bootstrap credential.
 	TTL time.Duration
+	// ReadOnly attaches the cluster read-only (spec.readOnly): run its
+	// agent with AgentOptions.ReadOnly.
+	ReadOnly bool
 }
 
 // Attach creates the Cluster on the hub and a bootstrap credential for it,
@@ -47,7 +50,7 @@ func Attach(ctx context.Context, cl client.Client, hub *rest.Config, o Options) 
 		}
 		return nil, err
 	}
-	c := &fv1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: o.Name, Labels: o.Labels}, Spec: fv1.ClusterSpec{Group: o.Group}}
+	c := &fv1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: o.Name, Labels: o.Labels}, Spec: fv1.ClusterSpec{Group: o.Group, ReadOnly: o.ReadOnly}}
 	if err := cl.Create(ctx, c); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("cluster %q already exists; detach it first or choose another name", o.Name)

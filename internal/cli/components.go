@@ -148,6 +148,7 @@ func newAgentCmd() *cobra.Command {
 	f.DurationVar(&cfg.Interval, "heartbeat-interval", cfg.Interval, "time between heartbeats")
 	f.DurationVar(&cfg.CertTTL, "certificate-ttl", cfg.CertTTL, "lifetime asked for the agent's certificate (at least 10m); renewed at 80%")
 	f.StringVar(&cfg.MetricsBindAddress, "metrics-bind-address", "", "serve /metrics (Prometheus) at this address, such as :8080 in a pod (default: none)")
+	f.BoolVar(&cfg.ReadOnly, "read-only", false, "write nothing in the cluster but the identity Secret: apply no policy (each is reported not enforced), create or delete no namespace, run no backup or restore, act for no user, clean nothing up on detach (set by the manifest of 'cluster attach --read-only')")
 	return cmd
 }
 

@@ -80,7 +80,15 @@ func (r *ClusterPolicyReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			nss = append(nss, policy.Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels})
 		}
 	}
-	data, err := policy.Encode(policy.Render(policies.Items, nss))
+	var desired policy.Desired
+	if c.Spec.ReadOnly {
+		// Its agent may create nothing there: it is told which policies
+		// apply, to report them not enforced.
+		desired = policy.RenderReadOnly(policies.Items, nss, c.Name)
+	} else {
+		desired = policy.Render(policies.Items, nss)
+	}
+	data, err := policy.Encode(desired)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,10 @@ const (
 	// PolicyConditionCompliant: no cluster the policy applies to reports a
 	// violation, audit hit or sync error of it.
 	PolicyConditionCompliant = "Compliant"
+	// PolicyConditionEnforced: every cluster the policy applies to
+	// enforces it; False (reason ReadOnlyAttach) names those that report
+	// it not enforced, as clusters attached read-only do.
+	PolicyConditionEnforced = "Enforced"
 )
 
 // PolicyReconciler keeps each Policy's status: where it applies and how the
@@ -100,8 +105,31 @@ func (r *PolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 		compliant.Message = fmt.Sprintf("%d of %d clusters report %d violations or sync errors; see flotilla policy insights", comp.Noncompliant, comp.Clusters, comp.Violations)
 	}
 	meta.SetStatusCondition(&p.Status.Conditions, compliant)
+	meta.SetStatusCondition(&p.Status.Conditions, enforced(&p, comp))
 	if equality.Semantic.DeepEqual(before.Status, p.Status) {
 		return ctrl.Result{}, nil
 	}
 	return ctrl.Result{}, r.Client.Status().Patch(ctx, &p, client.MergeFrom(before))
+}
+
+// enforced is p's Enforced condition: False while a cluster it applies to
+// reports it not enforced there.
+func enforced(p *fv1.Policy, comp policy.Compliance) metav1.Condition {
+	c := metav1.Condition{Type: PolicyConditionEnforced, Status: metav1.ConditionTrue, Reason: "Enforced", ObservedGeneration: p.Generation,
+		Message: "every cluster it applies to enforces it"}
+	if n := len(comp.NotEnforced); n > 0 {
+		c.Status, c.Reason = metav1.ConditionFalse, comp.NotEnforcedReason
+		if c.Reason == "" {
+			c.Reason = "NotEnforced"
+		}
+		names := comp.NotEnforced
+		if len(names) > 10 {
+			names = append(names[:10:10], fmt.Sprintf("and %d more", len(comp.NotEnforced)-10))
+		}
+		c.Message = fmt.Sprintf("not enforced in %d of %d clusters: %s", n, comp.Clusters, strings.Join(names, ", "))
+		if comp.NotEnforcedReason == fv1.ReasonReadOnlyAttach {
+			c.Message += " (attached read-only: the agent may not create objects there)"
+		}
+	}
+	return c
 }

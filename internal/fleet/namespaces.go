@@ -53,8 +53,12 @@ func ClusterOf(n *fv1.ClusterNamespace) string { return fv1.ClusterOfHubNamespac
 // CreateNamespace creates namespace name in cluster for workspace; the
 // cluster's agent then creates it in the cluster.
 func CreateNamespace(ctx context.Context, c client.Client, cluster, name, workspace string) (*fv1.ClusterNamespace, error) {
-	if err := c.Get(ctx, client.ObjectKey{Name: cluster}, &fv1.Cluster{}); err != nil {
+	var cl fv1.Cluster
+	if err := c.Get(ctx, client.ObjectKey{Name: cluster}, &cl); err != nil {
 		return nil, explain(err, "cluster", cluster, listClustersCmd)
+	}
+	if cl.Spec.ReadOnly {
+		return nil, fmt.Errorf("cluster %s is attached read-only: its agent may not create namespaces in it; create %s in the cluster itself and Flotilla finds it (in the default workspace)", cluster, name)
 	}
 	if workspace == "" {
 		workspace = fv1.DefaultName
@@ -86,8 +90,12 @@ func CreateNamespace(ctx context.Context, c client.Client, cluster, name, worksp
 // the cluster, then the hub forgets it.
 func DeleteNamespace(ctx context.Context, c client.Client, cluster, name string) error {
 	n := &fv1.ClusterNamespace{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: fv1.HubNamespace(cluster)}}
-	if err := c.Get(ctx, client.ObjectKey{Name: cluster}, &fv1.Cluster{}); err != nil {
+	var cl fv1.Cluster
+	if err := c.Get(ctx, client.ObjectKey{Name: cluster}, &cl); err != nil {
 		return explain(err, "cluster", cluster, listClustersCmd)
+	}
+	if cl.Spec.ReadOnly {
+		return fmt.Errorf("cluster %s is attached read-only: its agent may not delete namespaces in it; delete %s in the cluster itself and Flotilla forgets it", cluster, name)
 	}
 	return explain(c.Delete(ctx, n), "namespace", cluster+"/"+name, listNamespacesCmd)
 }

@@ -1,6 +1,10 @@
 package policy
 
-import fv1 "flotilla.dev/flotilla/api/v1alpha1"
+import (
+	"sort"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+)
 
 // ClusterView is what compliance, previews and reach need to know of one
 // cluster: its group, its namespaces and what its agent last reported.
@@ -10,6 +14,8 @@ type ClusterView struct {
 	// still in it.
 	Group      string
 	Namespaces []Namespace
+	// ReadOnly: the cluster is attached read-only and enforces no policy.
+	ReadOnly bool
 	// Report is nil before the agent's first report.
 	Report *fv1.ClusterPolicyStatus
 }
@@ -29,7 +35,7 @@ func Views(clusters []fv1.Cluster, nss []fv1.ClusterNamespace) []ClusterView {
 		if c.DeletionTimestamp != nil {
 			continue
 		}
-		v := ClusterView{Name: c.Name, Group: c.Spec.Group, Report: c.Status.Policies}
+		v := ClusterView{Name: c.Name, Group: c.Spec.Group, ReadOnly: c.Spec.ReadOnly, Report: c.Status.Policies}
 		for _, n := range byHubNS[fv1.HubNamespace(c.Name)] {
 			v.Namespaces = append(v.Namespaces, Namespace{Cluster: c.Name, Group: c.Spec.Group, Name: n.Name, Workspace: n.Spec.Workspace, Labels: n.Status.Labels})
 		}
@@ -46,6 +52,10 @@ type Compliance struct {
 	Noncompliant int32
 	// Violations and audit hits reported.
 	Violations int32
+	// NotEnforced names the clusters that report the policy not enforced
+	// (sorted), and NotEnforcedReason the reason the first gives.
+	NotEnforced       []string
+	NotEnforcedReason string
 }
 
 // ComplianceOf sums up the clusters' reports about p. It is a pure function.
@@ -59,7 +69,7 @@ func ComplianceOf(p *fv1.Policy, clusters []ClusterView) Compliance {
 		if cl.Report == nil {
 			continue
 		}
-		bad := false
+		bad, notEnforced := false, false
 		for _, in := range cl.Report.Insights {
 			if in.Policy != p.Name {
 				continue
@@ -70,11 +80,20 @@ func ComplianceOf(p *fv1.Policy, clusters []ClusterView) Compliance {
 				bad = true
 			case fv1.InsightSyncError:
 				bad = true
+			case fv1.InsightNotEnforced:
+				if !notEnforced && c.NotEnforcedReason == "" {
+					c.NotEnforcedReason = in.Reason
+				}
+				notEnforced = true
 			}
+		}
+		if notEnforced {
+			c.NotEnforced = append(c.NotEnforced, cl.Name)
 		}
 		if bad {
 			c.Noncompliant++
 		}
 	}
+	sort.Strings(c.NotEnforced)
 	return c
 }

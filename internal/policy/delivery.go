@@ -42,6 +42,13 @@ func Encode(d Desired) (map[string]string, error) {
 		}
 		data[KeyAudits] = string(ab)
 	}
+	if d.NotEnforced != nil {
+		nb, err := json.Marshal(d.NotEnforced)
+		if err != nil {
+			return nil, err
+		}
+		data[KeyNotEnforced] = string(nb)
+	}
 	return data, nil
 }
 

@@ -30,7 +30,9 @@ func Preview(p *fv1.Policy, clusters []ClusterView) (*fv1.PolicyPreview, []strin
 	pv := &fv1.PolicyPreview{Generation: p.Generation}
 	var pending []string
 	for _, c := range clusters {
-		if _, ok := appliesToCluster(p, c.Namespaces); !ok {
+		if _, ok := appliesToCluster(p, c.Namespaces); !ok || c.ReadOnly {
+			// A cluster attached read-only never enforces it: what it
+			// would reject there is no question.
 			continue
 		}
 		pv.Clusters++

@@ -56,6 +56,10 @@ type Desired struct {
 	// Audits maps each audit-mode policy that can reject objects to its
 	// generation, so the agent can say which generation its findings cover.
 	Audits map[string]int64
+	// NotEnforced, for a cluster attached read-only, lists the policies
+	// that apply to it and are not enforced there; it then holds nothing
+	// else.
+	NotEnforced *NotEnforced
 }
 
 // NamespaceSecurity is the Pod Security a namespace must carry.

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -132,7 +133,7 @@ func TestComplianceOf(t *testing.T) {
 		{Namespaces: []Namespace{other}, Report: &fv1.ClusterPolicyStatus{Insights: []fv1.Insight{{Policy: "img", Kind: fv1.InsightViolation}}}},
 	}
 	got := ComplianceOf(&p, views)
-	if got != (Compliance{Clusters: 2, Noncompliant: 1, Violations: 2}) {
+	if !reflect.DeepEqual(got, Compliance{Clusters: 2, Noncompliant: 1, Violations: 2}) {
 		t.Errorf("got %+v, want 2 clusters, 1 noncompliant, 2 violations", got)
 	}
 }

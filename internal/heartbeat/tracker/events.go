@@ -96,6 +96,11 @@ func (t *Tracker) policiesStored(ctx context.Context, c *fv1.Cluster, p *fv1.Clu
 		case "True":
 			t.Events.Eventf(c, nil, corev1.EventTypeNormal, "PoliciesApplied", "ApplyPolicies", "the agent applied every policy object (%d)", p.Objects)
 		case "False":
+			if why := notEnforced(p); why != "" && len(failing) == 0 {
+				// Nothing failed: the agent applies nothing there, by design.
+				t.Events.Eventf(c, nil, corev1.EventTypeNormal, "PoliciesNotEnforced", "ApplyPolicies", "%s", note(why))
+				break
+			}
 			t.Events.Eventf(c, nil, corev1.EventTypeWarning, "PolicySyncFailed", "ApplyPolicies", "%s", note(syncSummary(failing)))
 		}
 	}
@@ -123,6 +128,17 @@ func syncErrors(p *fv1.ClusterPolicyStatus) map[string]string {
 		}
 	}
 	return out
+}
+
+// notEnforced says why p's policies are not enforced in its cluster (as
+// one attached read-only reports), or "" if p says no such thing.
+func notEnforced(p *fv1.ClusterPolicyStatus) string {
+	for _, in := range p.Insights {
+		if in.Kind == fv1.InsightNotEnforced {
+			return in.Message + "; its policies are reported not enforced"
+		}
+	}
+	return ""
 }
 
 func syncSummary(failing map[string]string) string {
