@@ -7,6 +7,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -363,6 +364,11 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config, handlers
 			{Name: agentlimits.PluginName, Register: agentlimits.Register(c.MaxNamespacesPerCluster)},
 		},
 		Handlers: handlers,
+		// Agents reach the apiserver where they reach the agent endpoint:
+		// a non-loopback --agent-address (pods of real nodes, other hosts)
+		// is what the apiserver's URL names, served on every interface.
+		Address:     publicAddress(c),
+		BindAddress: bindAddress(c),
 	})
 	if err != nil {
 		stop()
@@ -460,4 +466,23 @@ func bootstrap(ctx context.Context, cl client.Client) error {
 		}
 	}
 	return ensureAgentRBAC(ctx, cl)
+}
+
+// publicAddress is the address the hub's apiserver is reached at: the
+// agent address when it is an IP that is not loopback, else 127.0.0.1.
+func publicAddress(c Config) string {
+	if ip := net.ParseIP(c.AgentAddress); ip != nil && !ip.IsLoopback() && !ip.IsUnspecified() {
+		return c.AgentAddress
+	}
+	return "127.0.0.1"
+}
+
+// bindAddress is where the hub's apiserver listens: every interface when
+// it is reached at a public address (so that 127.0.0.1 still works), else
+// loopback only.
+func bindAddress(c Config) string {
+	if publicAddress(c) == "127.0.0.1" {
+		return "127.0.0.1"
+	}
+	return "0.0.0.0"
 }

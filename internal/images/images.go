@@ -8,6 +8,7 @@
 package images
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"embed"
@@ -117,17 +118,18 @@ func build(ctx context.Context, program string, tag name.Tag, out string) error 
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building %s (the Go toolchain is needed once per machine): %v\n%s", program, err, b)
 	}
-	img, err := Of(bin, "/"+program)
+	img, err := imageOf(map[string]string{"/" + program: bin}, "/"+program, gzip.DefaultCompression)
 	if err != nil {
 		return err
 	}
 	return tarball.WriteToFile(out, tag, img)
 }
 
-// Of is an image holding only the static program bin, at path inside,
-// which is also its entrypoint.
-func Of(bin, inside string) (v1.Image, error) {
-	layer, err := fileLayer(bin, inside)
+// imageOf is an image of files (image path → host file, followed if a
+// symbolic link) whose entrypoint is entry; layers are compressed at
+// level (gzip).
+func imageOf(files map[string]string, entry string, level int) (v1.Image, error) {
+	layer, err := fileLayer(files, level)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +143,7 @@ func Of(bin, inside string) (v1.Image, error) {
 	}
 	cfg = cfg.DeepCopy()
 	cfg.OS, cfg.Architecture = "linux", runtime.GOARCH
-	cfg.Config.Entrypoint = []string{inside}
+	cfg.Config.Entrypoint = []string{entry}
 	cfg.Config.Env = []string{"PATH=/"}
 	return mutate.ConfigFile(img, cfg)
 }

@@ -52,3 +52,20 @@ func TestUnknownProgramIsRefused(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+func TestSelfImageHoldsTheBinaryAndWhatItLinks(t *testing.T) {
+	files, err := withLibraries("/bin/ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files["/flotilla"] != "/bin/ls" || len(files) < 3 {
+		t.Fatalf("files of a dynamically linked program: %v", files)
+	}
+	var interp bool
+	for p := range files {
+		interp = interp || strings.Contains(p, "ld-linux")
+	}
+	if !interp {
+		t.Fatalf("no dynamic loader among %v", files)
+	}
+}

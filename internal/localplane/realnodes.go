@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	nodev1 "k8s.io/api/node/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 	"flotilla.dev/flotilla/internal/nodesim"
 	"flotilla.dev/flotilla/internal/procs"
 	"flotilla.dev/flotilla/internal/realnode"
+	"flotilla.dev/flotilla/internal/sandbox"
 )
 
 // realNode is a real node the supervisor runs: its runtime, kubelet and
@@ -28,6 +30,8 @@ type realNode struct {
 	node                    *realnode.Node
 	runtime, kubelet, proxy *component
 	prepared, imported      bool
+	// sandboxed says its runtime has the sandboxed runtime class.
+	sandboxed bool
 }
 
 // hasReal says whether nodes include a real one.
@@ -85,6 +89,7 @@ func (s *supervisor) runRealNodes(ctx context.Context, now time.Time) {
 		return
 	}
 	s.realFailure = ""
+	s.offerSandbox(ctx)
 	for name, n := range want {
 		rn := s.real[name]
 		if rn == nil {
@@ -118,18 +123,25 @@ func (s *supervisor) runRealNode(ctx context.Context, now time.Time, rn *realNod
 		return
 	}
 	cfg := s.nodeConfig(bin)
+	if cfg.Sandbox != nil && rn.prepared && !rn.sandboxed {
+		// The sandbox came after the node: its runtime starts again with
+		// it (running containers stay; their shims outlive the runtime).
+		rn.prepared = false
+		rn.runtime.retire(now, 5*time.Second)
+		return
+	}
 	if !rn.prepared {
 		if err := rn.node.Prepare(cfg); err != nil {
 			rn.runtime.message = "preparing node " + n.Name + ": " + err.Error()
 			return
 		}
-		rn.prepared = true
+		rn.prepared, rn.sandboxed = true, cfg.Sandbox != nil
 	}
 	if !rn.runtime.running() {
 		rn.imported = false
-		cmd := rn.node.Runtime()
+		cmd := rn.node.Runtime(cfg)
 		rn.runtime.start(now, "", func() (*procs.Proc, error) {
-			p, err := procs.Start(rn.runtime.name, cmd.Bin, cmd.Args, rn.runtime.logFile)
+			p, err := procs.Start(rn.runtime.name, cmd.Bin, cmd.Args, rn.runtime.logFile, cmd.Env...)
 			if err == nil {
 				if jerr := rn.node.JoinRuntimeGroup(p.PID()); jerr != nil {
 					p.Stop(time.Second)
@@ -170,11 +182,12 @@ func (s *supervisor) runRealNode(ctx context.Context, now time.Time, rn *realNod
 // nodeConfig is what the cluster's real nodes need of it; bin runs their
 // kubelet and kube-proxy.
 func (s *supervisor) nodeConfig(bin string) realnode.Config {
-	return realnode.Config{CA: s.servers[0].CA, Server: s.endpoint, Pause: s.pause, Bin: bin}
+	return realnode.Config{CA: s.servers[0].CA, Server: s.endpoint, Pause: s.pause, Bin: bin, Sandbox: s.sandbox.get()}
 }
 
-// importImages loads the pause and workload images into node's runtime,
-// building them first if this machine has not.
+// importImages loads the pause and workload images, and the flotilla
+// binary's own (the agent's), into node's runtime, building them first if
+// this machine has not: no registry needs to be reachable.
 func (s *supervisor) importImages(ctx context.Context, node *realnode.Node) error {
 	var archives []string
 	for _, p := range []string{images.Pause, images.Hello} {
@@ -184,7 +197,11 @@ func (s *supervisor) importImages(ctx context.Context, node *realnode.Node) erro
 		}
 		archives = append(archives, img.Archive)
 	}
-	return node.Import(ctx, archives...)
+	self, err := images.Self(ctx)
+	if err != nil {
+		return err
+	}
+	return node.Import(ctx, append(archives, self.Archive)...)
 }
 
 // removeRealNode stops a node that is no longer desired and removes its
@@ -232,6 +249,24 @@ func (s *supervisor) bootstrapRealNodes(ctx context.Context) error {
 	return nil
 }
 
+// offerSandbox creates the sandboxed RuntimeClass once the nodes have the
+// runtime behind it.
+func (s *supervisor) offerSandbox(ctx context.Context) {
+	if s.sandboxOffered || s.sandbox.get() == nil {
+		return
+	}
+	cs, err := kubernetes.NewForConfig(s.admin)
+	if err != nil {
+		return
+	}
+	rc := &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: sandbox.RuntimeClass}, Handler: sandbox.Handler}
+	if _, err := cs.NodeV1().RuntimeClasses().Create(ctx, rc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		klog.ErrorS(err, "creating the sandboxed runtime class")
+		return
+	}
+	s.sandboxOffered = true
+}
+
 // kubeletClientUser is who the apiserver is to kubelets.
 const kubeletClientUser = "kube-apiserver-kubelet-client"
 
@@ -267,6 +302,11 @@ func (s *supervisor) realStatus() []Component {
 	var out []Component
 	if s.realFailure != "" {
 		out = append(out, Component{Name: "real-nodes", Failed: true, Message: s.realFailure})
+	}
+	if len(s.real) > 0 {
+		sb := Component{Name: "sandbox", Ready: s.sandbox.get() != nil}
+		sb.Message = s.sandbox.message()
+		out = append(out, sb)
 	}
 	names := make([]string, 0, len(s.real))
 	for n := range s.real {

@@ -64,6 +64,10 @@ type supervisor struct {
 	realFailure  string
 	pause        string
 	endpointPort int
+	// The sandboxed runtime class: gVisor, built in the background the
+	// first time, and whether the cluster offers it yet.
+	sandbox        *sandboxBuild
+	sandboxOffered bool
 }
 
 // Run supervises the cluster in dir until ctx ends, then stops everything
@@ -74,7 +78,7 @@ func Run(ctx context.Context, dir string) error {
 		return err
 	}
 	defer d.Close()
-	s := &supervisor{dir: d, bins: newBinaries(ctx), real: map[string]*realNode{}}
+	s := &supervisor{dir: d, bins: newBinaries(ctx), real: map[string]*realNode{}, sandbox: &sandboxBuild{ctx: ctx}}
 	if err := s.load(); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/pki"
+	"flotilla.dev/flotilla/internal/sandbox"
 )
 
 // StateRoot holds every real node's state, under a short path: the
@@ -33,6 +34,9 @@ type Config struct {
 	// Bin runs the kubelet and kube-proxy of the cluster's version
 	// (BIN kubelet FLAGS).
 	Bin string
+	// Sandbox, if set, gives the node the runtime class of package
+	// sandbox: pods under their own kernel.
+	Sandbox *sandbox.Binaries
 }
 
 // Cmd is a process of the node.
@@ -40,6 +44,8 @@ type Cmd struct {
 	Name string
 	Bin  string
 	Args []string
+	// Env is added to the process's environment.
+	Env []string
 }
 
 // StateDir is node's state directory.
@@ -79,8 +85,16 @@ func (nd *Node) Prepare(c Config) error {
 	if err := kubeconfig.Write(nd.path("kube-proxy.kubeconfig"), nd.Cluster, c.Server, c.CA.CertPEM(), proxy.CertFile, proxy.KeyFile); err != nil {
 		return err
 	}
+	runtimeConfig := nd.containerdConfig(c)
+	if c.Sandbox != nil {
+		sb := sandbox.Config(nd.path("gvisor"), *c.Sandbox, sandbox.Platform())
+		if err := sb.Write(); err != nil {
+			return err
+		}
+		runtimeConfig += "\n" + sb.Containerd
+	}
 	files := map[string]string{
-		"containerd.toml":                nd.containerdConfig(c),
+		"containerd.toml":                runtimeConfig,
 		"kubelet.yaml":                   nd.kubeletConfig(c),
 		"kube-proxy.yaml":                nd.proxyConfig(),
 		"cni/net.d/10-flotilla.conflist": nd.cniConfig(),
@@ -103,9 +117,15 @@ func (nd *Node) inNetNS(name, bin string, args ...string) Cmd {
 	return Cmd{Name: name, Bin: "nsenter", Args: append([]string{"--net=/run/netns/" + nd.NetNS(), "--", bin}, args...)}
 }
 
-// Runtime is the node's containerd.
-func (nd *Node) Runtime() Cmd {
-	return nd.inNetNS("containerd", "containerd", "--config", nd.path("containerd.toml"))
+// Runtime is the node's containerd; with a sandbox, it finds the
+// sandbox's shim on its PATH.
+func (nd *Node) Runtime(c Config) Cmd {
+	cmd := nd.inNetNS("containerd", "containerd", "--config", nd.path("containerd.toml"))
+	if c.Sandbox != nil {
+		env := c.Sandbox.Env(os.Environ())
+		cmd.Env = env[len(env)-1:] // its PATH
+	}
+	return cmd
 }
 
 // Kubelet is the node's kubelet, registering the node with labels and

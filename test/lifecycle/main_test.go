@@ -18,6 +18,7 @@ import (
 	"flotilla.dev/flotilla/internal/kubebin"
 	"flotilla.dev/flotilla/internal/kubeconfig"
 	"flotilla.dev/flotilla/internal/provider/local"
+	"flotilla.dev/flotilla/internal/sandbox"
 	"flotilla.dev/flotilla/internal/testenv"
 )
 
@@ -54,7 +55,17 @@ func run(m *testing.M) (int, error) {
 	if _, err := kubebin.Binary(context.Background(), older, func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }); err != nil {
 		return 1, err
 	}
-	if env, err = testenv.Start(testenv.Options{}); err != nil {
+	// So is the sandboxed runtime class of real nodes (gVisor).
+	if _, err := sandbox.Build(context.Background(), func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }); err != nil {
+		return 1, err
+	}
+	// Agents run as pods of real nodes reach the hub at a host address
+	// that is not loopback.
+	var hubArgs []string
+	if ip := hostIP(); ip != "" {
+		hubArgs = []string{"--agent-address", ip}
+	}
+	if env, err = testenv.Start(testenv.Options{HubArgs: hubArgs}); err != nil {
 		return 1, err
 	}
 	clusters = &local.Provider{Root: filepath.Join(env.Hub.Dir, "clusters")}

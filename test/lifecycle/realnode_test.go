@@ -26,6 +26,7 @@ import (
 
 	"flotilla.dev/flotilla/internal/images"
 	"flotilla.dev/flotilla/internal/realnode"
+	"flotilla.dev/flotilla/internal/sandbox"
 )
 
 // A cluster with a real node runs pods for real: the workload's
@@ -90,6 +91,9 @@ func TestRealNodeRunsPods(t *testing.T) {
 		if !strings.HasPrefix(body, "hello from "+pod) {
 			t.Fatalf("through port-forward: %q", body)
 		}
+	})
+	t.Run("sandboxed pod sees its own kernel", func(t *testing.T) {
+		sandboxedPod(t, cs, kc, ref, host)
 	})
 	t.Run("kubelet stopped then started", func(t *testing.T) {
 		kubeletStopsAndStarts(t, cs, node)
@@ -286,4 +290,46 @@ func readNetwork(t *testing.T, name string) realnode.Network {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// sandboxedPod runs the workload in the sandboxed runtime class: it
+// serves, and the kernel it sees is not the host's.
+func sandboxedPod(t *testing.T, cs kubernetes.Interface, kc, image, host string) {
+	ctx := context.Background()
+	waitFor(t, time.Minute, "the sandboxed RuntimeClass offered", func(ctx context.Context) (bool, error) {
+		rc, err := cs.NodeV1().RuntimeClasses().Get(ctx, sandbox.RuntimeClass, metav1.GetOptions{})
+		return err == nil && rc.Handler == sandbox.Handler, nil
+	})
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "boxed", Namespace: "default"},
+		Spec: corev1.PodSpec{
+			RuntimeClassName: ptr.To(sandbox.RuntimeClass),
+			NodeSelector:     map[string]string{realnode.Label: "true"},
+			Containers:       []corev1.Container{{Name: "hello", Image: image, Args: []string{"serve"}}},
+		},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Minute, "the sandboxed pod Running", func(ctx context.Context) (bool, error) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, "boxed", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, nil
+	})
+	inside := strings.TrimSpace(kubectl(t, kc, "exec", "boxed", "--", "/hello", "uname"))
+	if inside == "" || inside == host {
+		t.Fatalf("the sandboxed pod sees kernel %q, the host runs %q", inside, host)
+	}
+	t.Logf("kernel inside the sandboxed pod: %s; the host's: %s", inside, host)
+	body := kubectl(t, kc, "exec", "client", "--", "/hello", "get", "http://"+podIP(t, cs, "boxed")+":8080/")
+	if !strings.Contains(body, "hello from boxed (kernel "+inside+")") {
+		t.Fatalf("the sandboxed pod answered another pod %q", body)
+	}
+}
+
+func podIP(t *testing.T, cs kubernetes.Interface, name string) string {
+	p, err := cs.CoreV1().Pods("default").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Status.PodIP
 }
