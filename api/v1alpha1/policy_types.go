@@ -89,7 +89,7 @@ type AccessSpec struct {
 }
 
 // SecuritySpec sets a Pod Security level, rules of its own, or both.
-// +kubebuilder:validation:XValidation:rule="has(self.level) || (has(self.disallowPrivileged) && self.disallowPrivileged) || (has(self.disallowHostNamespaces) && self.disallowHostNamespaces) || (has(self.requireRunAsNonRoot) && self.requireRunAsNonRoot) || (has(self.requireReadOnlyRootFilesystem) && self.requireReadOnlyRootFilesystem) || has(self.capabilities)",message="a security policy needs a level (baseline or restricted) or at least one rule"
+// +kubebuilder:validation:XValidation:rule="has(self.level) || (has(self.disallowPrivileged) && self.disallowPrivileged) || (has(self.disallowHostNamespaces) && self.disallowHostNamespaces) || (has(self.requireRunAsNonRoot) && self.requireRunAsNonRoot) || (has(self.requireReadOnlyRootFilesystem) && self.requireReadOnlyRootFilesystem) || has(self.capabilities) || has(self.requireRuntimeClass)",message="a security policy needs a level (baseline or restricted) or at least one rule"
 type SecuritySpec struct {
 	// Level is the Pod Security Standard namespaces must meet.
 	// +kubebuilder:validation:Enum=baseline;restricted
@@ -110,6 +110,13 @@ type SecuritySpec struct {
 	// Capabilities limits the Linux capabilities containers may add.
 	// +optional
 	Capabilities *CapabilitiesRule `json:"capabilities,omitempty"`
+	// RequireRuntimeClass rejects pods that do not run in this
+	// RuntimeClass, such as sandboxed (real nodes' pods under a kernel of
+	// their own). Alone in a policy, it may be set on a workspace.
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
+	// +optional
+	RequireRuntimeClass string `json:"requireRuntimeClass,omitempty"`
 }
 
 // CapabilitiesRule limits added Linux capabilities.
@@ -227,7 +234,8 @@ type PodSecurityDefaults struct {
 // +kubebuilder:validation:XValidation:rule="self.type != 'quota' || has(self.quota)",message="a quota policy needs spec.quota"
 // +kubebuilder:validation:XValidation:rule="self.type != 'custom' || has(self.custom)",message="a custom policy needs spec.custom"
 // +kubebuilder:validation:XValidation:rule="self.type != 'mutation' || has(self.mutation)",message="a mutation policy needs spec.mutation"
-// +kubebuilder:validation:XValidation:rule="!(self.type in ['security', 'quota', 'custom', 'mutation']) || !has(self.scope.workspace) && !has(self.scope.__namespace__)",message="security, quota, custom and mutation policies may be set on the organization, a cluster group or a cluster"
+// +kubebuilder:validation:XValidation:rule="!(self.type in ['quota', 'custom', 'mutation']) || !has(self.scope.workspace) && !has(self.scope.__namespace__)",message="quota, custom and mutation policies may be set on the organization, a cluster group or a cluster"
+// +kubebuilder:validation:XValidation:rule="self.type != 'security' || !has(self.scope.__namespace__) && (!has(self.scope.workspace) || has(self.security) && has(self.security.requireRuntimeClass) && !has(self.security.level) && !has(self.security.capabilities) && !(has(self.security.disallowPrivileged) && self.security.disallowPrivileged) && !(has(self.security.disallowHostNamespaces) && self.security.disallowHostNamespaces) && !(has(self.security.requireRunAsNonRoot) && self.security.requireRunAsNonRoot) && !(has(self.security.requireReadOnlyRootFilesystem) && self.security.requireReadOnlyRootFilesystem))",message="security policies may be set on the organization, a cluster group or a cluster; on a workspace, only one that requires a runtime class and nothing else"
 // +kubebuilder:validation:XValidation:rule="!(self.type in ['image-registry', 'network']) || (has(self.scope.organization) && self.scope.organization) || has(self.scope.workspace)",message="image-registry and network policies may be set on the organization or a workspace"
 // +kubebuilder:validation:XValidation:rule="!has(self.exemptions) || self.type in ['security', 'image-registry']",message="exemptions are for security and image-registry policies"
 // +kubebuilder:validation:XValidation:rule="!has(self.exemptions) || !has(self.exemptions.images) || self.type != 'security' || !has(self.security) || !has(self.security.level)",message="exempt images apply to a security policy's own rules, not to a Pod Security level (Pod Security admission exempts namespaces only): set the level in a policy of its own"

@@ -27,6 +27,7 @@ type policyFlags struct {
 	level, recipe, preset, cpu, memory                    string
 	securityRules                                         []string
 	capabilities                                          []string
+	runtimeClass                                          string
 	pods                                                  int64
 	registries                                            []string
 	exemptImages, exemptNamespaces                        []string
@@ -93,6 +94,7 @@ func (f *policyFlags) spec() (fv1.PolicySpec, error) {
 		if f.capabilities != nil {
 			s.Security.Capabilities = &fv1.CapabilitiesRule{Allowed: f.capabilities}
 		}
+		s.Security.RequireRuntimeClass = f.runtimeClass
 	case fv1.PolicyImageRegistry:
 		s.ImageRegistry = &fv1.ImageRegistrySpec{AllowedRegistries: f.registries, BlockLatest: f.blockLatest, RequireDigest: f.requireDigest}
 	case fv1.PolicyNetwork:
@@ -199,6 +201,7 @@ func newPolicyCmd() *cobra.Command {
 	fl.StringVar(&f.level, "level", "", "security: baseline or restricted")
 	fl.StringArrayVar(&f.securityRules, "disallow", nil, "security: privileged, host-namespaces, run-as-root or writable-root-filesystem (repeatable)")
 	fl.StringSliceVar(&f.capabilities, "allow-capabilities", nil, "security: the only capabilities containers may add, comma-separated (empty: none)")
+	fl.StringVar(&f.runtimeClass, "require-runtime-class", "", "security: pods must run in this RuntimeClass, such as sandboxed (under a kernel of their own); alone, it may be set on a workspace")
 	fl.StringArrayVar(&f.registries, "allow-registry", nil, "image-registry: allowed registry (repeatable)")
 	fl.BoolVar(&f.blockLatest, "block-latest", false, "image-registry: reject :latest and untagged images")
 	fl.BoolVar(&f.requireDigest, "require-digest", false, "image-registry: require @sha256 digests")

@@ -51,6 +51,10 @@ func securityValidations(p *fv1.Policy) []admissionregistrationv1.Validation {
 		add(podCheck{check: fmt.Sprintf("!has(c.securityContext) || !has(c.securityContext.capabilities) || !has(c.securityContext.capabilities.add) || c.securityContext.capabilities.add.all(x, x in %s)", celStrings(spec.Capabilities.Allowed))}.expression(ex),
 			"containers may add only these capabilities: "+allowed)
 	}
+	if rc := spec.RequireRuntimeClass; rc != "" {
+		add(podLevel(fmt.Sprintf("has(object.spec.runtimeClassName) && object.spec.runtimeClassName == %q", rc), []string{"runtimeClassName"}),
+			"pods must run in the RuntimeClass "+rc+" (set spec.runtimeClassName: "+rc+")")
+	}
 	return out
 }
 

@@ -137,3 +137,28 @@ func TestComplianceOf(t *testing.T) {
 		t.Errorf("got %+v, want 2 clusters, 1 noncompliant, 2 violations", got)
 	}
 }
+
+func TestRenderRuntimeClassRequiredOnAWorkspace(t *testing.T) {
+	p := pol("boxed", fv1.PolicySecurity, wsShop, func(s *fv1.PolicySpec) {
+		s.Security = &fv1.SecuritySpec{RequireRuntimeClass: "sandboxed"}
+	})
+	d := Render([]fv1.Policy{p}, []Namespace{api})
+	if _, ok := d.PodSecurity["api"]; ok {
+		t.Errorf("a runtime class rule set a Pod Security level: %+v", d.PodSecurity)
+	}
+	vap, ok := find[*admissionregistrationv1.ValidatingAdmissionPolicy](d.Objects, "flotilla-boxed", "")
+	if !ok || len(vap.Spec.Validations) != 1 {
+		t.Fatalf("want a VAP with the runtime class rule, got %v", vap)
+	}
+	v := vap.Spec.Validations[0]
+	if !strings.Contains(v.Expression, `object.spec.runtimeClassName == "sandboxed"`) || !strings.Contains(v.Message, "RuntimeClass sandboxed") {
+		t.Errorf("rule %q, message %q", v.Expression, v.Message)
+	}
+	b, _ := find[*admissionregistrationv1.ValidatingAdmissionPolicyBinding](d.Objects, "flotilla-boxed", "")
+	if sel := b.Spec.MatchResources.NamespaceSelector; sel == nil || sel.MatchLabels[fv1.LabelWorkspace] != "shop" {
+		t.Errorf("the binding does not select the workspace's namespaces: %v", sel)
+	}
+	if other := Render([]fv1.Policy{p}, []Namespace{{Cluster: "b", Group: "dev", Name: "x", Workspace: "default"}}); len(other.Objects) != 0 {
+		t.Errorf("rendered for a cluster without the workspace: %v", other.Objects)
+	}
+}

@@ -95,6 +95,9 @@ func TestRealNodeRunsPods(t *testing.T) {
 	t.Run("sandboxed pod sees its own kernel", func(t *testing.T) {
 		sandboxedPod(t, cs, kc, ref, host)
 	})
+	t.Run("a workspace policy requires the sandbox", func(t *testing.T) {
+		sandboxRequired(t, cs, name, ref)
+	})
 	t.Run("kubelet stopped then started", func(t *testing.T) {
 		kubeletStopsAndStarts(t, cs, node)
 	})
@@ -332,4 +335,51 @@ func podIP(t *testing.T, cs kubernetes.Interface, name string) string {
 		t.Fatal(err)
 	}
 	return p.Status.PodIP
+}
+
+// sandboxRequired sets a security policy on a workspace that requires the
+// sandboxed RuntimeClass: the member's apiserver refuses the workspace's
+// pods without it, and runs those with it; other namespaces are free.
+func sandboxRequired(t *testing.T, cs kubernetes.Interface, cluster, image string) {
+	ctx := context.Background()
+	mustFlotilla(t, "workspace", "create", "boxes")
+	mustFlotilla(t, "namespace", "create", "boxes", "--cluster", cluster, "--workspace", "boxes")
+	if _, errOut, err := flotilla("policy", "create", "strict", "--type", "security", "--workspace", "boxes", "--level", "restricted"); err == nil || !strings.Contains(errOut, "on a workspace, only one that requires a runtime class") {
+		t.Fatalf("a Pod Security level on a workspace: %v %s", err, errOut)
+	}
+	mustFlotilla(t, "policy", "create", "boxed-only", "--type", "security", "--workspace", "boxes", "--require-runtime-class", sandbox.RuntimeClass)
+	defer flotilla("policy", "delete", "boxed-only")
+	pod := func(name string, class *string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "boxes"},
+			Spec: corev1.PodSpec{
+				RuntimeClassName: class,
+				NodeSelector:     map[string]string{realnode.Label: "true"},
+				Containers:       []corev1.Container{{Name: "hello", Image: image, Args: []string{"serve"}}},
+			},
+		}
+	}
+	var refusal error
+	waitFor(t, time.Minute, "a pod without the sandbox refused in the workspace", func(ctx context.Context) (bool, error) {
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, "boxes", metav1.GetOptions{}); err != nil {
+			return false, nil
+		}
+		_, refusal = cs.CoreV1().Pods("boxes").Create(ctx, pod("plain", nil), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return refusal != nil, nil
+	})
+	if !strings.Contains(refusal.Error(), "pods must run in the RuntimeClass sandboxed") {
+		t.Fatalf("refused with %v", refusal)
+	}
+	if _, err := cs.CoreV1().Pods("boxes").Create(ctx, pod("boxed", ptr.To(sandbox.RuntimeClass)), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("a sandboxed pod in the workspace: %v", err)
+	}
+	waitFor(t, 2*time.Minute, "the workspace's sandboxed pod Running", func(ctx context.Context) (bool, error) {
+		p, err := cs.CoreV1().Pods("boxes").Get(ctx, "boxed", metav1.GetOptions{})
+		return err == nil && p.Status.Phase == corev1.PodRunning, nil
+	})
+	free := pod("free", nil)
+	free.Namespace = "default"
+	if _, err := cs.CoreV1().Pods("default").Create(ctx, free, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Fatalf("a pod outside the workspace refused: %v", err)
+	}
 }
