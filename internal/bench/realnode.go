@@ -246,21 +246,17 @@ func podMemory(pod *corev1.Pod) (inPod, shim procs.Memory, err error) {
 		return inPod, shim, fmt.Errorf("no processes of pod %s found", pod.Name)
 	}
 	for _, pid := range pids {
-		m, err := procs.TreeMemory(pid)
+		m, err := procs.ProcessMemory(pid)
 		if err != nil {
 			continue
 		}
 		inPod.RSS, inPod.PSS = inPod.RSS+m.RSS, inPod.PSS+m.PSS
 	}
-	// The shim is the parent of the pod's first process.
-	ppid := parentOf(slices.Min(pids))
-	if ppid > 1 {
-		m, err := procs.TreeMemory(ppid)
-		if err == nil {
-			shim.RSS, shim.PSS = m.RSS-inPod.RSS, m.PSS-inPod.PSS
-		}
+	// The shim is the parent of the pod's first process (it reaps them).
+	if ppid := parentOf(slices.Min(pids)); ppid > 1 {
+		shim, err = procs.ProcessMemory(ppid)
 	}
-	return inPod, shim, nil
+	return inPod, shim, err
 }
 
 func parentOf(pid int) int {

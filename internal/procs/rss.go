@@ -30,6 +30,9 @@ func TreeMemory(pid int) (Memory, error) {
 	return total, nil
 }
 
+// ProcessMemory returns the memory of pid alone.
+func ProcessMemory(pid int) (Memory, error) { return memory(pid) }
+
 func memory(pid int) (Memory, error) {
 	var m Memory
 	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
