@@ -46,9 +46,7 @@ func Backup(ctx context.Context, out, progress io.Writer, o BackupOptions) error
 	}
 	defer os.RemoveAll(tmp)
 	quietLogs()
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(progress, "  %s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	logf := progressLog(progress)
 	lf, err := startLocal(tmp, 1, 1)
 	if err != nil {
 		return err

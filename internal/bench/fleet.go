@@ -385,9 +385,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(progress, "  %s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	logf := progressLog(progress)
 	f, err := newFleet(n)
 	if err != nil {
 		return nil, err

@@ -48,9 +48,7 @@ func Flood(ctx context.Context, out, progress io.Writer, o FloodOptions) error {
 		return err
 	}
 	quietLogs()
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(progress, "  %s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	logf := progressLog(progress)
 	tmp, err := os.MkdirTemp("", "flotilla-bench-flood-")
 	if err != nil {
 		return err

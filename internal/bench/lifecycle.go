@@ -54,9 +54,7 @@ func Lifecycle(ctx context.Context, out, progress io.Writer, o LifecycleOptions)
 	}
 	defer os.RemoveAll(tmp)
 	quietLogs()
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(progress, "  %s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	logf := progressLog(progress)
 	if _, err := kubebin.Binary(ctx, lifecycleOlder, logf); err != nil {
 		return err
 	}

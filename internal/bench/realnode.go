@@ -55,9 +55,7 @@ func RealNode(ctx context.Context, out, progress io.Writer, o RealNodeOptions) e
 	}
 	defer os.RemoveAll(tmp)
 	quietLogs()
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(progress, "  %s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
-	}
+	logf := progressLog(progress)
 	lf, err := startLocal(tmp, 0, 0)
 	if err != nil {
 		return err
