@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -135,15 +134,9 @@ func registrations(t *testing.T, a *agentRun) int {
 
 func agentCSRs(t *testing.T, name string) int {
 	t.Helper()
-	var list certificatesv1.CertificateSigningRequestList
-	if err := env.Hub.Client.List(context.Background(), &list); err != nil {
+	n, err := env.Hub.AgentCSRs(context.Background(), name)
+	if err != nil {
 		t.Fatal(err)
-	}
-	n := 0
-	for _, c := range list.Items {
-		if strings.HasPrefix(c.Name, "flotilla-agent-"+name+"-") {
-			n++
-		}
 	}
 	return n
 }

@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -260,4 +262,20 @@ func tail(b []byte, n int) string {
 func init() {
 	// Clients built here log through controller-runtime; tests read state, not logs.
 	ctrllog.SetLogger(logr.Discard())
+}
+
+// AgentCSRs counts the certificate requests cluster's agent made of the
+// hub (each registration or rotation is one).
+func (p *Process) AgentCSRs(ctx context.Context, cluster string) (int, error) {
+	var list certificatesv1.CertificateSigningRequestList
+	if err := p.Client.List(ctx, &list); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range list.Items {
+		if strings.HasPrefix(c.Name, "flotilla-agent-"+cluster+"-") {
+			n++
+		}
+	}
+	return n, nil
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	certificatesv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -162,18 +161,11 @@ func hostIP() string {
 	return ""
 }
 
-// agentCSRs counts the hub's certificate requests of cluster name's agent.
 func agentCSRs(t *testing.T, name string) int {
 	t.Helper()
-	var list certificatesv1.CertificateSigningRequestList
-	if err := env.Hub.Client.List(context.Background(), &list); err != nil {
+	n, err := env.Hub.AgentCSRs(context.Background(), name)
+	if err != nil {
 		t.Fatal(err)
-	}
-	n := 0
-	for _, c := range list.Items {
-		if strings.HasPrefix(c.Name, "flotilla-agent-"+name+"-") {
-			n++
-		}
 	}
 	return n
 }
