@@ -214,9 +214,17 @@ func (s *supervisor) removeRealNode(name string, rn *realNode) {
 	delete(s.real, name)
 }
 
-// stopRealNode stops the node's processes, then what they leave running.
+// stopRealNode stops the node's kubelet, then its pods through the
+// runtime, then the runtime, then whatever they leave running.
 func stopRealNode(rn *realNode) {
 	procs.StopAll(3*time.Second, procsOf(rn.kubelet, rn.proxy)...)
+	if rn.runtime.running() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := rn.node.RemovePods(ctx); err != nil {
+			klog.ErrorS(err, "removing the pods of real node", "node", rn.node.Name)
+		}
+		cancel()
+	}
 	procs.StopAll(3*time.Second, procsOf(rn.runtime)...)
 	if err := rn.node.Stop(); err != nil {
 		klog.ErrorS(err, "stopping real node", "node", rn.node.Name)

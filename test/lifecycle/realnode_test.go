@@ -39,7 +39,8 @@ func TestRealNodeRunsPods(t *testing.T) {
 		t.Fatalf("CI installs what real nodes need: %v", err)
 	}
 	const name = "real"
-	mustFlotilla(t, "cluster", "create", name, "--version", newer, "--nodes", "1", "--real-nodes", "1", "--wait", "--timeout", "4m")
+	netnsBefore := podNetNS(t)
+	mustFlotilla(t, "cluster", "create", name, "--version", newer, "--nodes", "1", "--real-nodes", "2", "--wait", "--timeout", "4m")
 	deleted := false
 	defer func() {
 		if !deleted {
@@ -47,10 +48,14 @@ func TestRealNodeRunsPods(t *testing.T) {
 		}
 	}()
 	cs, kc := member(t, name)
-	node := name + "-real-1"
-	waitFor(t, 2*time.Minute, "real node Ready", func(ctx context.Context) (bool, error) {
-		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-		return err == nil && nodeReady(n), nil
+	node, other := name+"-real-1", name+"-real-2"
+	waitFor(t, 2*time.Minute, "real nodes Ready", func(ctx context.Context) (bool, error) {
+		for _, nn := range []string{node, other} {
+			if n, err := cs.CoreV1().Nodes().Get(ctx, nn, metav1.GetOptions{}); err != nil || !nodeReady(n) {
+				return false, nil
+			}
+		}
+		return true, nil
 	})
 	n, _ := cs.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
 	host := hostKernel(t)
@@ -62,17 +67,39 @@ func TestRealNodeRunsPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := workload(t, cs, ref)
+	// The workload on one node, its client on the other: what crosses
+	// between nodes goes through the host's routes.
+	web := workload(t, cs, ref, node, other)
 	pods, err := cs.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: "app=web"})
 	if err != nil || len(pods.Items) != 2 {
 		t.Fatalf("web pods: %v %v", pods, err)
 	}
 	pod := pods.Items[0].Name
 
-	t.Run("service answers another pod", func(t *testing.T) {
+	t.Run("service answers a pod on another node", func(t *testing.T) {
 		out := kubectl(t, kc, "exec", "client", "--", "/hello", "get", "http://"+web.Spec.ClusterIP+"/")
 		if !strings.HasPrefix(out, "hello from web-") || !strings.Contains(out, host) {
 			t.Fatalf("through the service: %q", out)
+		}
+		out = kubectl(t, kc, "exec", "client", "--", "/hello", "get", "http://"+podIP(t, cs, pod)+":8080/")
+		if !strings.HasPrefix(out, "hello from "+pod) {
+			t.Fatalf("pod to pod across nodes: %q", out)
+		}
+	})
+	t.Run("logs, exec and port-forward through the hub", func(t *testing.T) {
+		hubKC := filepath.Join(t.TempDir(), "fleet.kubeconfig")
+		if err := os.WriteFile(hubKC, []byte(mustFlotilla(t, "kubeconfig", name)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		via := func(args ...string) string { return kubectl(t, hubKC, append([]string{"--context", name}, args...)...) }
+		if out := via("logs", pod); !strings.Contains(out, "serving on :8080") {
+			t.Fatalf("logs through the hub: %q", out)
+		}
+		if out := strings.TrimSpace(via("exec", pod, "--", "/hello", "uname")); out != host {
+			t.Fatalf("exec through the hub: %q", out)
+		}
+		if body := portForward(t, hubKC, "--context", name, pod); !strings.HasPrefix(body, "hello from "+pod) {
+			t.Fatalf("port-forward through the hub: %q", body)
 		}
 	})
 	t.Run("logs", func(t *testing.T) {
@@ -102,18 +129,33 @@ func TestRealNodeRunsPods(t *testing.T) {
 		kubeletStopsAndStarts(t, cs, node)
 	})
 
-	state := realnode.StateDir(readNetwork(t, name), 1)
+	states, _ := filepath.Glob(filepath.Join(realnode.StateRoot, fmt.Sprintf("%d-*", readNetwork(t, name).Index)))
+	if len(states) != 2 {
+		t.Fatalf("state directories of the 2 real nodes: %v", states)
+	}
 	deleteCluster(t, name)
 	deleted = true
-	if _, err := os.Stat(state); !os.IsNotExist(err) {
-		t.Errorf("node state %s left after delete: %v", state, err)
+	for _, state := range states {
+		if _, err := os.Stat(state); !os.IsNotExist(err) {
+			t.Errorf("node state %s left after delete: %v", state, err)
+		}
+		if left := pids(state, ""); len(left) > 0 {
+			t.Errorf("processes of the node left after delete: %v", left)
+		}
 	}
 	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), "flotilla-") {
 		t.Errorf("network namespaces left after delete: %s", out)
 	}
-	if left := pids(state, ""); len(left) > 0 {
-		t.Errorf("processes of the node left after delete: %v", left)
+	if after := podNetNS(t); after != netnsBefore {
+		t.Errorf("pod network namespaces on the host: %d before the cluster, %d after its delete", netnsBefore, after)
 	}
+}
+
+// podNetNS counts the pods' network namespaces the host keeps.
+func podNetNS(t *testing.T) int {
+	t.Helper()
+	m, _ := filepath.Glob("/run/netns/cni-*")
+	return len(m)
 }
 
 // Real nodes are refused where they cannot run, by the API.
@@ -137,12 +179,12 @@ func TestRealNodeBadInput(t *testing.T) {
 }
 
 // workload runs the hello image as Deployment web (2 replicas) behind a
-// Service, and a client pod, on the real node; it returns the Service once
-// the Deployment is Available.
-func workload(t *testing.T, cs kubernetes.Interface, ref string) *corev1.Service {
+// Service on node webNode, and a client pod on node clientNode; it returns
+// the Service once the Deployment is Available.
+func workload(t *testing.T, cs kubernetes.Interface, ref, webNode, clientNode string) *corev1.Service {
 	t.Helper()
 	ctx := context.Background()
-	onReal := map[string]string{realnode.Label: "true"}
+	onReal := map[string]string{corev1.LabelHostname: webNode}
 	container := corev1.Container{
 		Name: "hello", Image: ref, Args: []string{"serve"},
 		Ports:          []corev1.ContainerPort{{ContainerPort: 8080}},
@@ -165,7 +207,7 @@ func workload(t *testing.T, cs kubernetes.Interface, ref string) *corev1.Service
 	}
 	client := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "client", Namespace: "default"},
-		Spec:       corev1.PodSpec{NodeSelector: onReal, Containers: []corev1.Container{{Name: "hello", Image: ref, Args: []string{"serve"}}}},
+		Spec:       corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelHostname: clientNode}, Containers: []corev1.Container{{Name: "hello", Image: ref, Args: []string{"serve"}}}},
 	}
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, client, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -226,11 +268,13 @@ func kubeletStopsAndStarts(t *testing.T, cs kubernetes.Interface, node string) {
 	t.Logf("node %s Ready and untainted %v after its kubelet started again", node, time.Since(started).Round(100*time.Millisecond))
 }
 
-// portForward forwards a local port to pod's 8080 and returns what it
-// answers there.
-func portForward(t *testing.T, kc, pod string) string {
+// portForward forwards a local port to pod's 8080 (kubectl flags before
+// the pod) and returns what it answers there.
+func portForward(t *testing.T, kc string, flagsAndPod ...string) string {
 	t.Helper()
-	cmd := exec.Command("kubectl", "--kubeconfig", kc, "port-forward", "pod/"+pod, ":8080")
+	pod := flagsAndPod[len(flagsAndPod)-1]
+	args := append([]string{"--kubeconfig", kc}, flagsAndPod[:len(flagsAndPod)-1]...)
+	cmd := exec.Command("kubectl", append(args, "port-forward", "pod/"+pod, ":8080")...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
