@@ -18,7 +18,11 @@ import (
 	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/etcd"
 	"flotilla.dev/flotilla/internal/hub"
+	"flotilla.dev/flotilla/internal/kubebin"
 	"flotilla.dev/flotilla/internal/localcluster"
+	"flotilla.dev/flotilla/internal/localplane"
+	"flotilla.dev/flotilla/internal/nodesim"
+	"flotilla.dev/flotilla/internal/realnode"
 	"flotilla.dev/flotilla/internal/up"
 	"flotilla.dev/flotilla/internal/version"
 )
@@ -100,6 +104,7 @@ an existing cluster and runs only the controllers there.`,
 
 func newLocalClusterCmd() *cobra.Command {
 	cfg := localcluster.NewConfig()
+	var realNodes int
 	cmd := &cobra.Command{
 		Use:   "localcluster",
 		Short: "Run one local Kubernetes cluster with simulated nodes",
@@ -107,6 +112,9 @@ func newLocalClusterCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			if cfg.DataDir == "" {
 				cfg.DataDir = filepath.Join(".flotilla", "clusters", cfg.Name)
+			}
+			if realNodes > 0 {
+				return runWithRealNodes(c, cfg, realNodes)
 			}
 			logToFile(filepath.Join(cfg.DataDir, "logs", "localcluster.log"))
 			cfg.OnReady = func() {
@@ -122,6 +130,7 @@ func newLocalClusterCmd() *cobra.Command {
 	f.IntVar(&cfg.Port, "port", 0, "apiserver port on 127.0.0.1 (default: the last one used, else a free one)")
 	f.Var(quantityFlag{&cfg.NodeCPU}, "node-cpu", "CPU capacity of each simulated node")
 	f.Var(quantityFlag{&cfg.NodeMemory}, "node-memory", "memory capacity of each simulated node")
+	f.IntVar(&realNodes, "real-nodes", 0, "number of real nodes (a kubelet and containerd each; needs root, docs/real-nodes.md): the cluster then runs under the local provider's supervisor, as 'flotilla cluster create' makes them")
 	f.BoolVar(&cfg.NoBootstrapTokenAuth, "no-bootstrap-token-auth", false, "start the apiserver without bootstrap-token authentication, as some managed clusters run (a hub on it cannot register agents; for tests)")
 	return cmd
 }
@@ -212,4 +221,27 @@ func upstreamCmds() []*cobra.Command {
 		wrap("kubelet", func() *cobra.Command { return kubelet.NewKubeletCommand(signalContext()) }),
 		wrap("kube-proxy", kubeproxy.NewProxyCommand),
 	}
+}
+
+// runWithRealNodes runs cfg's cluster with real nodes beside its simulated
+// ones: the supervisor of the local provider runs it from its data dir.
+func runWithRealNodes(c *cobra.Command, cfg localcluster.Config, real int) error {
+	if c.Flags().Changed("port") || cfg.NoBootstrapTokenAuth {
+		return fmt.Errorf("--port and --no-bootstrap-token-auth are for clusters with simulated nodes only")
+	}
+	if err := realnode.Check(); err != nil {
+		return err
+	}
+	v := kubebin.Embedded()
+	nodes := localcluster.Nodes(cfg.Nodes, cfg.NodeCPU, cfg.NodeMemory, v)
+	for i := range real {
+		nodes = append(nodes, nodesim.Node{Name: fmt.Sprintf("%s-real-%d", cfg.Name, i+1), Index: cfg.Nodes + i + 1, Version: v, Real: true})
+	}
+	if err := localplane.WriteDesired(cfg.DataDir, localplane.Desired{Name: cfg.Name, ControlPlane: []string{v}, Nodes: nodes}); err != nil {
+		return err
+	}
+	logToFile(filepath.Join(cfg.DataDir, "logs", "supervisor.log"))
+	fmt.Fprintf(c.OutOrStdout(), "local cluster %s starting with %d real nodes; kubeconfig: %s; what runs: %s\n",
+		cfg.Name, real, localplane.Kubeconfig(cfg.DataDir), filepath.Join(cfg.DataDir, "status.json"))
+	return localplane.Run(signalContext(), cfg.DataDir)
 }

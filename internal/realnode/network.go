@@ -43,6 +43,10 @@ func Allocate(owner string) (Network, error) {
 			}
 		}
 		n.Index = i
+		// What a cluster whose directory was removed left of its nodes.
+		if err := removeNodes(n); err != nil {
+			return n, err
+		}
 		if err := os.WriteFile(rec, []byte(owner), 0o644); err != nil {
 			return n, err
 		}

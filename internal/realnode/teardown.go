@@ -233,6 +233,11 @@ func Forget(owner string) error {
 	if err != nil {
 		return err
 	}
+	return errors.Join(removeNodes(n), Release(owner))
+}
+
+// removeNodes stops and removes every node of network n on this host.
+func removeNodes(n Network) error {
 	dirs, _ := filepath.Glob(filepath.Join(StateRoot, strconv.Itoa(n.Index)+"-*"))
 	var errs []error
 	for _, d := range dirs {
@@ -240,7 +245,7 @@ func Forget(owner string) error {
 		nd := &Node{Name: filepath.Base(d), Index: i, Net: n, Dir: d}
 		errs = append(errs, nd.Stop(), os.RemoveAll(d))
 	}
-	return errors.Join(append(errs, Release(owner))...)
+	return errors.Join(errs...)
 }
 
 // PodPIDs lists the processes of the pod with uid on any real node of
