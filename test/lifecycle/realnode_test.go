@@ -77,7 +77,13 @@ func TestRealNodeRunsPods(t *testing.T) {
 	pod := pods.Items[0].Name
 
 	t.Run("service answers a pod on another node", func(t *testing.T) {
-		out := kubectl(t, kc, "exec", "client", "--", "/hello", "get", "http://"+web.Spec.ClusterIP+"/")
+		// kube-proxy programs a new Service within a sync or two.
+		var out string
+		waitFor(t, 30*time.Second, "the Service answering the client pod", func(ctx context.Context) (bool, error) {
+			b, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kc, "exec", "client", "--", "/hello", "get", "http://"+web.Spec.ClusterIP+"/").CombinedOutput()
+			out = string(b)
+			return err == nil, nil
+		})
 		if !strings.HasPrefix(out, "hello from web-") || !strings.Contains(out, host) {
 			t.Fatalf("through the service: %q", out)
 		}
