@@ -62,8 +62,10 @@ func removeSelf(ctx context.Context, dyn dynamic.Interface) error {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
+	// The namespace's deletion stops this agent, which must not leave its
+	// cluster-admin binding to whoever makes that namespace again.
 	crb := schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}
-	err = dyn.Resource(crb).Delete(ctx, AgentBinding, metav1.DeleteOptions{})
+	err = dyn.Resource(crb).Delete(context.WithoutCancel(ctx), AgentBinding, metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}

@@ -366,9 +366,8 @@ func startControlPlane(ctx context.Context, dir *datadir.Dir, c Config, handlers
 		Handlers: handlers,
 		// Agents reach the apiserver where they reach the agent endpoint:
 		// a non-loopback --agent-address (pods of real nodes, other hosts)
-		// is what the apiserver's URL names, served on every interface.
-		Address:     publicAddress(c),
-		BindAddress: bindAddress(c),
+		// is where it serves and what its URL names.
+		Address: publicAddress(c),
 	})
 	if err != nil {
 		stop()
@@ -475,14 +474,4 @@ func publicAddress(c Config) string {
 		return c.AgentAddress
 	}
 	return "127.0.0.1"
-}
-
-// bindAddress is where the hub's apiserver listens: every interface when
-// it is reached at a public address (so that 127.0.0.1 still works), else
-// loopback only.
-func bindAddress(c Config) string {
-	if publicAddress(c) == "127.0.0.1" {
-		return "127.0.0.1"
-	}
-	return "0.0.0.0"
 }

@@ -34,12 +34,10 @@ type Config struct {
 	PKIDir string
 	// Port is the secure port served on Address.
 	Port int
-	// Address is the address the apiserver advertises and its URL names;
-	// default 127.0.0.1. A cluster with real nodes serves on its node
+	// Address is the one address the apiserver serves on, advertises and
+	// its URL names; default 127.0.0.1. A cluster with real nodes serves on its node
 	// network's gateway, which its nodes and pods reach.
 	Address string
-	// BindAddress is where it listens; default Address.
-	BindAddress string
 	// EtcdServers are the etcd client URLs.
 	EtcdServers []string
 	// EtcdPrefix separates this apiserver's keys in a shared etcd.
@@ -149,7 +147,7 @@ func Prepare(c Config) (*Server, []string, error) {
 		return nil, nil, err
 	}
 	args := []string{
-		"--bind-address=" + orDefault(c.BindAddress, addr),
+		"--bind-address=" + addr,
 		"--advertise-address=" + addr,
 		"--secure-port=" + strconv.Itoa(c.Port),
 		"--tls-cert-file=" + serving.CertFile,

@@ -44,10 +44,11 @@ func simulated(nodes []nodesim.Node) []nodesim.Node {
 	return slices.DeleteFunc(slices.Clone(nodes), func(n nodesim.Node) bool { return n.Real })
 }
 
-// prepareNetwork gives the cluster its node network, once it has real
-// nodes; the control plane then serves on the network's gateway.
+// prepareNetwork gives the cluster its node network if it has real nodes
+// or had them (a real pool scaled to 0 keeps the network); the control
+// plane then serves on the network's gateway.
 func (s *supervisor) prepareNetwork() (address string, err error) {
-	if !hasReal(s.desired.Nodes) {
+	if !hasReal(s.desired.Nodes) && !realnode.HasNetwork(s.dir.Path) {
 		return "", nil
 	}
 	if err := realnode.Check(); err != nil {
@@ -74,7 +75,7 @@ func (s *supervisor) runRealNodes(ctx context.Context, now time.Time) {
 	}
 	for name, rn := range s.real {
 		if _, ok := want[name]; !ok {
-			s.removeRealNode(name, rn)
+			s.removeRealNode(ctx, name, rn)
 		}
 	}
 	if len(want) == 0 || !s.serving() {
@@ -204,12 +205,17 @@ func (s *supervisor) importImages(ctx context.Context, node *realnode.Node) erro
 	return node.Import(ctx, append(archives, self.Archive)...)
 }
 
-// removeRealNode stops a node that is no longer desired and removes its
-// state; the hub drained it first.
-func (s *supervisor) removeRealNode(name string, rn *realNode) {
+// removeRealNode stops a node that is no longer desired, removes its
+// state and its Node object; the hub drained it first.
+func (s *supervisor) removeRealNode(ctx context.Context, name string, rn *realNode) {
 	stopRealNode(rn)
 	if err := os.RemoveAll(rn.node.Dir); err != nil {
 		klog.ErrorS(err, "removing real node state", "node", name)
+	}
+	if cs, err := kubernetes.NewForConfig(s.admin); err == nil {
+		if err := cs.CoreV1().Nodes().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			klog.ErrorS(err, "removing the Node of a removed real node", "node", name)
+		}
 	}
 	delete(s.real, name)
 }

@@ -27,7 +27,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %q
-  netns_mounts_under = %q
+  netns_mounts_under_state_dir = true
   restrict_oom_score_adj = %t
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
@@ -40,7 +40,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     bin_dir = %q
     conf_dir = %q
 `, nd.path("containerd", "root"), nd.path("containerd", "state"), nd.socket(), nd.socket()+".ttrpc",
-		nd.path("containerd", "opt"), c.Pause, nd.path("netns"), !hasCapability(capSysResource), CNIDir, nd.path("cni", "net.d"))
+		nd.path("containerd", "opt"), c.Pause, !hasCapability(capSysResource), CNIDir, nd.path("cni", "net.d"))
 }
 
 // capSysResource is the capability to lower a process's OOM score below

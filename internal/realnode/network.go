@@ -26,7 +26,7 @@ func Allocate(owner string) (Network, error) {
 	if b, err := os.ReadFile(filepath.Join(owner, networkFile)); err == nil {
 		return n, json.Unmarshal(b, &n)
 	}
-	reg, err := buildcache.Dir("networks")
+	reg, err := registry()
 	if err != nil {
 		return n, err
 	}
@@ -56,6 +56,20 @@ func Allocate(owner string) (Network, error) {
 	return n, fmt.Errorf("all %d node networks of this host are taken by clusters with real nodes; delete one", maxNetworks)
 }
 
+// registry holds, per network index in use on this host, its owner's
+// directory: beside the nodes' state, the same for every user and process.
+func registry() (string, error) {
+	dir := filepath.Join(filepath.Dir(StateRoot), "networks")
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
+// HasNetwork says whether the cluster whose directory is owner has a node
+// network.
+func HasNetwork(owner string) bool {
+	_, err := os.Stat(filepath.Join(owner, networkFile))
+	return err == nil
+}
+
 // Release frees owner's network on the host and removes its bridge.
 func Release(owner string) error {
 	b, err := os.ReadFile(filepath.Join(owner, networkFile))
@@ -70,7 +84,7 @@ func Release(owner string) error {
 		return err
 	}
 	errs := []error{n.Down()}
-	if reg, err := buildcache.Dir("networks"); err == nil {
+	if reg, err := registry(); err == nil {
 		rec := filepath.Join(reg, strconv.Itoa(n.Index))
 		if b, err := os.ReadFile(rec); err == nil && string(b) == owner {
 			errs = append(errs, os.Remove(rec))
@@ -117,13 +131,17 @@ func (nd *Node) netUp() error {
 	}
 	if !linkExists(host) {
 		peer := "flp" + strings.TrimPrefix(host, "flv")
+		if err := ip("link", "add", host, "type", "veth", "peer", "name", peer); err != nil {
+			return err
+		}
 		steps := [][]string{
-			{"link", "add", host, "type", "veth", "peer", "name", peer},
 			{"link", "set", peer, "netns", ns},
 			{"-n", ns, "link", "set", peer, "name", "eth0"},
 		}
 		for _, s := range steps {
 			if err := ip(s...); err != nil {
+				// Half made: removed, so that the next try starts over.
+				ip("link", "del", host)
 				return err
 			}
 		}
@@ -145,9 +163,10 @@ func (nd *Node) netUp() error {
 	return nsSysctl(ns, "net.ipv4.ip_forward", "1")
 }
 
-// netDown removes the node's namespace (and with it its end of the veth,
-// and so the host's end and route).
+// netDown removes the host's route to the node's pods and the node's
+// namespace (and with it both ends of its veth).
 func (nd *Node) netDown() error {
+	ip("route", "del", nd.Net.PodCIDR(nd.Index).String())
 	if _, err := os.Stat(filepath.Join("/run/netns", nd.NetNS())); err != nil {
 		return nil
 	}

@@ -56,7 +56,7 @@ func StateDir(net Network, index int) string {
 // Prepare puts the node on its network and writes its certificates and
 // configuration; it can be run again.
 func (nd *Node) Prepare(c Config) error {
-	for _, d := range []string{"pki", "cni/net.d", "kubelet", "netns", "containerd"} {
+	for _, d := range []string{"pki", "cni/net.d", "kubelet", "containerd"} {
 		if err := os.MkdirAll(nd.path(d), 0o700); err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ func (nd *Node) RemovePods(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer rs.Close(ctx)
 	sandboxes, err := rs.ListPodSandbox(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("listing the pods of node %s: %w", nd.Name, err)

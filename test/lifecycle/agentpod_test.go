@@ -13,6 +13,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -71,8 +72,14 @@ func TestAgentRunsAsPodOnARealNode(t *testing.T) {
 		}
 		return pods.Items[0].Status.Phase == "Running", nil
 	})
-	// A heartbeat from the new pod: the cluster stays (or is again) Healthy.
-	time.Sleep(3 * time.Second)
+	// The new pod heartbeats, with the identity the first one left.
+	waitFor(t, time.Minute, "the new pod heartbeating", func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods("flotilla-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=flotilla-agent"})
+		if err != nil || len(pods.Items) != 1 {
+			return false, nil
+		}
+		return strings.Contains(agentLog(pods.Items[0].UID), `"heartbeating"`), nil
+	})
 	waitFor(t, time.Minute, "Healthy with the new pod", healthy)
 	if n := agentCSRs(t, name); n != csrs {
 		t.Fatalf("the new pod registered again: %d certificate requests, %d before", n, csrs)
@@ -81,17 +88,13 @@ func TestAgentRunsAsPodOnARealNode(t *testing.T) {
 	if _, errOut, err := flotilla("cluster", "detach", name); err != nil {
 		logs, _ := exec.Command("kubectl", "--kubeconfig", kc, "-n", "flotilla-system", "logs", "deploy/flotilla-agent", "--previous", "--tail", "40").CombinedOutput()
 		pods, _ := exec.Command("kubectl", "--kubeconfig", kc, "-n", "flotilla-system", "get", "pods", "-o", "jsonpath={.items[*].status.containerStatuses}").CombinedOutput()
-		// The agent logs to its data directory, an emptyDir on the node.
-		files, _ := filepath.Glob(filepath.Join(realnode.StateRoot, "*", "kubelet", "pods", "*", "volumes", "kubernetes.io~empty-dir", "data", "logs", "agent.log"))
-		for _, f := range files {
-			b, _ := os.ReadFile(f)
-			logs = append(logs, b[max(0, len(b)-6000):]...)
-		}
+		logs = append(logs, agentLog("*")...)
 		t.Fatalf("detach: %v %s\nagent pods:\n%s\nits log:\n%s", err, errOut, pods, logs)
 	}
-	waitFor(t, 2*time.Minute, "the agent removed from the cluster", func(ctx context.Context) (bool, error) {
+	waitFor(t, 2*time.Minute, "the agent and its binding removed from the cluster", func(ctx context.Context) (bool, error) {
 		_, err := cs.AppsV1().Deployments("flotilla-system").Get(ctx, "flotilla-agent", metav1.GetOptions{})
-		return apierrors.IsNotFound(err), nil
+		_, berr := cs.RbacV1().ClusterRoleBindings().Get(ctx, "flotilla-agent", metav1.GetOptions{})
+		return apierrors.IsNotFound(err) && apierrors.IsNotFound(berr), nil
 	})
 }
 
@@ -168,4 +171,16 @@ func agentCSRs(t *testing.T, name string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// agentLog is the log of the agent in the pod with uid ("*": every such
+// pod's): the agent logs to its data directory, an emptyDir on the node.
+func agentLog(uid types.UID) string {
+	files, _ := filepath.Glob(filepath.Join(realnode.StateRoot, "*", "kubelet", "pods", string(uid), "volumes", "kubernetes.io~empty-dir", "data", "logs", "agent.log"))
+	var out []byte
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		out = append(out, b[max(0, len(b)-6000):]...)
+	}
+	return string(out)
 }

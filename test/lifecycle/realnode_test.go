@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -135,7 +136,8 @@ func TestRealNodeRunsPods(t *testing.T) {
 		kubeletStopsAndStarts(t, cs, node)
 	})
 
-	states, _ := filepath.Glob(filepath.Join(realnode.StateRoot, fmt.Sprintf("%d-*", readNetwork(t, name).Index)))
+	netIndex := readNetwork(t, name).Index
+	states, _ := filepath.Glob(filepath.Join(realnode.StateRoot, fmt.Sprintf("%d-*", netIndex)))
 	if len(states) != 2 {
 		t.Fatalf("state directories of the 2 real nodes: %v", states)
 	}
@@ -149,7 +151,7 @@ func TestRealNodeRunsPods(t *testing.T) {
 			t.Errorf("processes of the node left after delete: %v", left)
 		}
 	}
-	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), "flotilla-") {
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), fmt.Sprintf("flotilla-%d-", netIndex)) {
 		t.Errorf("network namespaces left after delete: %s", out)
 	}
 	if after := podNetNS(t); after != netnsBefore {
@@ -335,11 +337,12 @@ func hostKernel(t *testing.T) string {
 // readNetwork is the node network of made cluster name.
 func readNetwork(t *testing.T, name string) realnode.Network {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(clusters.Dir(name), "network.json")); err != nil {
-		t.Fatal(fmt.Errorf("cluster %s has no node network: %w", name, err))
-	}
-	n, err := realnode.Allocate(clusters.Dir(name))
+	b, err := os.ReadFile(filepath.Join(clusters.Dir(name), "network.json"))
 	if err != nil {
+		t.Fatalf("cluster %s has no node network: %v", name, err)
+	}
+	var n realnode.Network
+	if err := json.Unmarshal(b, &n); err != nil {
 		t.Fatal(err)
 	}
 	return n
