@@ -173,16 +173,22 @@ func (r *reporter) report(ctx context.Context) error {
 			st.Violations++
 		}
 	}
-	if len(all) > fv1.MaxInsights {
-		all = all[:fv1.MaxInsights]
+	r.send(st, all)
+	return nil
+}
+
+// send publishes st with insights (at most fv1.MaxInsights) unless it is
+// what was last sent.
+func (r *reporter) send(st *fv1.ClusterPolicyStatus, insights []fv1.Insight) {
+	if len(insights) > fv1.MaxInsights {
+		insights = insights[:fv1.MaxInsights]
 	}
-	st.Insights = all
+	st.Insights = insights
 	if reflect.DeepEqual(st, r.sent) {
-		return nil
+		return
 	}
 	r.publish(st)
 	r.sent = st
-	return nil
 }
 
 // reportReadOnly publishes what the agent of a cluster attached read-only
@@ -195,16 +201,7 @@ func (r *reporter) reportReadOnly(res *applied) error {
 	if len(res.notEnforced) > 0 {
 		st.Synced = "False" // the cluster does not hold what its policies need
 	}
-	all := res.notEnforced
-	if len(all) > fv1.MaxInsights {
-		all = all[:fv1.MaxInsights]
-	}
-	st.Insights = all
-	if reflect.DeepEqual(st, r.sent) {
-		return nil
-	}
-	r.publish(st)
-	r.sent = st
+	r.send(st, res.notEnforced)
 	return nil
 }
 

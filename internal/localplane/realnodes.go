@@ -153,9 +153,13 @@ func (s *supervisor) runRealNode(ctx context.Context, now time.Time, rn *realNod
 		})
 		return
 	}
-	if rn.runtime.ready = rn.node.RuntimeReady(ctx); !rn.runtime.ready {
-		rn.runtime.message = rn.runtime.name + " is starting"
-		return
+	// Asked until it answers once; then its process running is enough
+	// (an exit clears ready), rather than a client run every tick.
+	if !rn.runtime.ready {
+		if rn.runtime.ready = rn.node.RuntimeReady(ctx); !rn.runtime.ready {
+			rn.runtime.message = rn.runtime.name + " is starting"
+			return
+		}
 	}
 	if !rn.imported {
 		if err := s.importImages(ctx, rn.node); err != nil {

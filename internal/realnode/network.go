@@ -22,9 +22,9 @@ const networkFile = "network.json"
 // (one file per index, naming its owner) so that two clusters never
 // share one; an index whose owner's directory is gone is free again.
 func Allocate(owner string) (Network, error) {
-	var n Network
-	if b, err := os.ReadFile(filepath.Join(owner, networkFile)); err == nil {
-		return n, json.Unmarshal(b, &n)
+	n, ok, err := readNetwork(owner)
+	if ok || err != nil {
+		return n, err
 	}
 	reg, err := registry()
 	if err != nil {
@@ -63,24 +63,30 @@ func registry() (string, error) {
 	return dir, os.MkdirAll(dir, 0o755)
 }
 
+// readNetwork reads the network recorded in owner; ok is false if there
+// is none.
+func readNetwork(owner string) (n Network, ok bool, err error) {
+	b, err := os.ReadFile(filepath.Join(owner, networkFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return n, false, nil
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &n)
+	}
+	return n, err == nil, err
+}
+
 // HasNetwork says whether the cluster whose directory is owner has a node
 // network.
 func HasNetwork(owner string) bool {
-	_, err := os.Stat(filepath.Join(owner, networkFile))
-	return err == nil
+	_, ok, _ := readNetwork(owner)
+	return ok
 }
 
 // Release frees owner's network on the host and removes its bridge.
 func Release(owner string) error {
-	b, err := os.ReadFile(filepath.Join(owner, networkFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	var n Network
-	if err == nil {
-		err = json.Unmarshal(b, &n)
-	}
-	if err != nil {
+	n, ok, err := readNetwork(owner)
+	if !ok {
 		return err
 	}
 	errs := []error{n.Down()}

@@ -1,7 +1,6 @@
 package realnode
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,20 @@ import (
 	"time"
 )
 
+// mountinfo is this process's mount table, each line split into fields
+// (the mount point is field 4).
+func mountinfo() ([][]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out [][]string
+	for _, line := range strings.Split(string(b), "\n") {
+		out = append(out, strings.Fields(line))
+	}
+	return out, nil
+}
+
 // cgroupMount is a mounted cgroup hierarchy.
 type cgroupMount struct {
 	path        string
@@ -23,13 +36,12 @@ type cgroupMount struct {
 
 // cgroupMounts lists the mounted cgroup hierarchies.
 func cgroupMounts() ([]cgroupMount, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	lines, err := mountinfo()
 	if err != nil {
 		return nil, err
 	}
 	var out []cgroupMount
-	for _, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
+	for _, fields := range lines {
 		sep := slices.Index(fields, "-")
 		if sep < 5 || len(fields) < sep+4 {
 			continue
@@ -198,13 +210,12 @@ func removeGroups(rel string) error {
 // unmountAll unmounts every mount under the node's directory (volumes,
 // container root filesystems, pod network namespaces), deepest first.
 func (nd *Node) unmountAll() error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	lines, err := mountinfo()
 	if err != nil {
 		return err
 	}
 	var under []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
+	for _, f := range lines {
 		if len(f) > 4 && (f[4] == nd.Dir || strings.HasPrefix(f[4], nd.Dir+"/")) {
 			under = append(under, f[4])
 		}
@@ -222,15 +233,8 @@ func (nd *Node) unmountAll() error {
 // Forget removes every real node of the cluster whose directory is owner:
 // their state, and the cluster's network. The nodes must be stopped.
 func Forget(owner string) error {
-	var n Network
-	b, err := os.ReadFile(filepath.Join(owner, networkFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err == nil {
-		err = json.Unmarshal(b, &n)
-	}
-	if err != nil {
+	n, ok, err := readNetwork(owner)
+	if !ok {
 		return err
 	}
 	return errors.Join(removeNodes(n), Release(owner))
