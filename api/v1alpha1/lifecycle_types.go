@@ -38,7 +38,6 @@ var LocalVersions = []string{"v1.36.3", "v1.37.2"}
 // +kubebuilder:validation:XValidation:rule="!semver(self.version, true).isLessThan(semver(oldSelf.version, true))",messageExpression="'a cluster cannot be downgraded: it runs ' + oldSelf.version + ', and ' + self.version + ' is older'"
 // +kubebuilder:validation:XValidation:rule="semver(self.version, true).major() == semver(oldSelf.version, true).major() && semver(self.version, true).minor() <= semver(oldSelf.version, true).minor() + 1",messageExpression="'an upgrade goes one minor version at a time: from ' + oldSelf.version + ' upgrade to the next minor version first'"
 // +kubebuilder:validation:XValidation:rule="self.provider == 'local' || !self.nodePools.exists(p, has(p.real) && p.real)",message="real node pools are made by the local provider only"
-// +kubebuilder:validation:XValidation:rule="!self.nodePools.exists(p, has(p.real) && p.real) || self.version == 'v1.37.2'",messageExpression="'real nodes run Kubernetes v1.37.2, the version the flotilla binary embeds; ' + self.version + ' runs simulated nodes only'"
 // +kubebuilder:validation:XValidation:rule="self.nodePools.exists(p, has(p.real) && p.real) == oldSelf.nodePools.exists(p, has(p.real) && p.real)",message="a cluster gets real nodes when it is made: a real pool cannot be added to a cluster made without one, nor the last one removed (scale it to 0)"
 type ClusterLifecycle struct {
 	// Provider makes the cluster.

@@ -1,16 +1,19 @@
-// Package kubebin finds the Kubernetes control-plane components of a
-// version. The version the flotilla binary embeds runs from the binary
-// itself; another runs from a component binary built once per machine from
-// a small Go module that requires k8s.io/kubernetes at that version, and is
-// then kept in the user's cache directory. Either is called the same way:
-// BINARY kube-apiserver|kube-controller-manager|kube-scheduler FLAGS.
+// Package kubebin finds the Kubernetes components of a version: the
+// control plane's, and a real node's kubelet and kube-proxy. The version
+// the flotilla binary embeds runs from the binary itself; another runs
+// from a component binary built once per machine from a small Go module
+// that requires k8s.io/kubernetes at that version, and is then kept in the
+// user's cache directory. Either is called the same way:
+// BINARY kube-apiserver|kube-controller-manager|kube-scheduler|kubelet|kube-proxy FLAGS.
 package kubebin
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -67,14 +70,17 @@ func Binary(ctx context.Context, v string, logf func(format string, args ...any)
 	}
 	return buildcache.Program(cacheName(v), "kube", func(dir, out string) error {
 		if logf != nil {
-			logf("building the Kubernetes %s control plane into %s (once per machine; about 12 minutes on two cores)", v, dir)
+			logf("building the Kubernetes %s components into %s (once per machine; about 12 minutes on two cores)", v, dir)
 		}
 		return build(ctx, v, dir, out)
 	})
 }
 
+// cacheName names v's build by what made it too: a changed main.go makes
+// a new binary rather than reusing one without its components.
 func cacheName(v string) string {
-	return "kube-" + v + "-" + runtime.GOOS + "-" + runtime.GOARCH
+	sum := sha256.Sum256(mainGo)
+	return "kube-" + v + "-" + hex.EncodeToString(sum[:4]) + "-" + runtime.GOOS + "-" + runtime.GOARCH
 }
 
 // build writes the component module of version v into dir/src and builds

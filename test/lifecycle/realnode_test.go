@@ -26,6 +26,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"flotilla.dev/flotilla/internal/images"
+	"flotilla.dev/flotilla/internal/kubebin"
 	"flotilla.dev/flotilla/internal/realnode"
 	"flotilla.dev/flotilla/internal/sandbox"
 )
@@ -34,14 +35,16 @@ import (
 // Deployment becomes Available on the real node, its Service answers from
 // another pod, logs, exec and port-forward reach it, the node goes
 // NotReady (and is tainted) while its kubelet is stopped and comes back,
-// and delete leaves nothing of the node on the host.
+// an upgrade replaces each node's kubelet and kube-proxy with the new
+// version's and the workload serves again, and delete leaves nothing of
+// the node on the host.
 func TestRealNodeRunsPods(t *testing.T) {
 	if err := realnode.Check(); err != nil {
 		t.Fatalf("CI installs what real nodes need: %v", err)
 	}
 	const name = "real"
 	netnsBefore := podNetNS(t)
-	mustFlotilla(t, "cluster", "create", name, "--version", newer, "--nodes", "1", "--real-nodes", "2", "--wait", "--timeout", "4m")
+	mustFlotilla(t, "cluster", "create", name, "--version", older, "--nodes", "1", "--real-nodes", "2", "--wait", "--timeout", "4m")
 	deleted := false
 	defer func() {
 		if !deleted {
@@ -60,8 +63,9 @@ func TestRealNodeRunsPods(t *testing.T) {
 	})
 	n, _ := cs.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
 	host := hostKernel(t)
-	if n.Status.NodeInfo.KernelVersion != host || !strings.HasPrefix(n.Status.NodeInfo.ContainerRuntimeVersion, "containerd://") || n.Labels[realnode.Label] != "true" {
-		t.Fatalf("node %s: kernel %q runtime %q labels %v; want the host's kernel %q, containerd, and %s", node, n.Status.NodeInfo.KernelVersion, n.Status.NodeInfo.ContainerRuntimeVersion, n.Labels, host, realnode.Label)
+	if n.Status.NodeInfo.KubeletVersion != older || n.Status.NodeInfo.KernelVersion != host || !strings.HasPrefix(n.Status.NodeInfo.ContainerRuntimeVersion, "containerd://") || n.Labels[realnode.Label] != "true" {
+		t.Fatalf("node %s: kubelet %s, kernel %q, runtime %q, labels %v; want the cluster's version %s, the host's kernel %q, containerd, and %s",
+			node, n.Status.NodeInfo.KubeletVersion, n.Status.NodeInfo.KernelVersion, n.Status.NodeInfo.ContainerRuntimeVersion, n.Labels, older, host, realnode.Label)
 	}
 
 	ref, err := images.Ref(images.Hello)
@@ -135,6 +139,9 @@ func TestRealNodeRunsPods(t *testing.T) {
 	t.Run("kubelet stopped then started", func(t *testing.T) {
 		kubeletStopsAndStarts(t, cs, node)
 	})
+	t.Run("upgrade replaces the kubelets and the workload serves again", func(t *testing.T) {
+		realNodesUpgrade(t, cs, kc, name, ref, []string{node, other}, web.Spec.ClusterIP)
+	})
 
 	netIndex := readNetwork(t, name).Index
 	states, _ := filepath.Glob(filepath.Join(realnode.StateRoot, fmt.Sprintf("%d-*", netIndex)))
@@ -172,7 +179,6 @@ func TestRealNodeBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--version", older}, "real nodes run Kubernetes v1.37.2"},
 		{[]string{"--provider", "clusterapi", "--capi-kubeconfig-secret", "x", "--capi-class", "c"}, "real node pools are made by the local provider only"},
 	} {
 		args := append([]string{"cluster", "create", "refused", "--real-nodes", "1"}, c.args...)
@@ -274,6 +280,52 @@ func kubeletStopsAndStarts(t *testing.T, cs kubernetes.Interface, node string) {
 		return err == nil && nodeReady(n) && !unreachable(n), nil
 	})
 	t.Logf("node %s Ready and untainted %v after its kubelet started again", node, time.Since(started).Round(100*time.Millisecond))
+}
+
+// realNodesUpgrade upgrades the cluster to the newer version: each real
+// node is drained and its kubelet and kube-proxy replaced by the newer
+// version's; then the workload (pinned to its node, so Pending while that
+// node is drained) runs again and its Service answers a new client.
+func realNodesUpgrade(t *testing.T, cs kubernetes.Interface, kc, cluster, image string, nodes []string, serviceIP string) {
+	start := time.Now()
+	mustFlotilla(t, "cluster", "upgrade", cluster, "--version", newer, "--wait", "--timeout", "5m")
+	t.Logf("upgrade of the control plane, 1 simulated and %d real nodes to %s: %v", len(nodes), newer, time.Since(start).Round(100*time.Millisecond))
+	oldBin, err := kubebin.Binary(context.Background(), older, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := pids(realnode.StateRoot, oldBin); len(left) > 0 {
+		t.Fatalf("processes of real nodes still run %s's binary after the upgrade: %v", older, left)
+	}
+	if proxies := pids(realnode.StateRoot, " kube-proxy "); len(proxies) != len(nodes) {
+		t.Fatalf("kube-proxy processes after the upgrade: %v; want %d", proxies, len(nodes))
+	}
+	for _, nn := range nodes {
+		n, err := cs.CoreV1().Nodes().Get(context.Background(), nn, metav1.GetOptions{})
+		if err != nil || n.Status.NodeInfo.KubeletVersion != newer || !nodeReady(n) || n.Spec.Unschedulable {
+			t.Fatalf("node %s after the upgrade: %v %+v; want Ready, schedulable, kubelet %s", nn, err, n.Status.NodeInfo, newer)
+		}
+	}
+	if out, _ := exec.Command("pgrep", "-f", "kubelet.*--hostname-override="+cluster+"-real-").Output(); len(strings.Fields(string(out))) != len(nodes) {
+		t.Fatalf("kubelet processes after the upgrade: %q; want %d", out, len(nodes))
+	}
+	waitFor(t, 2*time.Minute, "web Available again", func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && d.Status.AvailableReplicas == 2 && d.Status.UpdatedReplicas == 2, nil
+	})
+	client := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "client-after-upgrade", Namespace: "default"},
+		Spec:       corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelHostname: nodes[1]}, Containers: []corev1.Container{{Name: "hello", Image: image, Args: []string{"serve"}}}},
+	}
+	if _, err := cs.CoreV1().Pods("default").Create(context.Background(), client, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	waitFor(t, time.Minute, "the Service answering a pod started after the upgrade", func(ctx context.Context) (bool, error) {
+		b, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kc, "exec", client.Name, "--", "/hello", "get", "http://"+serviceIP+"/").CombinedOutput()
+		out = string(b)
+		return err == nil && strings.HasPrefix(out, "hello from web-"), nil
+	})
 }
 
 // portForward forwards a local port to pod's 8080 (kubectl flags before
