@@ -306,8 +306,8 @@ func realNodesUpgrade(t *testing.T, cs kubernetes.Interface, kc, cluster, image 
 			t.Fatalf("node %s after the upgrade: %v %+v; want Ready, schedulable, kubelet %s", nn, err, n.Status.NodeInfo, newer)
 		}
 	}
-	if out, _ := exec.Command("pgrep", "-f", "kubelet.*--hostname-override="+cluster+"-real-").Output(); len(strings.Fields(string(out))) != len(nodes) {
-		t.Fatalf("kubelet processes after the upgrade: %q; want %d", out, len(nodes))
+	if kubelets := pids(realnode.StateRoot, " kubelet "); len(kubelets) != len(nodes) {
+		t.Fatalf("kubelet processes after the upgrade: %v; want %d", kubelets, len(nodes))
 	}
 	waitFor(t, 2*time.Minute, "web Available again", func(ctx context.Context) (bool, error) {
 		d, err := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
@@ -320,11 +320,9 @@ func realNodesUpgrade(t *testing.T, cs kubernetes.Interface, kc, cluster, image 
 	if _, err := cs.CoreV1().Pods("default").Create(context.Background(), client, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var out string
 	waitFor(t, time.Minute, "the Service answering a pod started after the upgrade", func(ctx context.Context) (bool, error) {
-		b, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kc, "exec", client.Name, "--", "/hello", "get", "http://"+serviceIP+"/").CombinedOutput()
-		out = string(b)
-		return err == nil && strings.HasPrefix(out, "hello from web-"), nil
+		out, err := exec.CommandContext(ctx, "kubectl", "--kubeconfig", kc, "exec", client.Name, "--", "/hello", "get", "http://"+serviceIP+"/").CombinedOutput()
+		return err == nil && strings.HasPrefix(string(out), "hello from web-"), nil
 	})
 }
 
