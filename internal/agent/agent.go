@@ -322,7 +322,7 @@ func (a *agent) loop(ctx context.Context) error {
 	}
 	go view.nodes.RunWithContext(ctx)
 	go view.namespaces.RunWithContext(ctx)
-	if view.pods, err = a.startPolicySync(ctx, out, state); err != nil {
+	if view.pods, err = a.startPolicySync(ctx, out, state, view.namespaces); err != nil {
 		return err
 	}
 	go state.run(ctx)

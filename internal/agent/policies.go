@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	"sync"
 	"time"
 
@@ -59,7 +62,9 @@ func gvrOf(u *unstructured.Unstructured) schema.GroupVersionResource {
 
 // startPolicySync applies the cluster's desired policies whenever they change
 // on the hub or an owned object changes in the cluster (drift).
-func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubState) (pods toolscache.SharedIndexInformer, err error) {
+// nsInf is the agent's namespace informer, which the caller runs: Pod
+// Security labels are read from it, and set again when they drift.
+func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubState, nsInf toolscache.SharedIndexInformer) (pods toolscache.SharedIndexInformer, err error) {
 	t := newTrigger()
 	handler := t.handler()
 	state.onChange = append(state.onChange, t.poke)
@@ -72,7 +77,20 @@ func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubStat
 		}
 		return informers[gvr]
 	}
-	sy := &syncer{dyn: a.dyn, stores: map[schema.GroupVersionResource]toolscache.Store{}, last: map[string]appliedObject{}}
+	sy := &syncer{dyn: a.dyn, stores: map[schema.GroupVersionResource]toolscache.Store{}, last: map[string]appliedObject{},
+		namespaces: corelisters.NewNamespaceLister(nsInf.GetIndexer())}
+	if _, err := nsInf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { t.poke() },
+		UpdateFunc: func(old, cur any) {
+			o, ok1 := old.(*corev1.Namespace)
+			c, ok2 := cur.(*corev1.Namespace)
+			if !ok1 || !ok2 || labelsDrifted(o, c) {
+				t.poke()
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
 	if a.clusterCfg != nil {
 		if sy.kinds, err = newKindMapper(a.clusterCfg); err != nil {
 			return nil, err
@@ -119,6 +137,9 @@ func (a *agent) startPolicySync(ctx context.Context, out *outbox, state *hubStat
 			if !toolscache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 				return fmt.Errorf("cannot watch %s in the cluster", gvr.Resource)
 			}
+		}
+		if !toolscache.WaitForCacheSync(ctx.Done(), nsInf.HasSynced) {
+			return fmt.Errorf("cannot watch namespaces in the cluster")
 		}
 		desired, _ := state.desiredPolicies()
 		if desired == nil {
@@ -213,10 +234,11 @@ func (a *agent) servedKinds(ctx context.Context) (map[schema.GroupVersionResourc
 // object drifted re-applies that object only: any change by anyone moves the
 // resource version the informers hold.
 type syncer struct {
-	kinds  *kindMapper // nil for simulated clusters, whose kinds are the hub's guesses
-	dyn    dynamic.Interface
-	stores map[schema.GroupVersionResource]toolscache.Store // owned objects in the cluster
-	last   map[string]appliedObject                         // by objectKey
+	kinds      *kindMapper // nil for simulated clusters, whose kinds are the hub's guesses
+	dyn        dynamic.Interface
+	stores     map[schema.GroupVersionResource]toolscache.Store // owned objects in the cluster
+	namespaces corelisters.NamespaceLister
+	last       map[string]appliedObject // by objectKey
 }
 
 type appliedObject struct {
@@ -248,8 +270,9 @@ func (s *syncer) upToDate(key string, gvr schema.GroupVersionResource, u *unstru
 
 // apply makes the cluster hold exactly what data describes: it applies
 // desired objects, deletes owned ones no longer desired and sets Pod
-// Security labels. One object failing does not hold up the others; every
-// failure is reported. It returns nil only when data cannot be read.
+// Security labels, all at once. One object failing does not hold up the
+// others; every failure is reported. It returns nil only when data cannot be
+// read.
 func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, error) {
 	objs, podSecurity, err := policy.Decode(data)
 	if err != nil {
@@ -283,7 +306,13 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 		}
 		todo = append(todo, pending{key: key, gvr: gvr, u: u, raw: string(raw)})
 	}
-	for i, err := range s.applyAll(ctx, todo) {
+	stale := s.stale(want)
+	patches, err := labelPatches(s.namespaces, podSecurity)
+	if err != nil {
+		return nil, err
+	}
+	applyErrs, deleteErrs, labelErr := s.write(ctx, todo, stale, patches)
+	for i, err := range applyErrs {
 		if err != nil {
 			delete(s.last, todo[i].key)
 			res.fail(todo[i].u, err)
@@ -291,15 +320,9 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 		}
 		res.objects++
 	}
-	for gvr, store := range s.stores {
-		for _, o := range store.List() {
-			u, ok := o.(*unstructured.Unstructured)
-			if !ok || want[objectKey(gvr, u.GetNamespace(), u.GetName())] {
-				continue
-			}
-			if err := s.resource(gvr, u.GetNamespace()).Delete(ctx, u.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				res.fail(u, fmt.Errorf("remove: %w", err))
-			}
+	for i, err := range deleteErrs {
+		if err != nil {
+			res.fail(stale[i].u, fmt.Errorf("remove: %w", err))
 		}
 	}
 	for key := range s.last {
@@ -310,13 +333,33 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 	for gvr := range governed {
 		res.governed = append(res.governed, gvr)
 	}
-	if err := podSecurityLabels(ctx, s.dyn, podSecurity); err != nil {
-		res.errs = append(res.errs, fv1.Insight{Type: fv1.PolicySecurity, Kind: fv1.InsightSyncError, Message: "set Pod Security labels: " + err.Error()})
+	if labelErr != nil {
+		res.errs = append(res.errs, fv1.Insight{Type: fv1.PolicySecurity, Kind: fv1.InsightSyncError, Message: "set Pod Security labels: " + labelErr.Error()})
 	}
 	if len(res.errs) > 0 {
 		return res, fmt.Errorf("%d policy objects not applied; first: %s %s", len(res.errs), res.errs[0].Object, res.errs[0].Message)
 	}
 	return res, nil
+}
+
+// ownedObject is an object Flotilla placed in the cluster.
+type ownedObject struct {
+	gvr schema.GroupVersionResource
+	u   *unstructured.Unstructured
+}
+
+// stale lists the owned objects in the cluster that want does not hold.
+func (s *syncer) stale(want map[string]bool) []ownedObject {
+	var out []ownedObject
+	for gvr, store := range s.stores {
+		for _, o := range store.List() {
+			u, ok := o.(*unstructured.Unstructured)
+			if ok && !want[objectKey(gvr, u.GetNamespace(), u.GetName())] {
+				out = append(out, ownedObject{gvr: gvr, u: u})
+			}
+		}
+	}
+	return out
 }
 
 // resource reaches gvr's objects, in namespace if the kind is namespaced.
@@ -335,76 +378,114 @@ type pending struct {
 	raw string // u as JSON
 }
 
-// applyParallel bounds the applies in flight to the member's apiserver.
-const applyParallel = 8
+// writeParallel bounds the writes in flight to the member's apiserver.
+const writeParallel = 8
 
-// applyAll applies every object at once, up to applyParallel in flight, and
-// records what was applied: a policy's objects reach the cluster in one
-// round trip rather than one each. Order does not matter: a binding whose
-// policy or role is not there yet binds nothing until it is (Flotilla's
-// admission policies take no parameters), and every object lands in a
-// namespace that exists.
-func (s *syncer) applyAll(ctx context.Context, todo []pending) []error {
-	errs := make([]error, len(todo))
+// write applies todo, deletes stale and patches namespaces' labels, all at
+// once, up to writeParallel in flight, and records what was applied: a
+// change reaches the cluster in one round trip rather than one per object,
+// and a policy created as another is deleted does not wait for the delete.
+// Order does not matter: a binding whose policy or role is not there yet
+// binds nothing until it is (Flotilla's admission policies take no
+// parameters), and every object lands in a namespace that exists.
+func (s *syncer) write(ctx context.Context, todo []pending, stale []ownedObject, patches map[string][]byte) (applyErrs, deleteErrs []error, labelErr error) {
+	applyErrs, deleteErrs = make([]error, len(todo)), make([]error, len(stale))
 	rvs := make([]string, len(todo))
-	sem := make(chan struct{}, applyParallel)
+	sem := make(chan struct{}, writeParallel)
 	var wg sync.WaitGroup
-	for i, p := range todo {
+	var mu sync.Mutex
+	do := func(f func()) {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			f()
+		}()
+	}
+	for i, p := range todo {
+		do(func() {
 			out, err := s.resource(p.gvr, p.u.GetNamespace()).Apply(ctx, p.u.GetName(), p.u, metav1.ApplyOptions{FieldManager: fieldManager, Force: true})
 			metrics.Applied(p.u.GetLabels()[policy.PolicyTypeLabel], err)
-			if errs[i] = err; err == nil {
+			if applyErrs[i] = err; err == nil {
 				rvs[i] = out.GetResourceVersion()
 			}
-		}()
+		})
+	}
+	for i, o := range stale {
+		do(func() {
+			err := s.resource(o.gvr, o.u.GetNamespace()).Delete(ctx, o.u.GetName(), metav1.DeleteOptions{})
+			if !apierrors.IsNotFound(err) {
+				deleteErrs[i] = err
+			}
+		})
+	}
+	for name, patch := range patches {
+		do(func() {
+			_, err := s.dyn.Resource(namespacesResource).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				mu.Lock()
+				labelErr = err
+				mu.Unlock()
+			}
+		})
 	}
 	wg.Wait()
 	for i, p := range todo {
-		if errs[i] == nil {
+		if applyErrs[i] == nil {
 			s.last[p.key] = appliedObject{desired: p.raw, resourceVersion: rvs[i]}
 		}
 	}
-	return errs
+	return applyErrs, deleteErrs, labelErr
 }
 
 var psaLabels = []string{"pod-security.kubernetes.io/enforce", "pod-security.kubernetes.io/audit", "pod-security.kubernetes.io/warn"}
 
-// podSecurityLabels sets the desired Pod Security labels and removes them
-// from namespaces Flotilla labelled before and no longer governs.
-func podSecurityLabels(ctx context.Context, dyn dynamic.Interface, want map[string]policy.NamespaceSecurity) error {
-	namespaces := dyn.Resource(namespacesResource)
-	nss, err := namespaces.List(ctx, metav1.ListOptions{})
+// labelPatches returns, by namespace, the merge patches that set the
+// desired Pod Security labels and remove them from namespaces Flotilla
+// labelled before and no longer governs. It reads the namespaces from the
+// agent's informer: a sync pass asks the apiserver nothing it does not
+// write.
+func labelPatches(namespaces corelisters.NamespaceLister, want map[string]policy.NamespaceSecurity) (map[string][]byte, error) {
+	nss, err := namespaces.List(labels.Everything())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, ns := range nss.Items {
-		desired, governed := want[ns.GetName()]
-		managed := ns.GetAnnotations()[annotationPodSecurity] == "true"
-		current := ns.GetLabels()
-		labels := map[string]any{}
+	out := map[string][]byte{}
+	for _, ns := range nss {
+		desired, governed := want[ns.Name]
+		managed := ns.Annotations[annotationPodSecurity] == "true"
+		set := map[string]any{}
 		for _, l := range psaLabels {
 			v, ok := desired.Labels[l]
 			switch {
-			case ok && current[l] != v:
-				labels[l] = v
-			case !ok && managed && current[l] != "":
-				labels[l] = nil
+			case ok && ns.Labels[l] != v:
+				set[l] = v
+			case !ok && managed && ns.Labels[l] != "":
+				set[l] = nil
 			}
+		}
+		if len(set) == 0 && governed == managed {
+			continue
 		}
 		var ann any = "true"
 		if !governed {
 			ann = nil
 		}
-		if len(labels) == 0 && governed == managed {
-			continue
-		}
-		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": labels, "annotations": map[string]any{annotationPodSecurity: ann}}})
-		if _, err := namespaces.Patch(ctx, ns.GetName(), types.MergePatchType, patch, metav1.PatchOptions{}); err != nil && !apierrors.IsNotFound(err) {
-			return err
+		out[ns.Name], _ = json.Marshal(map[string]any{"metadata": map[string]any{"labels": set, "annotations": map[string]any{annotationPodSecurity: ann}}})
+	}
+	return out, nil
+}
+
+// labelsDrifted reports whether a namespace's update may need labelPatches:
+// its Pod Security labels or Flotilla's mark on it changed.
+func labelsDrifted(old, cur *corev1.Namespace) bool {
+	if old.Annotations[annotationPodSecurity] != cur.Annotations[annotationPodSecurity] {
+		return true
+	}
+	for _, l := range psaLabels {
+		if old.Labels[l] != cur.Labels[l] {
+			return true
 		}
 	}
-	return nil
+	return false
 }

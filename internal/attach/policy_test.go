@@ -110,6 +110,21 @@ func TestPoliciesEnforcedByMemberAPIServers(t *testing.T) {
 		if err := b.Client.Create(ctx, pod("default", "privileged", "x/y:1", priv)); err != nil {
 			t.Errorf("privileged pod in a cluster outside the group: %v", err)
 		}
+		// Someone removes the level from a governed namespace: the agent,
+		// watching namespaces, sets it again.
+		const enforce = "pod-security.kubernetes.io/enforce"
+		var ns corev1.Namespace
+		if err := a.Client.Get(ctx, client.ObjectKey{Name: "pother"}, &ns); err != nil {
+			t.Fatal(err)
+		}
+		delete(ns.Labels, enforce)
+		if err := a.Client.Update(ctx, &ns); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 15*time.Second, "Pod Security level set again", func(ctx context.Context) (bool, error) {
+			err := a.Client.Get(ctx, client.ObjectKey{Name: "pother"}, &ns)
+			return err == nil && ns.Labels[enforce] == "baseline", nil
+		})
 	})
 
 	t.Run("quota on a cluster", func(t *testing.T) {
