@@ -37,12 +37,12 @@ func TestLabelPatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]map[string]map[string]any{}
-	for name, p := range patches {
+	for _, p := range patches {
 		var m map[string]map[string]map[string]any
-		if err := json.Unmarshal(p, &m); err != nil {
+		if err := json.Unmarshal(p.patch, &m); err != nil {
 			t.Fatal(err)
 		}
-		got[name] = m["metadata"]
+		got[p.namespace] = m["metadata"]
 	}
 	if len(got) != 2 {
 		t.Fatalf("patches for %v, want new and stale only", keys(got))

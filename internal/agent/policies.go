@@ -3,19 +3,20 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	corelisters "k8s.io/client-go/listers/core/v1"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 
@@ -311,7 +312,7 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 	if err != nil {
 		return nil, err
 	}
-	applyErrs, deleteErrs, labelErr := s.write(ctx, todo, stale, patches)
+	applyErrs, deleteErrs, labelErrs := s.write(ctx, todo, stale, patches)
 	for i, err := range applyErrs {
 		if err != nil {
 			delete(s.last, todo[i].key)
@@ -333,8 +334,8 @@ func (s *syncer) apply(ctx context.Context, data map[string]string) (*applied, e
 	for gvr := range governed {
 		res.governed = append(res.governed, gvr)
 	}
-	if labelErr != nil {
-		res.errs = append(res.errs, fv1.Insight{Type: fv1.PolicySecurity, Kind: fv1.InsightSyncError, Message: "set Pod Security labels: " + labelErr.Error()})
+	if err := errors.Join(labelErrs...); err != nil {
+		res.errs = append(res.errs, fv1.Insight{Type: fv1.PolicySecurity, Kind: fv1.InsightSyncError, Message: "set Pod Security labels: " + err.Error()})
 	}
 	if len(res.errs) > 0 {
 		return res, fmt.Errorf("%d policy objects not applied; first: %s %s", len(res.errs), res.errs[0].Object, res.errs[0].Message)
@@ -388,12 +389,11 @@ const writeParallel = 8
 // Order does not matter: a binding whose policy or role is not there yet
 // binds nothing until it is (Flotilla's admission policies take no
 // parameters), and every object lands in a namespace that exists.
-func (s *syncer) write(ctx context.Context, todo []pending, stale []ownedObject, patches map[string][]byte) (applyErrs, deleteErrs []error, labelErr error) {
-	applyErrs, deleteErrs = make([]error, len(todo)), make([]error, len(stale))
+func (s *syncer) write(ctx context.Context, todo []pending, stale []ownedObject, patches []labelPatch) (applyErrs, deleteErrs, labelErrs []error) {
+	applyErrs, deleteErrs, labelErrs = make([]error, len(todo)), make([]error, len(stale)), make([]error, len(patches))
 	rvs := make([]string, len(todo))
 	sem := make(chan struct{}, writeParallel)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
 	do := func(f func()) {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -419,13 +419,11 @@ func (s *syncer) write(ctx context.Context, todo []pending, stale []ownedObject,
 			}
 		})
 	}
-	for name, patch := range patches {
+	for i, p := range patches {
 		do(func() {
-			_, err := s.dyn.Resource(namespacesResource).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-			if err != nil && !apierrors.IsNotFound(err) {
-				mu.Lock()
-				labelErr = err
-				mu.Unlock()
+			_, err := s.dyn.Resource(namespacesResource).Patch(ctx, p.namespace, types.MergePatchType, p.patch, metav1.PatchOptions{})
+			if !apierrors.IsNotFound(err) {
+				labelErrs[i] = err
 			}
 		})
 	}
@@ -435,22 +433,27 @@ func (s *syncer) write(ctx context.Context, todo []pending, stale []ownedObject,
 			s.last[p.key] = appliedObject{desired: p.raw, resourceVersion: rvs[i]}
 		}
 	}
-	return applyErrs, deleteErrs, labelErr
+	return applyErrs, deleteErrs, labelErrs
 }
 
 var psaLabels = []string{"pod-security.kubernetes.io/enforce", "pod-security.kubernetes.io/audit", "pod-security.kubernetes.io/warn"}
 
-// labelPatches returns, by namespace, the merge patches that set the
-// desired Pod Security labels and remove them from namespaces Flotilla
-// labelled before and no longer governs. It reads the namespaces from the
-// agent's informer: a sync pass asks the apiserver nothing it does not
-// write.
-func labelPatches(namespaces corelisters.NamespaceLister, want map[string]policy.NamespaceSecurity) (map[string][]byte, error) {
+// labelPatch is a merge patch of one namespace's Pod Security labels.
+type labelPatch struct {
+	namespace string
+	patch     []byte
+}
+
+// labelPatches returns the patches that set the desired Pod Security labels
+// and remove them from namespaces Flotilla labelled before and no longer
+// governs. It reads the namespaces from the agent's informer: a sync pass
+// asks the apiserver nothing it does not write.
+func labelPatches(namespaces corelisters.NamespaceLister, want map[string]policy.NamespaceSecurity) ([]labelPatch, error) {
 	nss, err := namespaces.List(labels.Everything())
 	if err != nil {
 		return nil, err
 	}
-	out := map[string][]byte{}
+	var out []labelPatch
 	for _, ns := range nss {
 		desired, governed := want[ns.Name]
 		managed := ns.Annotations[annotationPodSecurity] == "true"
@@ -471,7 +474,8 @@ func labelPatches(namespaces corelisters.NamespaceLister, want map[string]policy
 		if !governed {
 			ann = nil
 		}
-		out[ns.Name], _ = json.Marshal(map[string]any{"metadata": map[string]any{"labels": set, "annotations": map[string]any{annotationPodSecurity: ann}}})
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": set, "annotations": map[string]any{annotationPodSecurity: ann}}})
+		out = append(out, labelPatch{namespace: ns.Name, patch: patch})
 	}
 	return out, nil
 }
