@@ -303,7 +303,7 @@ func (a *agent) loop(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	tun, err := newTunneler(ctx, rt, url, a.clusterCfg, a.server, a.refuseUsers)
+	tun, err := newTunneler(ctx, a.clusterCfg, a.server, a.refuseUsers)
 	if err != nil {
 		return err
 	}
@@ -343,7 +343,7 @@ func (a *agent) loop(ctx context.Context) error {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		var err error
-		if stream, err = heartbeat.DialWith(dctx, rt, url, heartbeat.Handlers{Change: state.heard, Tunnel: tun.ask, Desired: state.pushed}); err != nil {
+		if stream, err = heartbeat.DialWith(dctx, rt, url, heartbeat.Handlers{Change: state.heard, Multiplex: tun.multiplexer(), Desired: state.pushed}); err != nil {
 			if errors.Is(err, heartbeat.ErrHubCertificate) || errors.Is(err, heartbeat.ErrAgentCertificate) {
 				// Not a hub out of reach: said as what it is. Retried
 				// still, as the hub may be mid-way through replacing
@@ -420,9 +420,10 @@ func (a *agent) loop(ctx context.Context) error {
 		case <-wake: // a policy report to send
 		case <-ended:
 			// The hub closed the stream (it restarted, forgot the agent,
-			// or a newer stream of this identity replaced it): open a new
-			// one within seconds rather than at the next tick.
-			klog.InfoS("the hub closed the stream; opening another", "reason", stream.Err())
+			// or a newer stream of this identity replaced it), or its
+			// tunnel went idle: open a new one within seconds rather than
+			// at the next tick.
+			klog.InfoS("the stream ended; opening another", "reason", stream.Err())
 			drop()
 			select {
 			case <-ctx.Done():

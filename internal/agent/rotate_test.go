@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/attach"
@@ -90,6 +91,16 @@ func TestCertificateRotation(t *testing.T) {
 	}
 	if rotated, err := a.rotateIfDue(ctx); err != nil || rotated || a.current() != id {
 		t.Fatalf("rotated a fresh certificate: %v", err)
+	}
+	// The hub records the certificate from the first heartbeat, in the
+	// background; until then the registration's request counts as in flight
+	// and a renewal is refused.
+	if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		var c fv1.Cluster
+		err := env.Hub.Client.Get(ctx, client.ObjectKey{Name: "rot"}, &c)
+		return err == nil && c.Status.AgentCertificate != nil, nil
+	}); err != nil {
+		t.Fatalf("the hub did not record the agent's certificate: %v", err)
 	}
 
 	// Make the certificate look 80 % through its life.

@@ -4,38 +4,32 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strings"
-	"sync/atomic"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/transport"
 	"k8s.io/klog/v2"
 
-	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/tunnel"
 )
 
-// tunneler opens the agent's tunnel when the hub asks, and serves the
-// requests it carries to the cluster's apiserver.
+// tunneler serves the requests the hub's tunnel carries to the cluster's
+// apiserver.
 type tunneler struct {
 	ctx     context.Context
-	rt      http.RoundTripper // to the hub's agent endpoint
-	url     string            // of the tunnel there
-	handler http.Handler      // nil: this agent cannot proxy
-	open    atomic.Bool
+	handler http.Handler // nil: this agent cannot proxy
 }
 
 // newTunneler answers the hub's requests for a tunnel with one to the
 // cluster's apiserver: the one cfg reaches, or, for a simulated cluster
 // (cfg nil), the one server answers for. While refuse gives a reason, each
 // request is refused with it.
-func newTunneler(ctx context.Context, rt http.RoundTripper, streamURL string, cfg *rest.Config, server rest.Interface, refuse func() string) (*tunneler, error) {
-	t := &tunneler{ctx: ctx, rt: rt, url: strings.TrimSuffix(streamURL, heartbeat.StreamPath) + heartbeat.TunnelPath}
+func newTunneler(ctx context.Context, cfg *rest.Config, server rest.Interface, refuse func() string) (*tunneler, error) {
+	t := &tunneler{ctx: ctx}
 	var base *url.URL
 	var member http.RoundTripper
 	switch rc, ok := server.(*rest.RESTClient); {
@@ -60,26 +54,22 @@ func newTunneler(ctx context.Context, rt http.RoundTripper, streamURL string, cf
 	return t, nil
 }
 
-// ask opens the tunnel unless it is open. It is called on the stream's
-// reader, so it only starts the work.
-func (t *tunneler) ask() {
-	if t.handler == nil || !t.open.CompareAndSwap(false, true) {
-		return
+// multiplexer is what the heartbeat stream calls when the hub makes a
+// tunnel of its connection; nil when this agent cannot proxy, which leaves
+// the hub's asks unanswered.
+func (t *tunneler) multiplexer() func(io.ReadWriteCloser, []byte) (io.ReadWriteCloser, error) {
+	if t.handler == nil {
+		return nil
 	}
-	go func() {
-		defer t.open.Store(false)
-		dctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
-		conn, err := heartbeat.UpgradeTo(dctx, t.rt, t.url, heartbeat.TunnelProtocol)
-		cancel()
+	return func(conn io.ReadWriteCloser, buffered []byte) (io.ReadWriteCloser, error) {
+		hb, err := tunnel.Agent(conn, buffered, t.handler, t.ctx.Done())
 		if err != nil {
-			klog.InfoS("cannot open the tunnel the hub asked for", "hub", t.url, "err", err)
-			return
+			klog.InfoS("cannot make the tunnel the hub asked for", "err", err)
+			return nil, err
 		}
 		klog.V(1).InfoS("tunnel open")
-		if err := tunnel.Serve(conn, t.handler, t.ctx.Done()); err != nil {
-			klog.InfoS("tunnel closed", "err", err)
-		}
-	}()
+		return hb, nil
+	}
 }
 
 // memberProxy sends the requests the hub's access point carries to the

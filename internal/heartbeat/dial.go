@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 )
@@ -34,13 +35,18 @@ const hubInfo = "the hub's ConfigMap " + fv1.HubInfoNamespace + "/" + fv1.HubInf
 
 // Stream is an agent's end of its stream to the hub.
 type Stream struct {
-	rwc     io.ReadWriteCloser
-	enc     *json.Encoder
+	cmu     sync.Mutex
+	rwc     io.ReadWriteCloser // guarded by cmu: a switch to a tunnel replaces it
+	enc     *json.Encoder      // writes to the current rwc
 	replies chan Response
 	done    chan struct{} // closed when the hub's side can no longer be read
 	err     error         // why, once done is closed
 	mu      sync.Mutex    // one report at a time
 	seq     uint64        // the last report's Seq
+	cluster string        // the last report's Cluster
+
+	muxing   atomic.Bool // a switch to a tunnel was asked for, or made
+	switched chan error  // the reader's outcome of a switch
 }
 
 // Handlers are what an agent does with what the hub pushes on its stream.
@@ -48,9 +54,13 @@ type Handlers struct {
 	// Change gets the change token of every message, pushed or in a
 	// reply, in the order the hub sent them.
 	Change func(token string)
-	// Tunnel, if set, is called (on the stream's reader: it must not
-	// block) when the hub asks the agent to open its tunnel.
-	Tunnel func()
+	// Multiplex, if set, lets the hub's requests ride the stream's
+	// connection when the hub asks for a tunnel. It is called on the
+	// stream's reader once the connection is switched, with the connection
+	// and the bytes already read from it, and returns the connection the
+	// stream goes on over; it serves the hub's requests until the
+	// connection closes. Unset, the hub's asks go unanswered.
+	Multiplex func(conn io.ReadWriteCloser, buffered []byte) (io.ReadWriteCloser, error)
 	// Desired gets the cluster's desired policies whenever the hub pushes
 	// them, before the change token of the same message.
 	Desired func(Desired)
@@ -69,7 +79,7 @@ func DialWith(ctx context.Context, rt http.RoundTripper, url string, h Handlers)
 	if err != nil {
 		return nil, err
 	}
-	s := &Stream{rwc: rwc, enc: json.NewEncoder(rwc), replies: make(chan Response, 1), done: make(chan struct{})}
+	s := newStream(rwc)
 	go s.read(h)
 	return s, nil
 }
@@ -116,10 +126,21 @@ func UpgradeTo(ctx context.Context, rt http.RoundTripper, url, protocol string) 
 	return rwc, nil
 }
 
+func newStream(rwc io.ReadWriteCloser) *Stream {
+	s := &Stream{rwc: rwc, replies: make(chan Response, 1), done: make(chan struct{}), switched: make(chan error, 1)}
+	s.enc = json.NewEncoder(writer{s})
+	return s
+}
+
 func (s *Stream) read(h Handlers) {
-	in := bufio.NewReader(s.rwc)
+	in := bufio.NewReader(s.conn())
 	for {
 		m, err := nextMessage(in)
+		if err == nil && m.Multiplexed {
+			if in, err = s.switchOver(in, h.Multiplex); err == nil {
+				continue
+			}
+		}
 		if err != nil {
 			s.err = err
 			close(s.done)
@@ -156,8 +177,8 @@ func (s *Stream) read(h Handlers) {
 		if tok != "" && h.Change != nil {
 			h.Change(tok)
 		}
-		if m.Tunnel && h.Tunnel != nil {
-			h.Tunnel()
+		if m.Tunnel && h.Multiplex != nil && s.muxing.CompareAndSwap(false, true) {
+			go s.askToMultiplex()
 		}
 		if m.Reply != nil {
 			select {
@@ -213,13 +234,14 @@ func (s *Stream) Beat(ctx context.Context, r Report) (Response, error) {
 	defer s.mu.Unlock()
 	// A blocked write or a missing reply ends with ctx, and so does the
 	// stream: a late reply must not answer the next report.
-	defer context.AfterFunc(ctx, func() { s.rwc.Close() })()
+	defer context.AfterFunc(ctx, func() { s.Close() })()
 	// Numbered per stream: the hub refuses a number it has taken, a frame
 	// replayed into the stream.
 	s.seq++
 	r.Seq = s.seq
+	s.cluster = r.Cluster
 	if err := s.enc.Encode(r); err != nil {
-		s.rwc.Close()
+		s.Close()
 		return Response{}, fmt.Errorf("sending a heartbeat: %w", err)
 	}
 	select {
@@ -259,4 +281,4 @@ func (s *Stream) Err() error {
 }
 
 // Close ends the stream.
-func (s *Stream) Close() error { return s.rwc.Close() }
+func (s *Stream) Close() error { return s.conn().Close() }

@@ -70,8 +70,8 @@ func FuzzMessages(f *testing.F) {
 
 		// The stream's reader, as the agent runs it.
 		var got []string
-		s := &Stream{rwc: fakeConn{bytes.NewReader(data)}, replies: make(chan Response, 1), done: make(chan struct{})}
-		s.read(Handlers{Change: func(tok string) { got = append(got, tok) }, Tunnel: func() {}})
+		s := newStream(fakeConn{bytes.NewReader(data)})
+		s.read(Handlers{Change: func(tok string) { got = append(got, tok) }})
 		select {
 		case <-s.done:
 		default:

@@ -16,6 +16,16 @@
 // connection state and a parked request: about three times the memory per
 // cluster.
 //
+// The stream's connection also carries the hub's requests to the cluster
+// (package tunnel) when the hub needs them: it sends Message.Tunnel; the
+// agent, with no report in flight, answers with a Multiplex report and
+// writes nothing plain after it; the hub answers with Multiplexed and writes
+// nothing plain after that. From those markers on, each way, the connection
+// is a yamux session whose first stream, opened by the hub, carries the
+// stream's messages. Each side has read everything plain the other wrote
+// before the marker, so the switch loses nothing, and a cluster behind NAT
+// or a firewall is reached over the one connection its agent dials.
+//
 // The hub keeps the last report of every cluster in memory and writes a
 // Cluster's status only when what it says changes (or every RefreshEvery, to
 // refresh lastHeartbeatTime). Liveness thus costs no etcd write, which is what
@@ -35,14 +45,6 @@ const StreamPath = "/v1/stream"
 
 // Protocol is what a stream's request asks to upgrade to.
 const Protocol = "flotilla-heartbeat/1"
-
-// TunnelPath is where an agent opens its tunnel when the hub asks for one:
-// the connection that carries requests from the hub's access point to the
-// cluster's apiserver (package tunnel). It upgrades to TunnelProtocol.
-const TunnelPath = "/v1/tunnel"
-
-// TunnelProtocol is what a tunnel's request asks to upgrade to.
-const TunnelProtocol = "flotilla-tunnel/1"
 
 // DataPrefix is where agents exchange data with the hub beside their
 // stream: plain requests over the same mutual TLS, answered for the cluster
@@ -94,6 +96,10 @@ type Report struct {
 	// the stream: a frame replayed into the stream. 0 from agents that
 	// predate it, which the hub accepts.
 	Seq uint64 `json:"seq,omitempty"`
+	// Multiplex asks the hub, which asked for a tunnel, to switch the
+	// stream's connection to a yamux session: the agent writes nothing
+	// plain after it. Such a report carries nothing else.
+	Multiplex bool `json:"multiplex,omitempty"`
 }
 
 // Interval is how often the report's agent says it reports, within what the
@@ -138,10 +144,14 @@ type Message struct {
 	// Closed is why the hub closes the stream, in its last message: a
 	// newer stream of the same identity replaced it, say.
 	Closed string `json:"closed,omitempty"`
-	// Tunnel asks the agent to open its tunnel (TunnelPath): a user's
-	// request for the cluster waits for it. Tunnels are opened on demand
-	// and closed when idle, so an idle fleet costs the hub nothing for them.
+	// Tunnel asks the agent for its tunnel: a user's request for the
+	// cluster waits for it. The agent answers by switching the stream's
+	// connection to carry the hub's requests too (see Multiplexed).
 	Tunnel bool `json:"tunnel,omitempty"`
+	// Multiplexed answers an agent's Multiplex report: these are the last
+	// plain bytes the hub writes on the connection, which from the next
+	// byte on is a yamux session (package tunnel).
+	Multiplexed bool `json:"multiplexed,omitempty"`
 	// Desired, a Desired, carries the cluster's desired policies when
 	// they differ from what the stream last carried: in its first message
 	// and whenever they change.

@@ -1,19 +1,26 @@
 // Package tunnel carries requests from the hub to a cluster's apiserver over
-// a connection the cluster's agent dials out to the hub, so that the hub
-// reaches clusters behind NAT or a firewall without a route to them.
+// the connection the cluster's agent holds open to the hub for its heartbeat
+// stream, so that the hub reaches clusters behind NAT or a firewall with no
+// route to them, and with no second connection.
 //
-// A tunnel is opened on demand: the hub asks the agent on its heartbeat
-// stream, the agent dials the hub's agent endpoint and upgrades the
-// connection, and the two ends run a yamux session over it. Each request
-// the hub sends is one yamux stream carrying one HTTP/1.1 exchange (upgrades
-// such as exec included), so requests are multiplexed with a flow-control
-// window of their own: a slow client stalls only its own stream. The agent
-// closes a tunnel that carried nothing for IdleTimeout, so an idle fleet
-// holds no tunnels at all.
+// A tunnel is made on demand: the hub asks the agent on its stream, and the
+// two switch the stream's connection to a yamux session (package heartbeat
+// says how). The session's first stream, which the hub opens, carries the
+// heartbeat stream on; each other stream the hub opens carries one HTTP/1.1
+// exchange (upgrades such as exec included), so requests are multiplexed,
+// each with a flow-control window of its own: a slow client stalls only its
+// own stream. Streams the agent opens are refused: an agent's identity
+// cannot act on the hub through its tunnel. The agent closes a session that
+// carried no request for IdleTimeout, and its heartbeat stream goes on over
+// a new, plain connection: an idle fleet holds no sessions.
 package tunnel
 
 import (
+	"errors"
 	"io"
+	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
@@ -33,4 +40,113 @@ func config(keepalive bool) *yamux.Config {
 	c.ConnectionWriteTimeout = 10 * time.Second
 	c.LogOutput = io.Discard
 	return c
+}
+
+// stream is a yamux stream that carries a heartbeat stream. Closing it
+// closes its session and connection: the heartbeat stream is what the
+// connection is for. ended, if set, is called once when the stream is
+// closed or a read finds it ended.
+type stream struct {
+	*yamux.Stream
+	sess  *yamux.Session
+	ended func()
+	once  sync.Once
+
+	// peeked is a byte Wait read and Read has not returned yet.
+	peeked    [1]byte
+	hasPeeked bool
+	idle      atomic.Bool // the agent closed the session for idleness
+}
+
+func (s *stream) Close() error {
+	err := s.sess.Close()
+	s.end()
+	return err
+}
+
+func (s *stream) end() {
+	if s.ended != nil {
+		s.once.Do(s.ended)
+	}
+}
+
+// endOn ends s on a read's error, unless it is the timeout of a deadline:
+// the stream goes on after that.
+func (s *stream) endOn(err error) {
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		s.end()
+	}
+}
+
+// Wait waits until the stream has a byte to read, without a buffer of the
+// stream's or a deep stack: an idle hub-side heartbeat stream holds neither.
+func (s *stream) Wait() error {
+	if s.hasPeeked {
+		return nil
+	}
+	s.Stream.Shrink()
+	n, err := s.Stream.Read(s.peeked[:])
+	s.hasPeeked = n == 1
+	if s.hasPeeked {
+		return nil
+	}
+	s.endOn(err)
+	return err
+}
+
+func (s *stream) Read(p []byte) (int, error) {
+	if s.hasPeeked && len(p) > 0 {
+		p[0], s.hasPeeked = s.peeked[0], false
+		return 1, nil
+	}
+	n, err := s.Stream.Read(p)
+	s.endOn(err)
+	if err != nil && s.idle.Load() {
+		err = ErrIdle
+	}
+	return n, err
+}
+
+// prefix is bytes read from a connection already, to be read again first.
+// Once they are read, reads go straight to the connection: a session's
+// receive loop, always reading, waits a frame or two shallower.
+type prefix []byte
+
+func (p *prefix) read(r io.Reader, b []byte) (int, error) {
+	if len(*p) == 0 {
+		return r.Read(b)
+	}
+	n := copy(b, *p)
+	if *p = (*p)[n:]; len(*p) == 0 {
+		*p = nil
+	}
+	return n, nil
+}
+
+// prefixed is a connection whose first bytes were read from it already.
+type prefixed struct {
+	net.Conn
+	p prefix
+}
+
+func (c *prefixed) Read(b []byte) (int, error) { return c.p.read(c.Conn, b) }
+
+// prefixedRWC is prefixed for a connection that is not a net.Conn.
+type prefixedRWC struct {
+	io.ReadWriteCloser
+	p prefix
+}
+
+func (c *prefixedRWC) Read(b []byte) (int, error) { return c.p.read(c.ReadWriteCloser, b) }
+
+// withBuffered returns conn, reading buffered first.
+func withBuffered(conn io.ReadWriteCloser, buffered []byte) io.ReadWriteCloser {
+	if len(buffered) == 0 {
+		return conn
+	}
+	if c, ok := conn.(net.Conn); ok {
+		return &prefixed{Conn: c, p: buffered}
+	}
+	return &prefixedRWC{ReadWriteCloser: conn, p: buffered}
 }

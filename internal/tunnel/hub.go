@@ -37,24 +37,36 @@ type Hub struct {
 
 	mu      sync.Mutex
 	tunnels map[string]*hubTunnel
+	// transport carries every cluster's requests: it dials a stream of
+	// the tunnel of the cluster a request's host names, and keeps a few
+	// open between the requests of a burst.
+	transport *http.Transport
 }
 
 // hubTunnel is one cluster's tunnel, open or asked for.
 type hubTunnel struct {
-	asked time.Time
-	open  chan struct{} // closed once session is set
-	sess  *yamux.Session
-	rt    http.RoundTripper
+	asked  time.Time
+	open   chan struct{} // closed once sess is set
+	sess   *yamux.Session
+	taking bool // a connection is being made its tunnel
 }
 
 // NewHub returns a Hub that asks agents for tunnels with ask.
 func NewHub(ask func(cluster string) bool) *Hub {
-	return &Hub{Ask: ask, tunnels: map[string]*hubTunnel{}}
+	h := &Hub{Ask: ask, tunnels: map[string]*hubTunnel{}}
+	h.transport = &http.Transport{
+		DialContext:         h.dial,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     5 * time.Second,
+		DisableCompression:  true,
+	}
+	return h
 }
 
 // RoundTripper returns a transport to cluster's apiserver through its
-// tunnel, asking its agent to open one if none is open and waiting at most
-// OpenTimeout (or until ctx ends) for it.
+// tunnel, for requests whose host is the cluster's name, asking its agent
+// to open one if none is open and waiting at most OpenTimeout (or until
+// ctx ends) for it.
 func (h *Hub) RoundTripper(ctx context.Context, cluster string) (http.RoundTripper, error) {
 	h.mu.Lock()
 	t := h.tunnels[cluster]
@@ -75,12 +87,27 @@ func (h *Hub) RoundTripper(ctx context.Context, cluster string) (http.RoundTripp
 	defer timer.Stop()
 	select {
 	case <-t.open:
-		return t.rt, nil
+		return h.transport, nil
 	case <-timer.C:
 		return nil, fmt.Errorf("%w within %s", ErrNoTunnel, OpenTimeout)
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// dial opens a stream of the tunnel of the cluster addr names.
+func (h *Hub) dial(_ context.Context, _, addr string) (net.Conn, error) {
+	cluster, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	t := h.tunnels[cluster]
+	h.mu.Unlock()
+	if t == nil || t.sess == nil {
+		return nil, fmt.Errorf("cluster %s: %w", cluster, ErrNoTunnel)
+	}
+	return t.sess.OpenStream()
 }
 
 // Asked reports whether the hub is waiting for cluster's tunnel: it asked
@@ -96,50 +123,70 @@ func (t *hubTunnel) pending() bool {
 	return t != nil && t.sess == nil && time.Since(t.asked) <= askedFor
 }
 
-// Accept takes conn, an agent's upgraded tunnel connection for cluster, and
-// serves it until it closes. Only the tunnel the hub is waiting for is
-// taken: once it is open, another (a second holder of the agent's
-// identity, say) is refused, so none can take the requests meant for the
-// cluster from the tunnel the hub asked for. A refused conn is closed.
-func (h *Hub) Accept(cluster string, conn net.Conn) error {
+// Take makes a tunnel of conn, the connection of cluster's heartbeat stream
+// that its agent has just switched (buffered: bytes already read from it
+// past the switch), and returns the connection the heartbeat stream goes on
+// over. Closing that closes the tunnel too. Only the tunnel the hub is
+// waiting for is taken: once one is open, another (a second holder of the
+// agent's identity, say) is refused, so none can take the requests meant
+// for the cluster from the tunnel the hub asked for.
+func (h *Hub) Take(cluster string, conn net.Conn, buffered []byte) (net.Conn, error) {
 	h.mu.Lock()
 	t := h.tunnels[cluster]
-	if !t.pending() {
-		h.mu.Unlock()
-		conn.Close()
-		return ErrNotAsked
+	ok := t.pending() && !t.taking
+	if ok {
+		t.taking = true
 	}
-	c := config(false)
-	// The hub accepts no streams (refuseStreams closes each at once).
-	c.AcceptBacklog = 1
-	sess, err := yamux.Client(conn, c)
-	if err != nil {
-		h.mu.Unlock()
-		conn.Close()
-		return err
-	}
-	t.sess, t.rt = sess, transport(sess)
-	close(t.open)
 	h.mu.Unlock()
+	if !ok {
+		return nil, ErrNotAsked
+	}
+	sess, hb, err := client(conn, buffered)
+	h.mu.Lock()
+	t.taking = false
+	if err == nil {
+		t.sess = sess
+		close(t.open)
+	}
+	h.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	// The heartbeat stream reads until its session ends, and closes it
+	// when it stops reading for reasons of its own: either way the tunnel
+	// is forgotten, with no goroutine of the hub's own to watch it.
+	hb.ended = func() { h.forget(cluster, t) }
+	return hb, nil
+}
 
-	refuseStreams(sess) // until the session ends
+// client makes the hub's side of a tunnel of conn and opens its first
+// stream, the heartbeat stream's. The hub never accepts a stream: the
+// agent's first waits in a backlog of one, unanswered (its window bounds
+// what it holds, as the heartbeat stream's does), and the session resets
+// every other. Requests flow from the hub to the agent only, and an
+// agent's identity must not act on the hub through its tunnel.
+func client(conn net.Conn, buffered []byte) (*yamux.Session, *stream, error) {
+	c := config(false)
+	c.AcceptBacklog = 1
+	sess, err := yamux.Client(withBuffered(conn, buffered), c)
+	if err != nil {
+		return nil, nil, err
+	}
+	hb, err := sess.OpenStream()
+	if err != nil {
+		sess.Close()
+		return nil, nil, err
+	}
+	return sess, &stream{Stream: hb, sess: sess}, nil
+}
+
+// forget drops t, cluster's tunnel, once its session has ended.
+func (h *Hub) forget(cluster string, t *hubTunnel) {
 	h.mu.Lock()
 	if h.tunnels[cluster] == t {
 		delete(h.tunnels, cluster)
 	}
 	h.mu.Unlock()
-	return nil
-}
-
-// Close closes cluster's tunnel, if open: its agent was detached, say.
-func (h *Hub) Close(cluster string) {
-	h.mu.Lock()
-	t := h.tunnels[cluster]
-	delete(h.tunnels, cluster)
-	h.mu.Unlock()
-	if t != nil && t.sess != nil {
-		t.sess.Close()
-	}
 }
 
 // Open counts the clusters whose tunnel is open.
@@ -153,31 +200,4 @@ func (h *Hub) Open() int {
 		}
 	}
 	return n
-}
-
-// refuseStreams closes every stream the agent opens: requests flow from the
-// hub to the agent only, and an agent's identity must not act on the hub
-// through its tunnel.
-func refuseStreams(sess *yamux.Session) {
-	for {
-		s, err := sess.AcceptStream()
-		if err != nil {
-			return
-		}
-		s.Close()
-	}
-}
-
-// transport sends requests on streams of sess, keeping a few open between
-// the requests of a burst (kubectl's discovery and its request, say) and
-// closing them soon after, so that an idle tunnel holds no stream.
-func transport(sess *yamux.Session) http.RoundTripper {
-	return &http.Transport{
-		DialContext: func(context.Context, string, string) (net.Conn, error) {
-			return sess.OpenStream()
-		},
-		MaxIdleConnsPerHost: 8,
-		IdleConnTimeout:     5 * time.Second,
-		DisableCompression:  true,
-	}
 }

@@ -7,32 +7,64 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/yamux"
 )
 
-// TestRequestsCrossTheTunnel: the hub asks, the agent's connection is
-// accepted, and requests flow through it to the agent's handler; a
-// stream the agent opens towards the hub is closed unanswered.
-func TestRequestsCrossTheTunnel(t *testing.T) {
-	agentEnd := make(chan net.Conn, 1)
-	var h *Hub
-	h = NewHub(func(cluster string) bool {
-		// The agent dials back at once, as a real one does when asked.
-		hubConn, agentConn := net.Pipe()
-		agentEnd <- agentConn
-		go h.Accept(cluster, hubConn)
-		return true
-	})
+// pair makes a tunnel of a connection between a hub and an agent end, as a
+// heartbeat stream's switch does, and returns both ends' heartbeat
+// connections. The agent serves h.
+func pair(t *testing.T, hub *Hub, cluster string, h http.Handler, stop <-chan struct{}) (net.Conn, io.ReadWriteCloser) {
+	t.Helper()
+	hubConn, agentConn := net.Pipe()
+	type result struct {
+		c   io.ReadWriteCloser
+		err error
+	}
+	agent := make(chan result, 1)
+	go func() {
+		c, err := Agent(agentConn, nil, h, stop)
+		agent <- result{c, err}
+	}()
+	hb, err := hub.Take(cluster, hubConn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := <-agent
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	t.Cleanup(func() { hb.Close() })
+	return hb, a.c
+}
+
+// asked is a Hub whose asks are answered by ask, and which has asked for
+// cluster's tunnel.
+func asked(t *testing.T, cluster string) *Hub {
+	h := NewHub(func(string) bool { return true })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	h.RoundTripper(ctx, cluster) // asks, and gives up at once
+	if !h.Asked(cluster) {
+		t.Fatal("the hub did not record its ask")
+	}
+	return h
+}
+
+// TestRequestsAndHeartbeatShareTheConnection: once the hub takes the
+// agent's switched connection, requests flow through it to the agent's
+// handler while the heartbeat stream goes on over the same connection, both
+// ways.
+func TestRequestsAndHeartbeatShareTheConnection(t *testing.T) {
+	h := asked(t, "east")
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		Serve(<-agentEnd, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			io.WriteString(w, r.Method+" "+r.URL.Path)
-		}), stop)
-	}()
+	hubHB, agentHB := pair(t, h, "east", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Method+" "+r.URL.Path)
+	}), stop)
 
 	rt, err := h.RoundTripper(context.Background(), "east")
 	if err != nil {
@@ -53,42 +85,101 @@ func TestRequestsCrossTheTunnel(t *testing.T) {
 	if h.Open() != 1 {
 		t.Fatalf("%d tunnels open, want 1", h.Open())
 	}
-	// The same tunnel serves the next request: no second ask.
-	if rt2, err := h.RoundTripper(context.Background(), "east"); err != nil || rt2 != rt {
-		t.Fatalf("second RoundTripper: %v", err)
+
+	// The heartbeat stream: a report up, waited for without reading, and
+	// a reply down.
+	go io.WriteString(agentHB, "report\n")
+	w, ok := hubHB.(interface{ Wait() error })
+	if !ok {
+		t.Fatal("the hub's heartbeat connection cannot wait for a report")
 	}
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 7)
+	if _, err := io.ReadFull(hubHB, got); err != nil || string(got) != "report\n" {
+		t.Fatalf("the hub read %q, %v", got, err)
+	}
+	go io.WriteString(hubHB, "reply\n")
+	got = make([]byte, 6)
+	if _, err := io.ReadFull(agentHB, got); err != nil || string(got) != "reply\n" {
+		t.Fatalf("the agent read %q, %v", got, err)
+	}
+
 	// Once it is open, another connection for the cluster is refused.
 	second, other := net.Pipe()
 	defer other.Close()
-	if err := h.Accept("east", second); !errors.Is(err, ErrNotAsked) {
+	if _, err := h.Take("east", second, nil); !errors.Is(err, ErrNotAsked) {
 		t.Fatalf("a second tunnel while one is open: %v", err)
 	}
-	h.Close("east")
-	if h.Open() != 0 {
-		t.Fatal("tunnel still open after Close")
+
+	// Closing the heartbeat stream closes the tunnel and its connection.
+	hubHB.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Open() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("tunnel still open after its heartbeat stream closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := agentHB.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the agent's heartbeat stream outlived its connection")
 	}
 }
 
 func TestAgentCannotOpenStreamsToTheHub(t *testing.T) {
-	h := NewHub(func(string) bool { return true })
-	h.mu.Lock()
-	h.tunnels["east"] = &hubTunnel{asked: time.Now(), open: make(chan struct{})}
-	h.mu.Unlock()
+	h := asked(t, "east")
 	hubConn, agentConn := net.Pipe()
-	go h.Accept("east", hubConn)
+	hb := make(chan error, 1)
+	go func() {
+		_, err := h.Take("east", hubConn, nil)
+		hb <- err
+	}()
 	sess, err := yamux.Server(agentConn, config(false))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	s, err := sess.OpenStream()
+	if _, err := sess.Accept(); err != nil { // the heartbeat stream
+		t.Fatal(err)
+	}
+	if err := <-hb; err != nil {
+		t.Fatal(err)
+	}
+	// The first stream waits in the hub's backlog, unanswered; the
+	// session resets every later one.
+	for i, want := range []string{"unanswered", "reset"} {
+		s, err := sess.OpenStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(s, "GET /apis HTTP/1.1\r\nHost: hub\r\n\r\n")
+		s.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := s.Read(make([]byte, 64))
+		if got := map[bool]string{true: "unanswered", false: "reset"}[errors.Is(err, yamux.ErrTimeout)]; n != 0 || err == nil || got != want {
+			t.Fatalf("stream %d the agent opened: %d bytes, %v; want it %s", i+1, n, err, want)
+		}
+	}
+}
+
+// TestIdleTunnelEndsItsConnection: a session that carries nothing but the
+// heartbeat stream for the idle time is closed, and the heartbeat stream
+// says why, so the agent opens its stream again, plain.
+func TestIdleTunnelEndsItsConnection(t *testing.T) {
+	hubConn, agentConn := net.Pipe()
+	defer hubConn.Close()
+	go yamux.Client(hubConn, config(false))
+	sess, err := yamux.Server(agentConn, config(false))
 	if err != nil {
 		t.Fatal(err)
 	}
-	io.WriteString(s, "GET /apis HTTP/1.1\r\nHost: hub\r\n\r\n")
-	s.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := s.Read(make([]byte, 64)); n != 0 || err == nil || errors.Is(err, yamux.ErrTimeout) {
-		t.Fatalf("the hub answered a stream the agent opened: %d bytes, %v", n, err)
+	s := &stream{sess: sess}
+	if s.Stream, err = sess.OpenStream(); err != nil {
+		t.Fatal(err)
+	}
+	go closeWhenIdle(sess, 100*time.Millisecond, nil, &s.idle)
+	if _, err := s.Read(make([]byte, 1)); !errors.Is(err, ErrIdle) {
+		t.Fatalf("an idle tunnel's heartbeat stream ended with %v, want ErrIdle", err)
 	}
 }
 
@@ -97,15 +188,52 @@ func TestWhyATunnelIsMissing(t *testing.T) {
 	if _, err := notConnected.RoundTripper(context.Background(), "east"); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("no stream: %v", err)
 	}
-	silent := NewHub(func(string) bool { return true })
+	var asks atomic.Int32
+	silent := NewHub(func(string) bool { asks.Add(1); return true })
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if _, err := silent.RoundTripper(ctx, "east"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("an agent that never dials: %v", err)
+	if _, err := silent.RoundTripper(ctx, "east"); !errors.Is(err, context.DeadlineExceeded) || asks.Load() != 1 {
+		t.Fatalf("an agent that never answers: %v after %d asks", err, asks.Load())
 	}
 	a, b := net.Pipe()
 	defer b.Close()
-	if err := NewHub(func(string) bool { return true }).Accept("west", a); !errors.Is(err, ErrNotAsked) || !strings.Contains(err.Error(), "did not ask") {
+	if _, err := NewHub(func(string) bool { return true }).Take("west", a, nil); !errors.Is(err, ErrNotAsked) || !strings.Contains(err.Error(), "did not ask") {
 		t.Fatalf("an unasked tunnel: %v", err)
+	}
+}
+
+// TestBytesReadPastTheSwitchAreKept: the bytes an agent's stream reader
+// read past the hub's last plain message are the session's first, and
+// the tunnel starts from them.
+func TestBytesReadPastTheSwitchAreKept(t *testing.T) {
+	h := asked(t, "east")
+	hubConn, agentConn := net.Pipe()
+	taken := make(chan net.Conn, 1)
+	go func() {
+		hb, err := h.Take("east", hubConn, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		taken <- hb
+	}()
+	// The header of the hub's first frame, as a reader buffering ahead
+	// would have read it.
+	first := make([]byte, 12)
+	if _, err := io.ReadFull(agentConn, first); err != nil {
+		t.Fatal(err)
+	}
+	agentHB, err := Agent(agentConn, first, http.NotFoundHandler(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubHB := <-taken
+	if hubHB == nil {
+		t.FailNow()
+	}
+	defer hubHB.Close()
+	go io.WriteString(hubHB, "hello")
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(agentHB, got); err != nil || string(got) != "hello" {
+		t.Fatalf("the agent read %q, %v", got, err)
 	}
 }

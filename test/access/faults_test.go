@@ -3,8 +3,6 @@ package access
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,10 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
-	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/testenv"
 )
 
@@ -285,26 +281,5 @@ func TestHubRestartEndsWatchesCleanly(t *testing.T) {
 			_, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 			return err == nil, nil
 		})
-	}
-}
-
-// TestAgentIdentityCannotOpenATunnelUnasked: an agent's identity opening a
-// tunnel the hub did not ask for is refused before the upgrade.
-func TestAgentIdentityCannotOpenATunnelUnasked(t *testing.T) {
-	var info corev1.ConfigMap
-	if err := env.Hub.Client.Get(context.Background(), client.ObjectKey{Namespace: fv1.HubInfoNamespace, Name: fv1.HubInfoConfigMap}, &info); err != nil {
-		t.Fatal(err)
-	}
-	id := restConfig(t, agents["west"].Dir+"/hub.kubeconfig", "")
-	cert, err := tls.X509KeyPair(id.CertData, id.KeyData)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM([]byte(info.Data["heartbeatCA"]))
-	rt := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}}}
-	url := strings.TrimSuffix(info.Data["heartbeatURL"], heartbeat.StreamPath) + heartbeat.TunnelPath
-	if _, err := heartbeat.UpgradeTo(context.Background(), rt, url, heartbeat.TunnelProtocol); err == nil || !strings.Contains(err.Error(), "409") || !strings.Contains(err.Error(), "did not ask") {
-		t.Fatalf("an unasked tunnel: %v", err)
 	}
 }

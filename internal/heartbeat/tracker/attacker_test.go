@@ -172,3 +172,22 @@ func hubLogCount(s string) int {
 	b, _ := os.ReadFile(filepath.Join(env.Hub.Dir, "logs", "hub.log"))
 	return strings.Count(string(b), s)
 }
+
+// An agent's identity cannot turn its stream into a tunnel the hub did not
+// ask for: the report is refused and the stream goes on plain.
+func TestUnaskedMultiplexRefused(t *testing.T) {
+	url, rt := identity(t, "unasked")
+	s := openRaw(t, url, rt)
+	rep, _ := json.Marshal(heartbeat.Report{IntervalSeconds: 10, Reachable: true, Multiplex: true})
+	s.write(t, string(rep))
+	if r := s.replies(t, 1, 10*time.Second)[0]; !strings.Contains(r.Error, "did not ask") {
+		t.Fatalf("an unasked Multiplex report: %+v; want it refused, saying the hub did not ask", r)
+	}
+	s.write(t, report(7))
+	if r := s.replies(t, 1, 10*time.Second)[0]; r.Error != "" {
+		t.Fatalf("a plain report after the refusal: %+v", r)
+	}
+	poll(t, 10*time.Second, "the plain report in the status", func(ctx context.Context) (bool, error) {
+		return getCluster(t, "unasked").Status.Pods == 7, nil
+	})
+}

@@ -65,16 +65,15 @@ func Serve(ctx context.Context, l net.Listener, t *Tracker, cert tls.Certificate
 // Everything that can be refused is refused here, with an HTTP status the
 // agent logs, before the upgrade.
 func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	protocol := map[string]string{heartbeat.StreamPath: heartbeat.Protocol, heartbeat.TunnelPath: heartbeat.TunnelProtocol}[r.URL.Path]
 	data := strings.HasPrefix(r.URL.Path, heartbeat.DataPrefix) && t.Data != nil
 	switch {
 	case data:
-	case protocol == "" || r.Method != http.MethodGet:
+	case r.URL.Path != heartbeat.StreamPath || r.Method != http.MethodGet:
 		http.NotFound(w, r)
 		return
-	case r.Header.Get("Upgrade") != protocol:
-		w.Header().Set("Upgrade", protocol)
-		http.Error(w, r.URL.Path+" must upgrade to "+protocol, http.StatusUpgradeRequired)
+	case r.Header.Get("Upgrade") != heartbeat.Protocol:
+		w.Header().Set("Upgrade", heartbeat.Protocol)
+		http.Error(w, r.URL.Path+" must upgrade to "+heartbeat.Protocol, http.StatusUpgradeRequired)
 		return
 	}
 	if t.LeaderElection && !t.leading.Load() {
@@ -109,10 +108,6 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	}
 	if data {
 		t.Data.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clusterKey{}, cluster)))
-		return
-	}
-	if r.URL.Path == heartbeat.TunnelPath {
-		t.tunnel(cluster, w)
 		return
 	}
 	if ok, wait := t.streams.allow(cluster, time.Now()); !ok {
@@ -192,10 +187,11 @@ func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x50
 // each report in a small frame and never runs deeper, so that an idle
 // stream's stack shrinks to its smallest (2-4 KB).
 func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.Conn, pending []byte) {
-	defer conn.Close()
 	defer metrics.StreamOpened()()
-	defer context.AfterFunc(ctx, func() { conn.Close() })()
 	out := &sender{conn: conn, enc: json.NewEncoder(conn), current: func() (string, string, []byte) { return t.Changes.Current(cluster) }}
+	// The connection the stream ends with: a tunnel's, if it switched.
+	defer func() { out.connection().Close() }()
+	defer context.AfterFunc(ctx, func() { out.connection().Close() })()
 	// One stream per identity, the newest: an agent that reconnects must
 	// not wait for its old stream to time out. The stream it replaces is
 	// told so and closed, never left open without notifications.
@@ -206,9 +202,14 @@ func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.C
 
 	// The first report may have come with the request, read by TLS but not
 	// yet by anyone: it is read, not waited for. Later ones come one per reply.
-	wait := readable(conn)
+	var wait func() error
+	var waitOn net.Conn
 	interval := heartbeat.DefaultInterval
 	for first := true; ; first = false {
+		// A switch to a tunnel replaces the connection reports come on.
+		if c := out.connection(); c != waitOn {
+			conn, waitOn, wait = c, c, readable(c)
+		}
 		conn.SetReadDeadline(time.Now().Add((heartbeat.MissedBeats + 1) * interval))
 		if len(pending) == 0 && wait != nil && !first {
 			if wait() != nil {
@@ -266,6 +267,9 @@ func (t *Tracker) take(ctx context.Context, cluster, attach string, conn io.Read
 		return rest, interval, true
 	}
 	out.seq = rep.Seq
+	if rep.Multiplex {
+		return t.multiplex(ctx, cluster, out, rest), interval, true
+	}
 	if why := t.stillAttached(ctx, cluster, attach); why != "" {
 		out.send(&heartbeat.Response{Error: why})
 		return nil, 0, false
@@ -327,9 +331,11 @@ type sender struct {
 	refusedAt time.Time // when a refused report was last logged
 	refusals  int       // refused reports not yet logged
 
-	// seq is the Seq of the last report the stream took. Only the
-	// stream's report goroutines use it, one after the other.
-	seq uint64
+	// seq is the Seq of the last report the stream took, and multiplexed
+	// whether the stream goes over a tunnel. Only the stream's report
+	// goroutines use them, one after the other.
+	seq         uint64
+	multiplexed bool
 }
 
 func (s *sender) changed() { s.send(nil) }

@@ -4,5 +4,5 @@ package tracker
 
 import "net"
 
-// readable is nil here: a stream waits in its decoder's read.
-func readable(net.Conn) func() error { return nil }
+// readableTLS is nil here: a stream waits in its decoder's read.
+func readableTLS(net.Conn) func() error { return nil }

@@ -9,11 +9,11 @@ import (
 	"syscall"
 )
 
-// readable returns a function that waits until conn has bytes to read,
+// readableTLS returns a function that waits until conn has bytes to read,
 // reading none. An idle stream's goroutine then waits a few frames deep in
 // the poller, not under TLS's record reader, and its stack shrinks to the
 // smallest: 2 KB instead of 8 KB a cluster. Nil where this cannot be done.
-func readable(conn net.Conn) func() error {
+func readableTLS(conn net.Conn) func() error {
 	tc, ok := conn.(*tls.Conn)
 	if !ok {
 		return nil

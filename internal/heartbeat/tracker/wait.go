@@ -1,0 +1,14 @@
+package tracker
+
+import "net"
+
+// readable returns a function that waits until conn has bytes to read
+// without a buffer or a deep stack, or nil where this cannot be done: a
+// stream then waits in its decoder's read. A tunnel's stream waits by
+// itself; a TLS connection waits in the poller (readableTLS).
+func readable(conn net.Conn) func() error {
+	if w, ok := conn.(interface{ Wait() error }); ok {
+		return w.Wait
+	}
+	return readableTLS(conn)
+}
