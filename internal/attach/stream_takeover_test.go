@@ -51,7 +51,7 @@ func TestStolenStreamDoesNotTakeOverNotifications(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, "the agent's log line saying why its stream ended", func(context.Context) (bool, error) {
 		b, _ := os.ReadFile(filepath.Join(a.Dir, "logs", "agent.log"))
-		return strings.Contains(string(b), "the hub closed the stream") && strings.Contains(string(b), "newer stream"), nil
+		return strings.Contains(string(b), "the stream ended") && strings.Contains(string(b), "newer stream"), nil
 	})
 
 	if _, err := fleet.CreateNamespace(ctx, env.Hub.Client, name, "taken-back", ""); err != nil {

@@ -87,7 +87,7 @@ func (nd *Node) Prepare(c Config) error {
 	}
 	runtimeConfig := nd.containerdConfig(c)
 	if c.Sandbox != nil {
-		sb := sandbox.Config(nd.path("gvisor"), *c.Sandbox, sandbox.Platform())
+		sb := sandbox.Config(nd.path("gvisor"), *c.Sandbox, c.Sandbox.Platform())
 		if err := sb.Write(); err != nil {
 			return err
 		}

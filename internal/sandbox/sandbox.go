@@ -15,8 +15,9 @@
 //     containerd 1.6 cannot read; the shim answers with the plain socket
 //     address, which every containerd reads.
 //
-// runsc runs on the KVM platform where /dev/kvm opens and on systrap
-// (seccomp traps, no virtualization needed) elsewhere; see Platform.
+// runsc runs on the KVM platform where it can start a sandbox on it and on
+// systrap (seccomp traps, no virtualization needed) elsewhere; see
+// Binaries.Platform.
 // Config gives what a node's containerd needs: the runtime handler's
 // tables for its configuration and the shim's own configuration file.
 // containerd 1.6 finds the shim on its PATH only (it ignores runtime_path
@@ -134,19 +135,6 @@ func Build(ctx context.Context, logf func(format string, args ...any)) (Binaries
 	}
 	bins.Dir = filepath.Dir(bins.Runsc)
 	return bins, nil
-}
-
-// Platform is the runsc platform for this host: kvm where /dev/kvm opens
-// for reading and writing, else systrap.
-func Platform() string { return platformFor("/dev/kvm") }
-
-func platformFor(kvm string) string {
-	f, err := os.OpenFile(kvm, os.O_RDWR, 0)
-	if err != nil {
-		return PlatformSystrap
-	}
-	f.Close()
-	return PlatformKVM
 }
 
 // Files are what a node's containerd needs for the runtime handler.

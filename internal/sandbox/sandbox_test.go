@@ -69,19 +69,20 @@ func TestEnvPutsTheBinariesFirstOnPATH(t *testing.T) {
 	}
 }
 
-func TestPlatformIsKVMWhereTheDeviceOpens(t *testing.T) {
-	if got := platformFor(filepath.Join(t.TempDir(), "kvm")); got != PlatformSystrap {
+// KVM is chosen only where the device opens and a sandbox starts on it.
+func TestPlatformIsKVMWhereASandboxStartsOnIt(t *testing.T) {
+	if got := platformFor(filepath.Join(t.TempDir(), "kvm"), "/bin/true"); got != PlatformSystrap {
 		t.Errorf("without the device: %s", got)
 	}
 	dev := filepath.Join(t.TempDir(), "kvm")
 	if err := os.WriteFile(dev, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := platformFor(dev); got != PlatformKVM {
-		t.Errorf("with a device that opens: %s", got)
+	if got := platformFor(dev, "/bin/false"); got != PlatformSystrap {
+		t.Errorf("with a device that opens and a sandbox that fails to start: %s", got)
 	}
-	if p := Platform(); p != PlatformKVM && p != PlatformSystrap {
-		t.Errorf("Platform() = %q", p)
+	if got := platformFor(dev, "/bin/true"); got != PlatformKVM {
+		t.Errorf("with a device that opens and a sandbox that starts: %s", got)
 	}
 }
 
@@ -219,7 +220,7 @@ func TestRunscRunsUnderItsOwnKernel(t *testing.T) {
 	}
 	host := strings.TrimSpace(string(release))
 
-	platform := Platform()
+	platform := b.Platform()
 	cmd := exec.CommandContext(ctx, b.Runsc, "--root", t.TempDir(), "--platform", platform, "--network", "none", "do", "uname", "-r")
 	out, err := cmd.Output()
 	if err != nil {
