@@ -672,9 +672,10 @@ var unstructuredScheme = sync.OnceValue(func() *runtime.Scheme {
 // fake copies them). Reactors note when a probe's pod is created, when the
 // agent next lists pods (both run under the fake's lock, so a list after the
 // create is known to see the new pod) and when the agent applies the bench
-// policy's binding.
+// policy's binding, which applyStores then stores.
 func newSimDynamic(f *fleet, s *simCluster, objs []runtime.Object) *fakedynamic.FakeDynamicClient {
 	dyn := fakedynamic.NewSimpleDynamicClientWithCustomListKinds(unstructuredScheme(), nil, objs...)
+	applyStores(dyn) // first, so that it answers after the reactors below
 	dyn.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
 		f.mu.Lock()
 		if p := s.probe; p != nil && p.changed.IsZero() {
