@@ -39,15 +39,29 @@ func platformFor(kvm, runsc string) string {
 	return PlatformKVM
 }
 
-// runs starts a sandbox on platform that runs the host's true.
+// probeTimeout bounds the probe: a sandbox starts in about a second, and
+// on some hosts KVM's hangs.
+const probeTimeout = 10 * time.Second
+
+// runs starts a sandbox on platform that runs the host's true. runsc do
+// makes its bundle in TMPDIR and pins a network namespace there; a probe
+// killed at its timeout leaves that mounted, so it is unmounted here.
 func runs(runsc, platform string) error {
 	dir, err := os.MkdirTemp("", "runsc-probe-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	defer Teardown(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer func() {
+		bundles, _ := filepath.Glob(filepath.Join(dir, "runsc-do*"))
+		for _, b := range bundles {
+			unmount(filepath.Join(b, nullNetNS))
+		}
+		Teardown(dir)
+		os.RemoveAll(dir)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
-	return exec.CommandContext(ctx, runsc, "--root", filepath.Join(dir, "root"), "--platform", platform, "--network", "none", "do", "true").Run()
+	cmd := exec.CommandContext(ctx, runsc, "--root", filepath.Join(dir, "root"), "--platform", platform, "--network", "none", "do", "true")
+	cmd.Env = append(os.Environ(), "TMPDIR="+dir)
+	return cmd.Run()
 }

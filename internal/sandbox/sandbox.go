@@ -199,18 +199,25 @@ func Teardown(dir string) error {
 		}
 	}
 	for _, p := range paths {
-		for {
-			err := syscall.Unmount(p, syscall.MNT_DETACH)
-			if err == nil {
-				continue
-			}
-			if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOENT) {
-				break // not (or no longer) a mount point
-			}
-			return fmt.Errorf("unmounting %s: %w", p, err)
+		if err := unmount(p); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// unmount unmounts every mount on p, if any.
+func unmount(p string) error {
+	for {
+		err := syscall.Unmount(p, syscall.MNT_DETACH)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOENT) {
+			return nil // not (or no longer) a mount point
+		}
+		return fmt.Errorf("unmounting %s: %w", p, err)
+	}
 }
 
 // nullNetNS is the file runsc bind-mounts its gofers' empty network
