@@ -22,7 +22,7 @@ const acceptTimeout = 10 * time.Second
 // hub closes the connection, the tunnel carries no request for IdleTimeout,
 // or stop is closed. Closing the returned connection ends the tunnel.
 func Agent(conn io.ReadWriteCloser, buffered []byte, h http.Handler, stop <-chan struct{}) (io.ReadWriteCloser, error) {
-	c := config(true)
+	c := config()
 	// Streams are accepted as they come; the hub opens one per request.
 	c.AcceptBacklog = 16
 	sess, err := yamux.Server(withBuffered(conn, buffered), c)

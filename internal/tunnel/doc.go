@@ -10,16 +10,17 @@
 // exchange (upgrades such as exec included), so requests are multiplexed,
 // each with a flow-control window of its own: a slow client stalls only its
 // own stream. Streams the agent opens are refused: an agent's identity
-// cannot act on the hub through its tunnel. The agent closes a session that
+// cannot act on the hub through its tunnel. The agent's end is a
+// hashicorp/yamux session; the hub's (hubSession) speaks the same framing
+// with no goroutine of its own, so that an open tunnel costs the hub little
+// more than its heartbeat stream did. The agent closes a session that
 // carried no request for IdleTimeout, and its heartbeat stream goes on over
 // a new, plain connection: an idle fleet holds no sessions.
 package tunnel
 
 import (
-	"errors"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,79 +30,31 @@ import (
 // IdleTimeout is how long a tunnel stays open without a request.
 const IdleTimeout = 5 * time.Minute
 
-// config is the yamux configuration of both ends. Only the agent sends
-// keepalives: a dead hub or path then ends the agent's side within
-// a keepalive interval and a write timeout, and the hub's side ends when the
-// agent's connection does.
-func config(keepalive bool) *yamux.Config {
+// config is the agent's yamux configuration. Only the agent sends
+// keepalives, which the hub answers: a dead hub or path then ends the
+// agent's side within a keepalive interval and a write timeout, and the
+// hub's side ends when the agent's connection does.
+func config() *yamux.Config {
 	c := yamux.DefaultConfig()
-	c.EnableKeepAlive = keepalive
 	c.KeepAliveInterval = 15 * time.Second
-	c.ConnectionWriteTimeout = 10 * time.Second
+	c.ConnectionWriteTimeout = writeTimeout
 	c.LogOutput = io.Discard
 	return c
 }
 
-// stream is a yamux stream that carries a heartbeat stream. Closing it
-// closes its session and connection: the heartbeat stream is what the
-// connection is for. ended, if set, is called once when the stream is
-// closed or a read finds it ended.
+// stream is the agent's end of the heartbeat stream, a yamux stream.
+// Closing it closes its session and connection: the heartbeat stream is what
+// the connection is for.
 type stream struct {
 	*yamux.Stream
-	sess  *yamux.Session
-	ended func()
-	once  sync.Once
-
-	// peeked is a byte Wait read and Read has not returned yet.
-	peeked    [1]byte
-	hasPeeked bool
-	idle      atomic.Bool // the agent closed the session for idleness
+	sess *yamux.Session
+	idle atomic.Bool // the agent closed the session for idleness
 }
 
-func (s *stream) Close() error {
-	err := s.sess.Close()
-	s.end()
-	return err
-}
-
-func (s *stream) end() {
-	if s.ended != nil {
-		s.once.Do(s.ended)
-	}
-}
-
-// endOn ends s on a read's error, unless it is the timeout of a deadline:
-// the stream goes on after that.
-func (s *stream) endOn(err error) {
-	var ne net.Error
-	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
-		s.end()
-	}
-}
-
-// Wait waits until the stream has a byte to read, without a buffer of the
-// stream's or a deep stack: an idle hub-side heartbeat stream holds neither.
-func (s *stream) Wait() error {
-	if s.hasPeeked {
-		return nil
-	}
-	s.Stream.Shrink()
-	n, err := s.Stream.Read(s.peeked[:])
-	s.hasPeeked = n == 1
-	if s.hasPeeked {
-		return nil
-	}
-	s.endOn(err)
-	return err
-}
+func (s *stream) Close() error { return s.sess.Close() }
 
 func (s *stream) Read(p []byte) (int, error) {
-	if s.hasPeeked && len(p) > 0 {
-		p[0], s.hasPeeked = s.peeked[0], false
-		return 1, nil
-	}
 	n, err := s.Stream.Read(p)
-	s.endOn(err)
 	if err != nil && s.idle.Load() {
 		err = ErrIdle
 	}
@@ -109,8 +62,7 @@ func (s *stream) Read(p []byte) (int, error) {
 }
 
 // prefix is bytes read from a connection already, to be read again first.
-// Once they are read, reads go straight to the connection: a session's
-// receive loop, always reading, waits a frame or two shallower.
+// Once they are read, reads go straight to the connection.
 type prefix []byte
 
 func (p *prefix) read(r io.Reader, b []byte) (int, error) {

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/yamux"
 )
 
 // OpenTimeout bounds how long a request waits for an agent to open its tunnel.
@@ -47,7 +45,7 @@ type Hub struct {
 type hubTunnel struct {
 	asked  time.Time
 	open   chan struct{} // closed once sess is set
-	sess   *yamux.Session
+	sess   *hubSession
 	taking bool // a connection is being made its tunnel
 }
 
@@ -107,7 +105,7 @@ func (h *Hub) dial(_ context.Context, _, addr string) (net.Conn, error) {
 	if t == nil || t.sess == nil {
 		return nil, fmt.Errorf("cluster %s: %w", cluster, ErrNoTunnel)
 	}
-	return t.sess.OpenStream()
+	return t.sess.open()
 }
 
 // Asked reports whether the hub is waiting for cluster's tunnel: it asked
@@ -141,7 +139,11 @@ func (h *Hub) Take(cluster string, conn net.Conn, buffered []byte) (net.Conn, er
 	if !ok {
 		return nil, ErrNotAsked
 	}
-	sess, hb, err := client(conn, buffered)
+	// The session ends when the heartbeat stream is closed or the
+	// connection fails; the tunnel is then forgotten, with no goroutine
+	// of the hub's own to watch it.
+	sess := newHubSession(conn, buffered, func() { h.forget(cluster, t) })
+	hb, err := sess.open()
 	h.mu.Lock()
 	t.taking = false
 	if err == nil {
@@ -152,32 +154,7 @@ func (h *Hub) Take(cluster string, conn net.Conn, buffered []byte) (net.Conn, er
 	if err != nil {
 		return nil, err
 	}
-	// The heartbeat stream reads until its session ends, and closes it
-	// when it stops reading for reasons of its own: either way the tunnel
-	// is forgotten, with no goroutine of the hub's own to watch it.
-	hb.ended = func() { h.forget(cluster, t) }
-	return hb, nil
-}
-
-// client makes the hub's side of a tunnel of conn and opens its first
-// stream, the heartbeat stream's. The hub never accepts a stream: the
-// agent's first waits in a backlog of one, unanswered (its window bounds
-// what it holds, as the heartbeat stream's does), and the session resets
-// every other. Requests flow from the hub to the agent only, and an
-// agent's identity must not act on the hub through its tunnel.
-func client(conn net.Conn, buffered []byte) (*yamux.Session, *stream, error) {
-	c := config(false)
-	c.AcceptBacklog = 1
-	sess, err := yamux.Client(withBuffered(conn, buffered), c)
-	if err != nil {
-		return nil, nil, err
-	}
-	hb, err := sess.OpenStream()
-	if err != nil {
-		sess.Close()
-		return nil, nil, err
-	}
-	return sess, &stream{Stream: hb, sess: sess}, nil
+	return hbStream{hb}, nil
 }
 
 // forget drops t, cluster's tunnel, once its session has ended.

@@ -14,12 +14,15 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"flotilla.dev/flotilla/internal/netwait"
 )
 
 // BenchmarkIdleTunnelMemory holds b.N connections over TLS on loopback, as
 // heartbeat streams, makes a tunnel of each and sends one request through
 // it, and reports what a tunnel adds to an idle connection at the hub's
-// end: heap and goroutine stacks. The agents' ends run in a child process
+// end: heap and goroutine stacks, each connection with a goroutine waiting
+// to read it before and after. The agents' ends run in a child process
 // (agentEnds), so that only the hub's end is counted.
 func BenchmarkIdleTunnelMemory(b *testing.B) {
 	srv := httptest.NewUnstartedServer(nil)
@@ -58,16 +61,40 @@ func BenchmarkIdleTunnelMemory(b *testing.B) {
 		}
 		hubEnds[i] = c
 	}
-	h := NewHub(func(string) bool { return true })
+	// Each connection has a goroutine waiting for its next report, as
+	// the hub's streams do: first on the plain connection, in the poller,
+	// then on its tunnel's heartbeat stream.
+	waiting := make(chan struct{}, n)
+	for _, c := range hubEnds {
+		wait := netwait.TLS(c)
+		go func() {
+			waiting <- struct{}{}
+			wait() // ends at the deadline below
+		}()
+	}
+	for range n {
+		<-waiting
+	}
 	heap0, stacks0, goroutines0 := memory()
+	for _, c := range hubEnds {
+		c.SetReadDeadline(time.Now())
+	}
+	h := NewHub(func(string) bool { return true })
 	for i := range n {
 		cluster := fmt.Sprintf("c%d", i)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 		h.RoundTripper(ctx, cluster) // asks
 		cancel()
-		if _, err := h.Take(cluster, hubEnds[i], nil); err != nil {
+		hubEnds[i].SetReadDeadline(time.Time{})
+		hb, err := h.Take(cluster, hubEnds[i], nil)
+		if err != nil {
 			b.Fatal(err)
 		}
+		go func() {
+			for hb.(interface{ Wait() error }).Wait() == nil {
+				io.CopyN(io.Discard, hb, 1)
+			}
+		}()
 		rt, err := h.RoundTripper(context.Background(), cluster)
 		if err != nil {
 			b.Fatal(err)
@@ -127,12 +154,12 @@ func agentEnds(hub, count string) error {
 	return nil
 }
 
-func memory() (heap, stacks uint64, goroutines int) {
+func memory() (heap, stacks int64, goroutines int) {
 	// A parked goroutine's stack shrinks by half a collection, if at all.
 	for range 4 {
 		runtime.GC()
 	}
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	return m.HeapAlloc, m.StackInuse, runtime.NumGoroutine()
+	return int64(m.HeapAlloc), int64(m.StackInuse), runtime.NumGoroutine()
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package tracker
+package netwait
 
 import (
 	"crypto/tls"
@@ -9,11 +9,9 @@ import (
 	"syscall"
 )
 
-// readableTLS returns a function that waits until conn has bytes to read,
-// reading none. An idle stream's goroutine then waits a few frames deep in
-// the poller, not under TLS's record reader, and its stack shrinks to the
-// smallest: 2 KB instead of 8 KB a cluster. Nil where this cannot be done.
-func readableTLS(conn net.Conn) func() error {
+// TLS returns a function that waits until conn has bytes to read, reading
+// none, or nil where this cannot be done.
+func TLS(conn net.Conn) func() error {
 	tc, ok := conn.(*tls.Conn)
 	if !ok {
 		return nil

@@ -1,0 +1,202 @@
+package tunnel
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+)
+
+// errReset: the agent's end reset the stream.
+var errReset = errors.New("the agent's end reset the stream")
+
+// hubStream is a stream of a hubSession, a net.Conn: the heartbeat
+// stream's, or one request's. Its fields are guarded by its session's mu.
+type hubStream struct {
+	s  *hubSession
+	id uint32
+
+	recv       [][]byte // data taken in and not read yet
+	recvWindow uint32   // what the agent may still send
+	consumed   uint32   // read since the last window update
+	sendWindow uint32   // what the hub may still send
+
+	readDeadline, writeDeadline time.Time
+
+	finRecv bool // the agent will send no more
+	finSent bool // the hub will send no more
+	reset   bool
+	closed  bool
+}
+
+var _ net.Conn = (*hubStream)(nil)
+
+// take takes in a frame of the stream.
+func (st *hubStream) take(h header, body []byte) error {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h.typ() == typeWindowUpdate {
+		st.sendWindow += h.length()
+	}
+	if len(body) > 0 {
+		if uint32(len(body)) > st.recvWindow {
+			return fmt.Errorf("%w: stream %d sent past its window", errProtocol, st.id)
+		}
+		st.recvWindow -= uint32(len(body))
+		if !st.closed {
+			st.recv = append(st.recv, body)
+		}
+	}
+	st.finRecv = st.finRecv || h.has(flagFIN)
+	st.reset = st.reset || h.has(flagRST)
+	st.forgetIfDone()
+	s.changed.Broadcast()
+	return nil
+}
+
+// forgetIfDone drops the stream from its session once neither end will
+// send more, with s.mu held.
+func (st *hubStream) forgetIfDone() {
+	if st.reset || (st.finRecv && st.finSent) {
+		delete(st.s.streams, st.id)
+	}
+}
+
+func (st *hubStream) readable() bool {
+	return len(st.recv) > 0 || st.finRecv || st.reset || st.closed
+}
+
+// Wait waits until the stream has something to read, without a buffer or a
+// deep stack: the heartbeat stream waits so between reports.
+func (st *hubStream) Wait() error {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.await(st.readable, func() time.Time { return st.readDeadline })
+}
+
+func (st *hubStream) Read(p []byte) (int, error) {
+	s := st.s
+	s.mu.Lock()
+	err := s.await(st.readable, func() time.Time { return st.readDeadline })
+	if len(st.recv) == 0 {
+		switch {
+		case err != nil:
+		case st.closed:
+			err = net.ErrClosed
+		case st.reset:
+			err = errReset
+		default:
+			err = io.EOF
+		}
+		s.mu.Unlock()
+		return 0, err
+	}
+	n := copy(p, st.recv[0])
+	if st.recv[0] = st.recv[0][n:]; len(st.recv[0]) == 0 {
+		st.recv[0] = nil
+		if st.recv = st.recv[1:]; len(st.recv) == 0 {
+			st.recv = nil // an idle stream holds no buffer
+		}
+	}
+	// The agent may send again once the hub has read half a window.
+	st.consumed += uint32(n)
+	var update uint32
+	if st.consumed >= streamWindow/2 && !st.finRecv && !st.reset {
+		update, st.consumed = st.consumed, 0
+		st.recvWindow += update
+	}
+	s.mu.Unlock()
+	if update > 0 {
+		s.sendControl(frameHeader(typeWindowUpdate, 0, st.id, update))
+	}
+	return n, nil
+}
+
+func (st *hubStream) Write(p []byte) (int, error) {
+	s := st.s
+	written := 0
+	for written < len(p) {
+		s.mu.Lock()
+		err := s.await(func() bool { return st.sendWindow > 0 || st.reset || st.finSent }, func() time.Time { return st.writeDeadline })
+		switch {
+		case err != nil:
+		case st.finSent:
+			err = net.ErrClosed
+		case st.reset:
+			err = errReset
+		}
+		if err != nil {
+			s.mu.Unlock()
+			return written, err
+		}
+		n := min(len(p)-written, int(st.sendWindow))
+		st.sendWindow -= uint32(n)
+		s.mu.Unlock()
+		h := frameHeader(typeData, 0, st.id, uint32(n))
+		if err := s.write(&h, p[written:written+n]); err != nil {
+			return written, err
+		}
+		written += n
+	}
+	return written, nil
+}
+
+// Close closes the stream; the heartbeat stream's Close (hbStream) closes
+// its session.
+func (st *hubStream) Close() error {
+	s := st.s
+	s.mu.Lock()
+	if st.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	fin := !st.finSent && !st.reset && s.err == nil
+	st.closed, st.finSent, st.recv = true, true, nil
+	st.forgetIfDone()
+	s.changed.Broadcast()
+	s.mu.Unlock()
+	if fin {
+		s.sendControl(frameHeader(typeWindowUpdate, flagFIN, st.id, 0))
+	}
+	return nil
+}
+
+func (st *hubStream) LocalAddr() net.Addr  { return st.s.conn.LocalAddr() }
+func (st *hubStream) RemoteAddr() net.Addr { return st.s.conn.RemoteAddr() }
+
+func (st *hubStream) SetDeadline(t time.Time) error {
+	st.SetReadDeadline(t)
+	return st.SetWriteDeadline(t)
+}
+
+func (st *hubStream) SetReadDeadline(t time.Time) error {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.readDeadline = t
+	s.cut(t)
+	s.changed.Broadcast()
+	return nil
+}
+
+func (st *hubStream) SetWriteDeadline(t time.Time) error {
+	s := st.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.writeDeadline = t
+	s.cut(t)
+	s.changed.Broadcast()
+	return nil
+}
+
+// hbStream is the heartbeat stream: closing it closes the tunnel, as the
+// connection is the heartbeat stream's.
+type hbStream struct{ *hubStream }
+
+func (h hbStream) Close() error {
+	h.hubStream.Close()
+	return h.s.Close()
+}
