@@ -42,10 +42,10 @@ func frameHeader(typ uint8, flags uint16, stream, length uint32) header {
 	return h
 }
 
-func (h *header) typ() uint8      { return h[1] }
-func (h *header) flags() uint16   { return binary.BigEndian.Uint16(h[2:4]) }
-func (h *header) stream() uint32  { return binary.BigEndian.Uint32(h[4:8]) }
-func (h *header) length() uint32  { return binary.BigEndian.Uint32(h[8:12]) }
+func (h *header) typ() uint8        { return h[1] }
+func (h *header) flags() uint16     { return binary.BigEndian.Uint16(h[2:4]) }
+func (h *header) stream() uint32    { return binary.BigEndian.Uint32(h[4:8]) }
+func (h *header) length() uint32    { return binary.BigEndian.Uint32(h[8:12]) }
 func (h *header) has(f uint16) bool { return h.flags()&f != 0 }
 
 // errProtocol: the agent's end sent what the protocol does not allow.
