@@ -11,6 +11,10 @@ import (
 	"github.com/hashicorp/yamux"
 )
 
+// acceptBacklog is how many streams the hub opens that the agent has not
+// accepted yet, at most: the agent's session resets any more.
+const acceptBacklog = 16
+
 // acceptTimeout bounds the wait for the hub's first stream, which it opens
 // as it switches.
 const acceptTimeout = 10 * time.Second
@@ -23,8 +27,9 @@ const acceptTimeout = 10 * time.Second
 // or stop is closed. Closing the returned connection ends the tunnel.
 func Agent(conn io.ReadWriteCloser, buffered []byte, h http.Handler, stop <-chan struct{}) (io.ReadWriteCloser, error) {
 	c := config()
-	// Streams are accepted as they come; the hub opens one per request.
-	c.AcceptBacklog = 16
+	// Streams are accepted as they come; the hub opens one per request,
+	// with at most a backlog's waiting.
+	c.AcceptBacklog = acceptBacklog
 	sess, err := yamux.Server(withBuffered(conn, buffered), c)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,7 @@ type hubSession struct {
 	deadline time.Time // the read deadline the turn reads under
 	streams  map[uint32]*hubStream
 	next     uint32   // the next stream's number: the hub's are odd
+	unacked  int      // streams opened that the agent has not accepted yet
 	control  []header // frames a turn could not write at once, for the next writer
 	err      error    // why the session ended
 	ended    func()   // called once it has
@@ -63,15 +64,18 @@ func newHubSession(conn net.Conn, buffered []byte, ended func()) *hubSession {
 	return s
 }
 
-// open opens a stream to the agent's end.
+// open opens a stream to the agent's end. At most acceptBacklog wait for
+// the agent to accept them: its session resets those past its backlog.
 func (s *hubSession) open() (*hubStream, error) {
 	s.mu.Lock()
-	if s.err != nil {
+	err := s.await(func() bool { return s.unacked < acceptBacklog }, func() time.Time { return time.Time{} })
+	if err != nil {
 		s.mu.Unlock()
-		return nil, s.err
+		return nil, err
 	}
 	st := &hubStream{s: s, id: s.next, recvWindow: streamWindow, sendWindow: streamWindow}
 	s.next += 2
+	s.unacked++
 	s.streams[st.id] = st
 	s.mu.Unlock()
 	h := frameHeader(typeWindowUpdate, flagSYN, st.id, 0)

@@ -24,6 +24,7 @@ type hubStream struct {
 
 	readDeadline, writeDeadline time.Time
 
+	acked   bool // the agent accepted the stream
 	finRecv bool // the agent will send no more
 	finSent bool // the hub will send no more
 	reset   bool
@@ -51,6 +52,10 @@ func (st *hubStream) take(h header, body []byte) error {
 	}
 	st.finRecv = st.finRecv || h.has(flagFIN)
 	st.reset = st.reset || h.has(flagRST)
+	if !st.acked && (h.has(flagACK) || st.finRecv || st.reset) {
+		st.acked = true
+		s.unacked--
+	}
 	st.forgetIfDone()
 	s.changed.Broadcast()
 	return nil
