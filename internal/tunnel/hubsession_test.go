@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/yamux"
 )
 
 // roundTrip sends a request to cluster through h's tunnel.
@@ -111,26 +109,7 @@ func TestHeartbeatDeadlineWhileARequestWaits(t *testing.T) {
 // stream, as it always does.
 func TestHubAnswersKeepalives(t *testing.T) {
 	h := asked(t, "east")
-	hubConn, agentConn := tcpPipe(t)
-	taken := make(chan error, 1)
-	go func() {
-		hb, err := h.Take("east", hubConn, nil)
-		if err == nil {
-			go io.Copy(io.Discard, hb)
-		}
-		taken <- err
-	}()
-	sess, err := yamux.Server(agentConn, config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if _, err := sess.Accept(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-taken; err != nil {
-		t.Fatal(err)
-	}
+	sess := agentSession(t, h, "east")
 	for range 3 {
 		if _, err := sess.Ping(); err != nil {
 			t.Fatalf("the hub did not answer a keepalive: %v", err)

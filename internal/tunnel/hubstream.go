@@ -178,23 +178,24 @@ func (st *hubStream) SetDeadline(t time.Time) error {
 }
 
 func (st *hubStream) SetReadDeadline(t time.Time) error {
-	s := st.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st.readDeadline = t
-	s.cut(t)
-	s.changed.Broadcast()
+	st.setDeadline(&st.readDeadline, t)
 	return nil
 }
 
 func (st *hubStream) SetWriteDeadline(t time.Time) error {
+	st.setDeadline(&st.writeDeadline, t)
+	return nil
+}
+
+// setDeadline sets one of the stream's deadlines, d, to t; a wait past it
+// ends now.
+func (st *hubStream) setDeadline(d *time.Time, t time.Time) {
 	s := st.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st.writeDeadline = t
+	*d = t
 	s.cut(t)
 	s.changed.Broadcast()
-	return nil
 }
 
 // hbStream is the heartbeat stream: closing it closes the tunnel, as the

@@ -62,6 +62,34 @@ func tcpPipe(t *testing.T) (net.Conn, net.Conn) {
 	return a, b
 }
 
+// agentSession takes a tunnel for cluster, asked of h, whose heartbeat
+// stream the hub reads as it always does, and returns the agent's end: a
+// yamux session with the heartbeat stream accepted.
+func agentSession(t *testing.T, h *Hub, cluster string) *yamux.Session {
+	t.Helper()
+	hubConn, agentConn := tcpPipe(t)
+	taken := make(chan error, 1)
+	go func() {
+		hb, err := h.Take(cluster, hubConn, nil)
+		if err == nil {
+			go io.Copy(io.Discard, hb)
+		}
+		taken <- err
+	}()
+	sess, err := yamux.Server(agentConn, config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	if _, err := sess.Accept(); err != nil { // the heartbeat stream
+		t.Fatal(err)
+	}
+	if err := <-taken; err != nil {
+		t.Fatal(err)
+	}
+	return sess
+}
+
 // asked is a Hub whose asks are answered by ask, and which has asked for
 // cluster's tunnel.
 func asked(t *testing.T, cluster string) *Hub {
@@ -152,26 +180,7 @@ func TestRequestsAndHeartbeatShareTheConnection(t *testing.T) {
 // agent opens, while it reads its heartbeat stream, as the hub always does.
 func TestAgentCannotOpenStreamsToTheHub(t *testing.T) {
 	h := asked(t, "east")
-	hubConn, agentConn := tcpPipe(t)
-	taken := make(chan error, 1)
-	go func() {
-		hb, err := h.Take("east", hubConn, nil)
-		if err == nil {
-			go io.Copy(io.Discard, hb)
-		}
-		taken <- err
-	}()
-	sess, err := yamux.Server(agentConn, config())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if _, err := sess.Accept(); err != nil { // the heartbeat stream
-		t.Fatal(err)
-	}
-	if err := <-taken; err != nil {
-		t.Fatal(err)
-	}
+	sess := agentSession(t, h, "east")
 	for i := range 3 {
 		s, err := sess.OpenStream()
 		if err != nil {
