@@ -213,3 +213,34 @@ func TestConcurrentRequestsPastTheBacklog(t *testing.T) {
 		}
 	}
 }
+
+// A response the hub's client stops reading ends at the agent too: its
+// writer fails instead of waiting for a window that never opens.
+func TestAClosedStreamStopsTheAgentsWriter(t *testing.T) {
+	h := asked(t, "east")
+	stop := make(chan struct{})
+	defer close(stop)
+	ended := make(chan struct{})
+	pair(t, h, "east", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(ended)
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}), stop)
+	resp, err := roundTrip(h, "east", "/endless", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the agent's handler still writes a response the hub closed")
+	}
+}

@@ -150,7 +150,9 @@ func (st *hubStream) Write(p []byte) (int, error) {
 }
 
 // Close closes the stream; the heartbeat stream's Close (hbStream) closes
-// its session.
+// its session. A stream the agent is still sending on is reset rather than
+// finished: the hub reads no more of it, and the agent's writer, which
+// would otherwise wait for a window that never opens, fails at once.
 func (st *hubStream) Close() error {
 	s := st.s
 	s.mu.Lock()
@@ -158,13 +160,17 @@ func (st *hubStream) Close() error {
 		s.mu.Unlock()
 		return nil
 	}
-	fin := !st.finSent && !st.reset && s.err == nil
+	tell := !st.finSent && !st.reset && s.err == nil
+	flag := uint16(flagFIN)
+	if !st.finRecv {
+		flag, st.reset = flagRST, true
+	}
 	st.closed, st.finSent, st.recv = true, true, nil
 	st.forgetIfDone()
 	s.changed.Broadcast()
 	s.mu.Unlock()
-	if fin {
-		s.sendControl(frameHeader(typeWindowUpdate, flagFIN, st.id, 0))
+	if tell {
+		s.sendControl(frameHeader(typeWindowUpdate, flag, st.id, 0))
 	}
 	return nil
 }
