@@ -127,7 +127,10 @@ func (t *hubTunnel) pending() bool {
 // over. Closing that closes the tunnel too. Only the tunnel the hub is
 // waiting for is taken: once one is open, another (a second holder of the
 // agent's identity, say) is refused, so none can take the requests meant
-// for the cluster from the tunnel the hub asked for.
+// for the cluster from the tunnel the hub asked for. The hub's end reads
+// the connection only while someone waits on it: the heartbeat stream's
+// reader, which the hub keeps waiting for the next report, answers the
+// agent's keepalives between requests.
 func (h *Hub) Take(cluster string, conn net.Conn, buffered []byte) (net.Conn, error) {
 	h.mu.Lock()
 	t := h.tunnels[cluster]

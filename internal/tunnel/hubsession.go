@@ -316,10 +316,3 @@ func (s *hubSession) writeLocked(h *header, data []byte) error {
 	}
 	return err
 }
-
-// streamCount counts the open streams, the heartbeat's included.
-func (s *hubSession) streamCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.streams)
-}

@@ -208,7 +208,4 @@ func (st *hubStream) setDeadline(d *time.Time, t time.Time) {
 // connection is the heartbeat stream's.
 type hbStream struct{ *hubStream }
 
-func (h hbStream) Close() error {
-	h.hubStream.Close()
-	return h.s.Close()
-}
+func (h hbStream) Close() error { return h.s.Close() }
