@@ -82,3 +82,9 @@ func AttachOf(orgs []string) string {
 // AgentCSRPrefix begins the name of every certificate request a cluster's
 // agent makes; the hub finds a cluster's requests by it.
 func AgentCSRPrefix(cluster string) string { return "flotilla-agent-" + cluster + "-" }
+
+// AgentCSRClusterIndex is the field index the hub's cache keeps on agent
+// certificate requests: the cluster their subject names. Listing one
+// cluster's requests through it costs what they are, not what every
+// cluster's are.
+const AgentCSRClusterIndex = "agentCluster"

@@ -49,16 +49,13 @@ type CSRReconciler struct {
 // DefaultAgentCertificateLifetime is the hub's default for MaxLifetime.
 const DefaultAgentCertificateLifetime = 24 * time.Hour
 
-// csrClusterIndex indexes agent CSRs by the cluster their subject names.
-const csrClusterIndex = "agentCluster"
-
 // SetupWithManager registers the reconciler.
 func (r *CSRReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxLifetime <= 0 {
 		r.MaxLifetime = DefaultAgentCertificateLifetime
 	}
 	// Whether a cluster has a request in flight is asked on every review.
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &certificatesv1.CertificateSigningRequest{}, csrClusterIndex, func(o client.Object) []string {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &certificatesv1.CertificateSigningRequest{}, fv1.AgentCSRClusterIndex, func(o client.Object) []string {
 		if req, ok := parseAgentCSR(o.(*certificatesv1.CertificateSigningRequest)); ok {
 			return []string{req.Cluster}
 		}
@@ -185,7 +182,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 // hub records which one is current.
 func (r *CSRReconciler) outstanding(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, c *fv1.Cluster) (bool, error) {
 	var list certificatesv1.CertificateSigningRequestList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{csrClusterIndex: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, &list, client.MatchingFields{fv1.AgentCSRClusterIndex: c.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
 	}
 	last, _ := r.approved.Load(c.Name)

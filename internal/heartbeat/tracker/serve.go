@@ -158,15 +158,16 @@ func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x50
 		return
 	}
 	recorded := c.Status.AgentCertificate.Issued.Time
+	// Through the index: a fleet reconnecting to a restarted hub opens
+	// every stream at once, and 3,000 lists of every cluster's requests
+	// held 6 GB.
 	var list certificatesv1.CertificateSigningRequestList
-	if err := t.Client.List(ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+	if err := t.Client.List(ctx, &list, client.MatchingFields{fv1.AgentCSRClusterIndex: cluster}, client.UnsafeDisableDeepCopy); err != nil {
+		log.FromContext(ctx).Error(err, "listing the cluster's certificate requests", "cluster", cluster)
 		return
 	}
 	for i := range list.Items {
 		csr := &list.Items[i]
-		if !strings.HasPrefix(csr.Name, fv1.AgentCSRPrefix(cluster)) {
-			continue // the agent's name for them; the certificate below is what counts
-		}
 		block, _ := pem.Decode(csr.Status.Certificate)
 		if block == nil {
 			continue // not issued yet
