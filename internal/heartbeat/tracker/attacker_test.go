@@ -58,7 +58,7 @@ func identity(t *testing.T, cluster string) (string, *http.Transport) {
 	var info corev1.ConfigMap
 	poll(t, 10*time.Second, "hub info", func(ctx context.Context) (bool, error) {
 		err := env.Hub.Client.Get(ctx, client.ObjectKey{Namespace: fv1.HubInfoNamespace, Name: fv1.HubInfoConfigMap}, &info)
-		return err == nil, client.IgnoreNotFound(err)
+		return err == nil && info.Data["heartbeatURL"] != "", client.IgnoreNotFound(err)
 	})
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(info.Data["heartbeatCA"]))

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -18,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	certificatesv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -141,46 +139,7 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	// and the request, ends here: an idle stream then holds only its
 	// connection and this goroutine's small stack.
 	go t.stream(ctx, cluster, attach, conn, pending)
-	go t.forgetCSRs(ctx, cluster, r.TLS.PeerCertificates[0])
-}
-
-// forgetCSRs deletes the certificate requests of cluster whose certificates
-// are no newer than the one its agent presents: they have served their
-// purpose, and the hub and its controller manager would each keep every
-// one in memory, about 3 KB a cluster, until the requests expire an hour later.
-//
-// A certificate newer than the one the hub recorded as the cluster's
-// current is kept: recording it reads it from its request, and only the
-// recorded one may renew the identity.
-func (t *Tracker) forgetCSRs(ctx context.Context, cluster string, presented *x509.Certificate) {
-	var c fv1.Cluster
-	if err := t.Client.Get(ctx, client.ObjectKey{Name: cluster}, &c, client.UnsafeDisableDeepCopy); err != nil || c.Status.AgentCertificate == nil {
-		return
-	}
-	recorded := c.Status.AgentCertificate.Issued.Time
-	// Through the index: a fleet reconnecting to a restarted hub opens
-	// every stream at once, and 3,000 lists of every cluster's requests
-	// held 6 GB.
-	var list certificatesv1.CertificateSigningRequestList
-	if err := t.Client.List(ctx, &list, client.MatchingFields{fv1.AgentCSRClusterIndex: cluster}, client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "listing the cluster's certificate requests", "cluster", cluster)
-		return
-	}
-	for i := range list.Items {
-		csr := &list.Items[i]
-		block, _ := pem.Decode(csr.Status.Certificate)
-		if block == nil {
-			continue // not issued yet
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil || cert.Subject.CommonName != fv1.AgentUser(cluster) || cert.NotBefore.After(presented.NotBefore) || cert.NotBefore.After(recorded) {
-			continue
-		}
-		uid := csr.UID
-		if err := t.Client.Delete(ctx, csr, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil {
-			log.FromContext(ctx).Error(err, "deleting a used certificate request", "cluster", cluster, "csr", csr.Name)
-		}
-	}
+	t.used.add(cluster, r.TLS.PeerCertificates[0].NotBefore)
 }
 
 // stream takes cluster's reports until the agent closes the stream, goes

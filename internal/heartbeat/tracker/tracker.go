@@ -78,6 +78,7 @@ type Tracker struct {
 
 	slots   writeSlots
 	streams streamLimits
+	used    usedCSRs
 }
 
 // New returns a Tracker that reads and writes through c.
@@ -86,7 +87,8 @@ func New(c client.Client) *Tracker {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "cluster-health"})
 	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), queue: queue, obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, attach: map[string]types.UID{},
 		policies: map[string]lastPolicies{}, refused: map[string]string{}, started: time.Now(),
-		slots: writeSlots{next: map[string]time.Time{}}, streams: streamLimits{opens: map[string]*rate.Limiter{}, reports: map[string]*rate.Limiter{}}}
+		slots: writeSlots{next: map[string]time.Time{}}, streams: streamLimits{opens: map[string]*rate.Limiter{}, reports: map[string]*rate.Limiter{}},
+		used: newUsedCSRs()}
 }
 
 // Observe records a report from cluster's agent and queues its status for
@@ -210,6 +212,8 @@ func (t *Tracker) Start(ctx context.Context) error {
 	t.leading.Store(true)
 	defer t.leading.Store(false)
 	defer t.queue.ShutDown()
+	defer t.used.queue.ShutDown()
+	t.cleanCSRs(ctx)
 	for range healthWriters {
 		go t.work(ctx)
 	}
