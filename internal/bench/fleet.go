@@ -162,7 +162,7 @@ type simCluster struct {
 	registeredAt        time.Time
 	probe               *probe
 	applied             map[string]time.Time // by binding name: when the agent first applied it
-	backAt              time.Time            // Healthy on a heartbeat after fleet.since
+	backAt              time.Time            // Healthy, with a report stored after fleet.since
 }
 
 // probe is one inventory change and when each step noticed it.
@@ -222,7 +222,7 @@ func (f *fleet) observe(obj any) {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if hb := c.Status.LastHeartbeatTime; !f.since.IsZero() && s.backAt.IsZero() && c.Status.Health == fv1.HealthHealthy && hb != nil && !hb.Time.Before(f.since) {
+	if !f.since.IsZero() && s.backAt.IsZero() && c.Status.Health == fv1.HealthHealthy && reportedSince(c, f.since) {
 		s.backAt = now
 	}
 	if c.Status.Health == fv1.HealthHealthy && s.healthyAt.IsZero() && !s.attached.IsZero() {

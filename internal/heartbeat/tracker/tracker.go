@@ -205,6 +205,13 @@ func (t *Tracker) Start(ctx context.Context) error {
 				t.obs[c.Name] = heartbeat.Observation{Seen: t.started}
 				t.attach[c.Name] = c.UID
 			}
+			if hb := c.Status.LastHeartbeatTime; hb != nil && t.written[c.Name].IsZero() {
+				// The stored heartbeat time is as old as the last write:
+				// refreshes go on where the last hub left them. Counted
+				// from zero, every cluster's first report to a restarted
+				// hub was written at once, 10,000 writes in a minute.
+				t.written[c.Name] = hb.Time
+			}
 		}
 	}
 	t.mu.Unlock()
