@@ -162,7 +162,7 @@ type simCluster struct {
 	registeredAt        time.Time
 	probe               *probe
 	applied             map[string]time.Time // by binding name: when the agent first applied it
-	backAt              time.Time            // Healthy, with a report stored after fleet.since
+	health              fv1.Health           // as the hub's Cluster status last said
 }
 
 // probe is one inventory change and when each step noticed it.
@@ -180,9 +180,6 @@ type fleet struct {
 	nHealthy    int
 	lastHealthy time.Time
 	server      *rest.RESTClient // answers for every simulated apiserver
-	// since, once set, makes observe note when each cluster is Healthy on
-	// a heartbeat of this time or later (measureRestart).
-	since time.Time
 
 	agents                          sync.WaitGroup
 	attachErrs, agentErrs, restarts atomic.Int32
@@ -222,9 +219,7 @@ func (f *fleet) observe(obj any) {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.since.IsZero() && s.backAt.IsZero() && c.Status.Health == fv1.HealthHealthy && reportedSince(c, f.since) {
-		s.backAt = now
-	}
+	s.health = c.Status.Health
 	if c.Status.Health == fv1.HealthHealthy && s.healthyAt.IsZero() && !s.attached.IsZero() {
 		s.healthyAt = now
 		f.nHealthy++
@@ -607,7 +602,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 		return res, err
 	}
 	if o.RestartHub {
-		if hubProc, res.restart, err = measureRestart(ctx, cl, f, hubProc, startHub, res.healthy, logf); err != nil {
+		if hubProc, res.restart, err = measureRestart(ctx, cl, f, hubProc, hubDir, startHub, res.healthy, logf); err != nil {
 			return res, err
 		}
 	}

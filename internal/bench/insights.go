@@ -156,8 +156,14 @@ func metricSums(ctx context.Context, cs *kubernetes.Clientset, names ...string) 
 	if err != nil {
 		return nil, fmt.Errorf("read the apiserver's metrics: %w", err)
 	}
+	return sumMetrics(bytes.NewReader(raw), names...)
+}
+
+// sumMetrics parses metrics in Prometheus' text format and returns, for
+// each of names, the sum of its series' values (counters and gauges).
+func sumMetrics(r io.Reader, names ...string) (map[string]float64, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(raw))
+	families, err := parser.TextToMetricFamilies(r)
 	if err != nil {
 		return nil, err
 	}

@@ -32,6 +32,10 @@ func note(s string) string {
 // Queued is how many clusters' status writes wait in the tracker's queue.
 func (t *Tracker) Queued() int { return t.queue.Len() }
 
+// Leading says whether the tracker serves agents: Start has taken the
+// fleet over and not returned.
+func (t *Tracker) Leading() bool { return t.leading.Load() }
+
 // heartbeatAge records, as a report arrives, how old the cluster's previous
 // one was; called with the observation the report replaces.
 func heartbeatAge(prev heartbeat.Observation) {
