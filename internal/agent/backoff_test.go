@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"flotilla.dev/flotilla/internal/heartbeat"
 )
 
 // Agents that lose their hub together come back spread out, over a window
@@ -36,5 +38,58 @@ func TestReconnectBackoffJitteredAndGrowing(t *testing.T) {
 				t.Errorf("interval %s, retry %d: waits spanning %s among %d agents: not spread", tc.interval, i+1, longest-shortest, agents)
 			}
 		}
+	}
+}
+
+// An agent that hears of a restarted hub (a new epoch) fetches within
+// restartSpread, not at once, unless a later token shows a change since.
+func TestRestartedHubFetchedSpreadOut(t *testing.T) {
+	s := newHubState(nil)
+	jobs := make(chan struct{}, 10)
+	s.onJobs = func() { jobs <- struct{}{} }
+	pending := func() bool {
+		select {
+		case <-s.t:
+			return true
+		default:
+			return false
+		}
+	}
+	before := heartbeat.Token{Epoch: "old", Revs: [3]uint64{4, 2, 1}}
+	s.heard(before.String())
+	if !pending() {
+		t.Fatal("the first token asked for no fetch")
+	}
+	s.mu.Lock()
+	s.have = before
+	s.mu.Unlock()
+	<-jobs
+
+	restarted := heartbeat.Token{Epoch: "new", Revs: [3]uint64{1, 1, 0}, Policies: "d1"}
+	heard := time.Now()
+	s.heard(restarted.String())
+	restarted.Policies = "d2" // a policy change comes down the stream; namespaces did not move
+	s.heard(restarted.String())
+	if pending() || len(jobs) > 0 {
+		t.Fatal("the agent fetched the moment it heard of the restart")
+	}
+	deadline := time.After(restartSpread + time.Second)
+	for !pending() {
+		select {
+		case <-deadline:
+			t.Fatalf("no fetch within %s of the restart", restartSpread)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	<-jobs
+	t.Logf("fetched %s after hearing of the restart", time.Since(heard).Round(time.Millisecond))
+
+	// A change after the restart is fetched at once, spread or not.
+	again := heartbeat.Token{Epoch: "newer", Revs: [3]uint64{1, 1, 0}}
+	s.heard(again.String())
+	again.Revs[heartbeat.Namespaces]++
+	s.heard(again.String())
+	if !pending() {
+		t.Fatal("a change to the namespaces after the restart was not fetched at once")
 	}
 }

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
@@ -27,6 +29,7 @@ type hubState struct {
 
 	mu      sync.Mutex
 	want    heartbeat.Token // the newest token heard of
+	spread  heartbeat.Token // a restarted hub's first token, until the fetch it delays
 	have    heartbeat.Token // what the fetched state is at least as new as
 	fetched [3]bool         // by heartbeat.Kind
 	nss     []fv1.ClusterNamespace
@@ -44,16 +47,40 @@ func newHubState(hub *hubClient) *hubState {
 }
 
 // heard records a token from the hub; a new one asks for a fetch.
+//
+// A hub that restarted, or took over as leader, has a new epoch, and every
+// agent hears it within seconds: each then fetches at a random moment within
+// restartSpread, not all at once, unless the token shows a change since.
 func (s *hubState) heard(token string) {
 	tok, ok := heartbeat.ParseToken(token)
 	if !ok {
 		return
 	}
 	s.mu.Lock()
+	restarted := s.want.Epoch != "" && tok.Epoch != s.want.Epoch
 	jobs := tok.Changed(s.want, heartbeat.Jobs)
 	s.want = tok
 	stale := tok != s.have
+	if restarted {
+		s.spread = tok
+	}
+	// Until the spread's fetch, the restart's token asks for nothing more.
+	waiting := s.spread.Epoch == tok.Epoch && s.spread.Revs == tok.Revs
 	s.mu.Unlock()
+	if restarted {
+		time.AfterFunc(rand.N(restartSpread), func() {
+			s.mu.Lock()
+			s.spread = heartbeat.Token{}
+			s.mu.Unlock()
+			s.t.poke()
+			if s.onJobs != nil {
+				s.onJobs()
+			}
+		})
+	}
+	if waiting {
+		return
+	}
 	if stale {
 		s.t.poke()
 	}
@@ -61,6 +88,12 @@ func (s *hubState) heard(token string) {
 		s.onJobs()
 	}
 }
+
+// restartSpread is how long after hearing of a restarted hub an agent
+// fetches again, at most: 10,000 agents that fetched the moment they heard
+// put 10,000 lists and TLS handshakes on the hub at once, and their
+// timeouts and retries kept it overwhelmed for minutes.
+const restartSpread = 10 * time.Second
 
 // run fetches whenever a new token is heard, until ctx ends.
 func (s *hubState) run(ctx context.Context) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 )
@@ -30,19 +31,34 @@ func (t trigger) handler() toolscache.ResourceEventHandlerFuncs {
 	}
 }
 
-// run calls sync after every poke until ctx ends, retrying a failed sync
-// after a second.
+// run calls sync after every poke until ctx ends. A failed sync is retried
+// after a wait that doubles from 1–2 s up to 10–20 s while it keeps
+// failing, each drawn at random from its range: a fleet whose hub or
+// cluster is overwhelmed does not come back at it every second, in step.
 func (t trigger) run(ctx context.Context, what string, sync func(context.Context) error) {
+	retry := syncRetry()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t:
 		}
-		if err := sync(ctx); err != nil && ctx.Err() == nil {
-			klog.InfoS(what+" failed; will retry", "err", err)
-			time.Sleep(time.Second)
-			t.poke()
+		err := sync(ctx)
+		if err == nil || ctx.Err() != nil {
+			retry = syncRetry()
+			continue
 		}
+		wait := retry.Step()
+		klog.InfoS(what+" failed; will retry", "err", err, "in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		t.poke()
 	}
+}
+
+func syncRetry() wait.Backoff {
+	return wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 1, Steps: 8, Cap: 10 * time.Second}
 }
