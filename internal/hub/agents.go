@@ -46,7 +46,7 @@ func labelExists(key string) labels.Requirement {
 // certificate comes from a hub-owned CA, accepting client certificates signed
 // by the apiserver's client CA (agents' registered identities). It returns the
 // tracker, what agents must know to reach it, and a function that serves.
-func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Client) (*tracker.Tracker, map[string]string, func() error, error) {
+func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Client) (*tracker.Tracker, map[string]string, func() (func() error, error), error) {
 	clientCAs, err := apiserverClientCA(ctx, cl)
 	if err != nil {
 		return nil, nil, nil, err
@@ -83,17 +83,19 @@ func agentEndpoint(ctx context.Context, dir *datadir.Dir, c Config, cl client.Cl
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	l, err := net.Listen("tcp", net.JoinHostPort(listenHost(host), strconv.Itoa(port)))
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("agent endpoint: %v", err)
-	}
 	t := tracker.New(cl)
 	info := map[string]string{
 		HubInfoHeartbeatURL: "https://" + cmp.Or(c.AgentAdvertise, net.JoinHostPort(host, strconv.Itoa(port))) + heartbeat.StreamPath,
 		HubInfoHeartbeatCA:  string(ca.CertPEM()),
 	}
-	serve := func() error { return tracker.Serve(ctx, l, t, cert, clientCAs) }
-	return t, info, serve, nil
+	listen := func() (func() error, error) {
+		l, err := net.Listen("tcp", net.JoinHostPort(listenHost(host), strconv.Itoa(port)))
+		if err != nil {
+			return nil, fmt.Errorf("agent endpoint: %v", err)
+		}
+		return func() error { return tracker.Serve(ctx, l, t, cert, clientCAs) }, nil
+	}
+	return t, info, listen, nil
 }
 
 // heartbeatCA signs the agent endpoint's serving certificate; agents

@@ -163,7 +163,7 @@ func Run(ctx context.Context, c Config) error {
 	}
 	klog.InfoS("bootstrap objects exist")
 
-	tracker, hubInfo, serveAgents, err := agentEndpoint(ctx, dir, c, cl)
+	tracker, hubInfo, listenAgents, err := agentEndpoint(ctx, dir, c, cl)
 	if err != nil {
 		return err
 	}
@@ -253,6 +253,18 @@ func Run(ctx context.Context, c Config) error {
 	}
 	mgrErr := make(chan error, 1)
 	go func() { mgrErr <- mgr.Start(ctx) }()
+	// Agents are served once the hub's cache holds what their streams
+	// read: served before, every stream waited for the cache in its
+	// handler, and 10,000 agents reconnecting to a restarted hub kept its
+	// start from finishing for minutes. Until then they are refused, which
+	// costs neither side a handshake.
+	if err := waitForCache(ctx, mgr, mgrErr); err != nil || ctx.Err() != nil {
+		return err
+	}
+	serveAgents, err := listenAgents()
+	if err != nil {
+		return err
+	}
 	go func() {
 		if err := serveAgents(); err != nil {
 			mgrErr <- fmt.Errorf("agent endpoint: %v", err)
@@ -474,4 +486,18 @@ func publicAddress(c Config) string {
 		return c.AgentAddress
 	}
 	return "127.0.0.1"
+}
+
+// waitForCache waits until the manager's cache has synced, the manager
+// stopped (its error is returned) or ctx ends (nil: the hub stops as
+// asked).
+func waitForCache(ctx context.Context, mgr ctrl.Manager, mgrErr chan error) error {
+	synced := make(chan bool, 1)
+	go func() { synced <- mgr.GetCache().WaitForCacheSync(ctx) }()
+	select {
+	case <-synced:
+		return nil
+	case err := <-mgrErr:
+		return fmt.Errorf("controller manager stopped: %v", err)
+	}
 }
