@@ -142,7 +142,10 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	// Heartbeat status writes bring every cluster here; most change nothing
 	// this reconciler owns, and an empty patch is still a request.
 	if !equality.Semantic.DeepEqual(before.Status, c.Status) {
-		if err := r.Client.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
+		// On the Cluster as read: conditions are one list, which a patch
+		// laid over a stale copy would replace, dropping what the tracker
+		// or the certificate reviewer set meanwhile.
+		if err := r.Client.Status().Patch(ctx, &c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, err
 		}
 	}

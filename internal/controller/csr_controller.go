@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -164,15 +165,27 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	// A refusal gets its own condition, so a reuse attempt does not make a
 	// registered cluster look unregistered.
-	before := cluster.DeepCopy()
 	cond := metav1.Condition{Type: fv1.ClusterConditionRegistered, Status: metav1.ConditionTrue, Reason: v.Reason, Message: v.Message}
 	if v.Deny {
 		cond.Type = fv1.ClusterConditionBootstrapRefused
 		cond.Message += " (at " + time.Now().UTC().Format(time.RFC3339) + ")"
 	}
-	meta.SetStatusCondition(&cluster.Status.Conditions, cond)
+	// Written here or never: the request, now decided, is not reviewed
+	// again. Conditions are one list, so the patch must apply to the
+	// Cluster as it is: laid over a stale copy it would drop a condition
+	// another writer set meanwhile, or have its own dropped the same way.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(&cluster), &cluster); err != nil {
+			return err
+		}
+		before := cluster.DeepCopy()
+		meta.SetStatusCondition(&cluster.Status.Conditions, cond)
+		return r.Client.Status().Patch(ctx, &cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	}); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
 	reviewed(r.Events, &cluster, v)
-	return ctrl.Result{}, r.Client.Status().Patch(ctx, &cluster, client.MergeFrom(before))
+	return ctrl.Result{}, nil
 }
 
 // outstanding says whether cluster c has a request, older than csr and

@@ -354,7 +354,11 @@ func (t *Tracker) sync(ctx context.Context, c *fv1.Cluster) error {
 	before := c
 	c = c.DeepCopy()
 	c.Status = next
-	if err := t.Client.Status().Patch(ctx, c, client.MergeFrom(before)); err != nil {
+	// On the Cluster as cached: conditions are one list, which a patch
+	// laid over a stale copy would replace, dropping a condition another
+	// writer (the certificate reviewer's Registered) set meanwhile. A
+	// conflict is queued again and written from the newer copy.
+	if err := t.Client.Status().Patch(ctx, c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 		return err
 	}
 	t.healthWritten(before, next)
