@@ -145,7 +145,12 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		// On the Cluster as read: conditions are one list, which a patch
 		// laid over a stale copy would replace, dropping what the tracker
 		// or the certificate reviewer set meanwhile.
-		if err := r.Client.Status().Patch(ctx, &c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		if err := r.Client.Status().Patch(ctx, &c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); apierrors.IsConflict(err) {
+			// Again once the cache has the newer Cluster; not through the
+			// rate limiter, whose shared budget a registering fleet's
+			// conflicts would spend.
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		} else if err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -158,6 +163,10 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
+
+// conflictRetry is how long a status write that met a newer Cluster waits
+// for the cache to catch up.
+const conflictRetry = 200 * time.Millisecond
 
 // initStatus reports Unknown until the agent first reports.
 func initStatus(c *fv1.Cluster) {

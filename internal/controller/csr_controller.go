@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -174,7 +175,7 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	// again. Conditions are one list, so the patch must apply to the
 	// Cluster as it is: laid over a stale copy it would drop a condition
 	// another writer set meanwhile, or have its own dropped the same way.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	if err := retry.RetryOnConflict(registeredRetry, func() error {
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(&cluster), &cluster); err != nil {
 			return err
 		}
@@ -187,6 +188,11 @@ func (r *CSRReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	reviewed(r.Events, &cluster, v)
 	return ctrl.Result{}, nil
 }
+
+// registeredRetry spaces the reviewer's attempts to write a cluster's
+// Registered condition while other writers change the Cluster, as a fleet
+// registering does: about 10 s in all.
+var registeredRetry = wait.Backoff{Steps: 12, Duration: 50 * time.Millisecond, Factor: 1.5, Jitter: 0.5, Cap: 2 * time.Second}
 
 // outstanding says whether cluster c has a request, older than csr and
 // bound to its current attach, that is not yet decided, approved and not

@@ -238,6 +238,10 @@ func (t *Tracker) Start(ctx context.Context) error {
 	}
 }
 
+// conflictRetry is how long a health write that met a newer Cluster waits
+// for the cache to catch up.
+const conflictRetry = 200 * time.Millisecond
+
 // healthWriters bounds the health writes in flight: at a few milliseconds
 // each, they keep up with thousands of changes a second.
 const healthWriters = 8
@@ -258,10 +262,15 @@ func (t *Tracker) work(ctx context.Context) {
 			t.refused[name] = err.Error()
 			t.mu.Unlock()
 			t.queue.Forget(name)
+		} else if apierrors.IsConflict(err) {
+			// The cache had not seen another writer's change yet: write
+			// again once it has, not through the rate limiter, whose
+			// shared budget (10 a second) held a registering fleet's
+			// health writes back.
+			t.queue.Forget(name)
+			t.queue.AddAfter(name, conflictRetry)
 		} else if err != nil {
-			if !apierrors.IsConflict(err) {
-				log.FromContext(ctx).Error(err, "writing cluster health", "cluster", name)
-			}
+			log.FromContext(ctx).Error(err, "writing cluster health", "cluster", name)
 			t.queue.AddRateLimited(name)
 		} else {
 			t.queue.Forget(name)
