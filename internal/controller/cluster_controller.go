@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -68,7 +69,10 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(tokenCluster), builder.WithPredicates(tokenExpiry)).
 		// A new cluster's agent waits on its hub side; attaching many at once
 		// is mostly waiting on the apiserver.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 16}).
+		// Failures (mostly conflicts with the tracker's writes) back off
+		// per cluster only: the default's shared budget of 10 retries a
+		// second held a registering fleet's clusters back.
+		WithOptions(controller.Options{MaxConcurrentReconciles: 16, RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, 10*time.Second)}).
 		Complete(r)
 }
 
@@ -145,12 +149,7 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		// On the Cluster as read: conditions are one list, which a patch
 		// laid over a stale copy would replace, dropping what the tracker
 		// or the certificate reviewer set meanwhile.
-		if err := r.Client.Status().Patch(ctx, &c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); apierrors.IsConflict(err) {
-			// Again once the cache has the newer Cluster; not through the
-			// rate limiter, whose shared budget a registering fleet's
-			// conflicts would spend.
-			return ctrl.Result{RequeueAfter: conflictRetry}, nil
-		} else if err != nil {
+		if err := r.Client.Status().Patch(ctx, &c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -163,10 +162,6 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
-
-// conflictRetry is how long a status write that met a newer Cluster waits
-// for the cache to catch up.
-const conflictRetry = 200 * time.Millisecond
 
 // initStatus reports Unknown until the agent first reports.
 func initStatus(c *fv1.Cluster) {

@@ -83,7 +83,10 @@ type Tracker struct {
 
 // New returns a Tracker that reads and writes through c.
 func New(c client.Client) *Tracker {
-	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+	// Failed writes (mostly conflicts, while the cache catches up) back
+	// off per cluster only: the default's shared budget of 10 retries a
+	// second held a registering fleet's health writes back.
+	queue := workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.NewTypedItemExponentialFailureRateLimiter[string](5*time.Millisecond, 10*time.Second),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "cluster-health"})
 	return &Tracker{Client: c, Changes: heartbeat.NewChanges(), queue: queue, obs: map[string]heartbeat.Observation{}, written: map[string]time.Time{}, disconnected: map[string]bool{}, attach: map[string]types.UID{},
 		policies: map[string]lastPolicies{}, refused: map[string]string{}, started: time.Now(),
@@ -238,10 +241,6 @@ func (t *Tracker) Start(ctx context.Context) error {
 	}
 }
 
-// conflictRetry is how long a health write that met a newer Cluster waits
-// for the cache to catch up.
-const conflictRetry = 200 * time.Millisecond
-
 // healthWriters bounds the health writes in flight: at a few milliseconds
 // each, they keep up with thousands of changes a second.
 const healthWriters = 8
@@ -262,15 +261,10 @@ func (t *Tracker) work(ctx context.Context) {
 			t.refused[name] = err.Error()
 			t.mu.Unlock()
 			t.queue.Forget(name)
-		} else if apierrors.IsConflict(err) {
-			// The cache had not seen another writer's change yet: write
-			// again once it has, not through the rate limiter, whose
-			// shared budget (10 a second) held a registering fleet's
-			// health writes back.
-			t.queue.Forget(name)
-			t.queue.AddAfter(name, conflictRetry)
 		} else if err != nil {
-			log.FromContext(ctx).Error(err, "writing cluster health", "cluster", name)
+			if !apierrors.IsConflict(err) { // the cache had not seen another writer's change yet
+				log.FromContext(ctx).Error(err, "writing cluster health", "cluster", name)
+			}
 			t.queue.AddRateLimited(name)
 		} else {
 			t.queue.Forget(name)
