@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -30,6 +31,14 @@ const (
 	kubectlAccept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
 	// kubectlChunk is kubectl's default --chunk-size.
 	kubectlChunk = 500
+	// listPause spaces the lists. A list as kubectl sends it must be
+	// consistent: the member's watch cache asks etcd whether it is current,
+	// at most once per 100 ms, and a list sent sooner after another waits
+	// out the rest of the period.
+	listPause = 100 * time.Millisecond
+	// getsPerRequest: a get costs about a millisecond, so its series is
+	// longer, for a p99 that is not one outlier of a few hundred.
+	getsPerRequest = 10
 )
 
 // createPods creates o.Pods pods bound round-robin to the simulated nodes
@@ -77,7 +86,7 @@ func (r *proxyRun) createPods(ctx context.Context) error {
 // measureList times kubectl's `get pods`: the table, in chunks.
 func (r *proxyRun) measureList(ctx context.Context) error {
 	var err error
-	r.res.list, err = series(ctx, r.o.Requests, func(ctx context.Context, path int) error {
+	r.res.list, err = series(ctx, r.o.Requests, listPause, func(ctx context.Context, path int) error {
 		rows, pages, err := kubectlGetPods(ctx, r.clients[path])
 		if err == nil && rows != r.o.Pods {
 			err = fmt.Errorf("listed %d of %d pods", rows, r.o.Pods)
@@ -125,19 +134,30 @@ func kubectlGetPods(ctx context.Context, cs *kubernetes.Clientset) (rows, pages 
 
 func (r *proxyRun) measureGet(ctx context.Context) error {
 	var err error
-	r.res.get, err = series(ctx, r.o.Requests, func(ctx context.Context, path int) error {
+	r.res.get, err = series(ctx, getsPerRequest*r.o.Requests, 0, func(ctx context.Context, path int) error {
 		_, err := r.clients[path].CoreV1().Pods(podsNamespace).Get(ctx, "web-0", metav1.GetOptions{})
 		return err
 	})
 	return err
 }
 
-// series times n requests on each path, alternating them so that both see
-// the same machine, after warmup untimed ones; each duration list is sorted.
-func series(ctx context.Context, n int, do func(ctx context.Context, path int) error) ([2][]time.Duration, error) {
+// series times n requests on each path, after warmup untimed ones, so that
+// both see the same machine: in pairs, the pair's order drawn at random, and
+// after a pause drawn between pause and twice that, so that neither path
+// keeps in step with something periodic in the servers. Each duration list
+// is sorted.
+func series(ctx context.Context, n int, pause time.Duration, do func(ctx context.Context, path int) error) ([2][]time.Duration, error) {
 	var lat [2][]time.Duration
 	for i := range warmup + n {
-		for path := range lat {
+		first := rand.IntN(2)
+		for _, path := range [2]int{first, 1 - first} {
+			if pause > 0 {
+				select {
+				case <-ctx.Done():
+					return lat, ctx.Err()
+				case <-time.After(pause + rand.N(pause)):
+				}
+			}
 			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			start := time.Now()
 			err := do(rctx, path)

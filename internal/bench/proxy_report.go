@@ -28,10 +28,9 @@ type proxyResult struct {
 }
 
 func printProxy(out io.Writer, r *proxyResult) {
-	n := max(len(r.list[direct]), len(r.get[direct]), len(r.watch[direct]))
-	fmt.Fprintf(out, "\nlatency, %d requests per series, each direct (the cluster's apiserver, its admin) and through the hub (its admin, the access point):\n", n)
+	fmt.Fprintln(out, "\nlatency, each request made direct (the cluster's apiserver, its admin) and through the hub (its admin, the access point), in turn:")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "\tDIRECT p50 / p99\tHUB p50 / p99\tHUB/DIRECT p50 / p99\tADDED p99\tTARGET\t")
+	fmt.Fprintln(tw, "\tEACH PATH\tDIRECT p50 / p99\tHUB p50 / p99\tHUB/DIRECT p50 / p99\tADDED p99\tTARGET\t")
 	latencyRow(tw, fmt.Sprintf("kubectl get pods (%d pods, %s)", r.pods, plural(r.pages, "page")), r.list, true, "hub/direct ≤ 1.2×")
 	latencyRow(tw, "get one pod", r.get, true, "added ≤ 2 ms")
 	// A watch event may come before the create's response: a ratio of
@@ -76,7 +75,7 @@ func latencyRow(tw io.Writer, name string, lat [2][]time.Duration, withRatio boo
 			ratio = fmt.Sprintf("%.2f× / %.2f×", float64(pct(h, 50))/float64(pct(d, 50)), float64(pct(h, 99))/float64(pct(d, 99)))
 		}
 	}
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", name, msPair(d), msPair(h), ratio, added, target)
+	fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", name, len(d), msPair(d), msPair(h), ratio, added, target)
 }
 
 // msPair is p50 / p99 of sorted ds in ms.

@@ -45,7 +45,7 @@ func TestPrintProxy(t *testing.T) {
 	// The watch was not measured: its row shows dashes, and no note.
 	for _, line := range strings.Split(got, "\n") {
 		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "watch: create → ADDED"); ok {
-			if f := strings.Fields(rest); strings.Join(f[:4], " ") != "- - - -" {
+			if f := strings.Fields(rest); strings.Join(f[:5], " ") != "0 - - - -" {
 				t.Errorf("an unmeasured watch's row: %q", line)
 			}
 		}

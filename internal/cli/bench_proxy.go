@@ -28,7 +28,7 @@ this process, open each one's tunnel, and print the hub's memory per idle tunnel
 		},
 	}
 	cmd.Flags().IntVar(&o.Pods, "pods", o.Pods, "pods in the cluster, which the kubectl get pods series lists")
-	cmd.Flags().IntVar(&o.Requests, "requests", o.Requests, "requests per latency series")
+	cmd.Flags().IntVar(&o.Requests, "requests", o.Requests, "lists and watch events per latency series; single gets are ten times as many")
 	cmd.Flags().IntVar(&o.Clients, "clients", o.Clients, "concurrent clients in the throughput window")
 	cmd.Flags().DurationVar(&o.Duration, "duration", o.Duration, "throughput window, per path")
 	cmd.Flags().IntVar(&o.Tunnels, "tunnels", o.Tunnels, "simulated clusters whose idle tunnels' memory is measured; 0 skips it")

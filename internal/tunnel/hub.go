@@ -54,7 +54,7 @@ func NewHub(ask func(cluster string) bool) *Hub {
 	h := &Hub{Ask: ask, tunnels: map[string]*hubTunnel{}}
 	h.transport = &http.Transport{
 		DialContext:         h.dial,
-		MaxIdleConnsPerHost: 8,
+		MaxIdleConnsPerHost: 128,
 		IdleConnTimeout:     5 * time.Second,
 		DisableCompression:  true,
 	}

@@ -43,7 +43,7 @@ func pair(t *testing.T, hub *Hub, cluster string, h http.Handler, stop <-chan st
 
 // tcpPipe returns the two ends of a loopback TCP connection, which buffer
 // as the hub's and the agent's connections do (net.Pipe's do not).
-func tcpPipe(t *testing.T) (net.Conn, net.Conn) {
+func tcpPipe(t testing.TB) (net.Conn, net.Conn) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -92,7 +92,7 @@ func agentSession(t *testing.T, h *Hub, cluster string) *yamux.Session {
 
 // asked is a Hub whose asks are answered by ask, and which has asked for
 // cluster's tunnel.
-func asked(t *testing.T, cluster string) *Hub {
+func asked(t testing.TB, cluster string) *Hub {
 	h := NewHub(func(string) bool { return true })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
 	defer cancel()
