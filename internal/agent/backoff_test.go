@@ -1,10 +1,14 @@
 package agent
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	fv1 "flotilla.dev/flotilla/api/v1alpha1"
 	"flotilla.dev/flotilla/internal/heartbeat"
 )
 
@@ -91,5 +95,47 @@ func TestRestartedHubFetchedSpreadOut(t *testing.T) {
 	s.heard(again.String())
 	if !pending() {
 		t.Fatal("a change to the namespaces after the restart was not fetched at once")
+	}
+}
+
+// An agent that holds the namespaces a restarted hub's token digests lists
+// none; one whose copy differs lists them.
+func TestRestartedHubHoldingTheSameNamespacesIsNotListed(t *testing.T) {
+	nss := []fv1.ClusterNamespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: "web", ResourceVersion: "10"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "db", ResourceVersion: "12"}},
+	}
+	before := heartbeat.Token{Epoch: "old", Revs: [3]uint64{4, 2, 1}}
+	fetched := func() *hubState {
+		s := newHubState(nil) // no hub: a list would fail the test
+		s.heard(before.String())
+		s.mu.Lock()
+		s.nss, s.fetched[heartbeat.Namespaces], s.have = nss, true, before
+		s.mu.Unlock()
+		return s
+	}
+
+	s := fetched()
+	same := heartbeat.Token{Epoch: "new", Revs: [3]uint64{1, 1, 0}, Namespaces: heartbeat.NamespacesDigest(nss)}
+	s.heard(same.String())
+	if err := s.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ns, ok := s.namespaces(); !ok || len(ns) != 2 {
+		t.Errorf("the namespaces held were dropped: %v, %v", ns, ok)
+	}
+
+	for name, tok := range map[string]heartbeat.Token{
+		"other namespaces": {Epoch: "new", Namespaces: heartbeat.NamespacesDigest(nss[:1])},
+		"an earlier hub":   {Epoch: "new"},
+	} {
+		s := fetched()
+		s.heard(tok.String())
+		s.mu.Lock()
+		listed := tok.Changed(s.have, heartbeat.Namespaces)
+		s.mu.Unlock()
+		if !listed {
+			t.Errorf("%s: the agent will not list its namespaces", name)
+		}
 	}
 }

@@ -49,7 +49,8 @@ func newHubState(hub *hubClient) *hubState {
 // heard records a token from the hub; a new one asks for a fetch.
 //
 // A hub that restarted, or took over as leader, has a new epoch, and every
-// agent hears it within seconds: each then fetches at a random moment within
+// agent hears it within seconds. An agent holding the namespaces the token
+// digests fetches none; the others fetch at a random moment within
 // restartSpread, not all at once, unless the token shows a change since.
 func (s *hubState) heard(token string) {
 	tok, ok := heartbeat.ParseToken(token)
@@ -60,6 +61,9 @@ func (s *hubState) heard(token string) {
 	restarted := s.want.Epoch != "" && tok.Epoch != s.want.Epoch
 	jobs := tok.Changed(s.want, heartbeat.Jobs)
 	s.want = tok
+	if restarted && s.holds(tok) {
+		s.have = tok
+	}
 	stale := tok != s.have
 	if restarted {
 		s.spread = tok
@@ -87,6 +91,13 @@ func (s *hubState) heard(token string) {
 	if jobs && s.onJobs != nil {
 		s.onJobs()
 	}
+}
+
+// holds says whether the namespaces fetched are those tok digests, with
+// s.mu held: a restarted hub's token then asks for no list.
+func (s *hubState) holds(tok heartbeat.Token) bool {
+	return tok.Namespaces != "" && s.fetched[heartbeat.Namespaces] && s.overlay == nil &&
+		tok.Namespaces == heartbeat.NamespacesDigest(s.nss)
 }
 
 // restartSpread is how long after hearing of a restarted hub an agent

@@ -30,6 +30,9 @@ type Token struct {
 	// Policies is the digest of the cluster's desired policies, once the hub
 	// has computed them: an agent holding that digest is up to date.
 	Policies string
+	// Namespaces is the NamespacesDigest of the cluster's ClusterNamespaces
+	// as the hub's cache holds them, where the hub computes it.
+	Namespaces string
 }
 
 func (t Token) String() string {
@@ -41,16 +44,22 @@ func (t Token) String() string {
 	}
 	b.WriteByte('.')
 	b.WriteString(t.Policies)
+	b.WriteByte('.')
+	b.WriteString(t.Namespaces)
 	return b.String()
 }
 
-// ParseToken reads a token String made; ok is false for anything else.
+// ParseToken reads a token String made, or an earlier hub's, which had no
+// Namespaces; ok is false for anything else.
 func ParseToken(s string) (t Token, ok bool) {
 	parts := strings.Split(s, ".")
-	if len(parts) != 2+int(kinds) || parts[0] == "" {
+	if n := len(parts); (n != 2+int(kinds) && n != 3+int(kinds)) || parts[0] == "" {
 		return Token{}, false
 	}
 	t.Epoch, t.Policies = parts[0], parts[1+kinds]
+	if len(parts) > 2+int(kinds) {
+		t.Namespaces = parts[2+kinds]
+	}
 	for k := range kinds {
 		n, err := strconv.ParseUint(parts[1+k], 10, 64)
 		if err != nil {
@@ -80,9 +89,10 @@ type Changes struct {
 	epoch string
 
 	mu      sync.Mutex
-	state   map[string]Token       // without Epoch
-	subs    map[string]*subscriber // a cluster's open stream, if any
-	desired map[string]*shared     // by digest
+	digest  func(cluster string) string // NamespacesDigest of the cluster's, or ""
+	state   map[string]Token            // without Epoch
+	subs    map[string]*subscriber      // a cluster's open stream, if any
+	desired map[string]*shared          // by digest
 }
 
 // subscriber is a cluster's stream as Changes knows it.
@@ -167,6 +177,15 @@ func (c *Changes) AskTunnel(cluster string) bool {
 	return true
 }
 
+// DigestNamespacesWith has tokens carry digest(cluster), the
+// NamespacesDigest of the cluster's ClusterNamespaces the hub holds, or ""
+// when it cannot tell.
+func (c *Changes) DigestNamespacesWith(digest func(cluster string) string) {
+	c.mu.Lock()
+	c.digest = digest
+	c.mu.Unlock()
+}
+
 // Forget drops a cluster that is gone.
 func (c *Changes) Forget(cluster string) {
 	c.mu.Lock()
@@ -190,7 +209,11 @@ func (c *Changes) Current(cluster string) (token, digest string, desired []byte)
 	if sh := c.desired[t.Policies]; sh != nil {
 		desired = sh.encoded
 	}
+	digestOf := c.digest
 	c.mu.Unlock()
 	t.Epoch = c.epoch
+	if digestOf != nil {
+		t.Namespaces = digestOf(cluster)
+	}
 	return t.String(), t.Policies, desired
 }

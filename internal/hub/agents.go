@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -255,6 +256,7 @@ func notifyNamespaceChanges(ctx context.Context, mgr manager.Manager, changes *h
 	if err != nil {
 		return err
 	}
+	changes.DigestNamespacesWith(namespacesDigest(mgr.GetCache()))
 	bump := func(o any) {
 		if d, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
 			o = d.Obj
@@ -279,6 +281,21 @@ func notifyNamespaceChanges(ctx context.Context, mgr manager.Manager, changes *h
 		DeleteFunc: bump,
 	})
 	return err
+}
+
+// namespacesDigest digests a cluster's ClusterNamespaces as the cache
+// holds them, for the tokens a restarted hub sends: agents holding the same
+// need not list them again.
+func namespacesDigest(cache client.Reader) func(cluster string) string {
+	return func(cluster string) string {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var l fv1.ClusterNamespaceList
+		if err := cache.List(ctx, &l, client.InNamespace(fv1.HubNamespace(cluster)), client.UnsafeDisableDeepCopy); err != nil {
+			return "" // the agent lists them
+		}
+		return heartbeat.NamespacesDigest(l.Items)
+	}
 }
 
 // agentReported tells a namespace the agent found in its cluster and
