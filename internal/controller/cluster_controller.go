@@ -69,9 +69,9 @@ func (r *ClusterReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(tokenCluster), builder.WithPredicates(tokenExpiry)).
 		// A new cluster's agent waits on its hub side; attaching many at once
 		// is mostly waiting on the apiserver.
-		// Failures (mostly conflicts with the tracker's writes) back off
-		// per cluster only: the default's shared budget of 10 retries a
-		// second held a registering fleet's clusters back.
+		// Failures back off per cluster only: the default's shared
+		// budget of 10 retries a second held a registering fleet's
+		// clusters back.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 16, RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](5*time.Millisecond, 10*time.Second)}).
 		Complete(r)
 }
@@ -149,7 +149,14 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		// On the Cluster as read: conditions are one list, which a patch
 		// laid over a stale copy would replace, dropping what the tracker
 		// or the certificate reviewer set meanwhile.
-		if err := r.Client.Status().Patch(ctx, &c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		err := r.Client.Status().Patch(ctx, &c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			// A newer Cluster is on its way to the cache, and its update
+			// brings the cluster back here: no retry, and no error to log
+			// (12,000 lines while 10,000 clusters registered).
+			return ctrl.Result{}, nil
+		}
+		if err != nil {
 			return ctrl.Result{}, err
 		}
 	}
