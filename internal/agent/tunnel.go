@@ -86,6 +86,7 @@ func memberProxy(base *url.URL, rt http.RoundTripper, refuse func() string) http
 		},
 		Transport:     rt,
 		FlushInterval: -1,
+		BufferPool:    tunnel.Buffers,
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if refuse != nil {

@@ -137,6 +137,7 @@ func (h *deps) proxy(w http.ResponseWriter, r *http.Request, cluster, rest strin
 		}, rt),
 		// Watch events go out as they come.
 		FlushInterval: -1,
+		BufferPool:    tunnel.Buffers,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				return // the client went away
