@@ -58,10 +58,14 @@ func (s *hubState) heard(token string) {
 		return
 	}
 	s.mu.Lock()
+	// The namespaces' digest decides a restart's fetch, and only the
+	// stream's first message carries it: tokens are kept without it.
+	digest := tok.Namespaces
+	tok.Namespaces = ""
 	restarted := s.want.Epoch != "" && tok.Epoch != s.want.Epoch
 	jobs := tok.Changed(s.want, heartbeat.Jobs)
 	s.want = tok
-	if restarted && s.holds(tok) {
+	if restarted && s.holds(digest) {
 		s.have = tok
 	}
 	stale := tok != s.have
@@ -93,11 +97,11 @@ func (s *hubState) heard(token string) {
 	}
 }
 
-// holds says whether the namespaces fetched are those tok digests, with
+// holds says whether the namespaces fetched have the hub's digest, with
 // s.mu held: a restarted hub's token then asks for no list.
-func (s *hubState) holds(tok heartbeat.Token) bool {
-	return tok.Namespaces != "" && s.fetched[heartbeat.Namespaces] && s.overlay == nil &&
-		tok.Namespaces == heartbeat.NamespacesDigest(s.nss)
+func (s *hubState) holds(digest string) bool {
+	return digest != "" && s.fetched[heartbeat.Namespaces] && s.overlay == nil &&
+		digest == heartbeat.NamespacesDigest(s.nss)
 }
 
 // restartSpread is how long after hearing of a restarted hub an agent

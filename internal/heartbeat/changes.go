@@ -31,7 +31,8 @@ type Token struct {
 	// has computed them: an agent holding that digest is up to date.
 	Policies string
 	// Namespaces is the NamespacesDigest of the cluster's ClusterNamespaces
-	// as the hub's cache holds them, where the hub computes it.
+	// as the hub's cache holds them, in a stream's first message, where the
+	// hub computes it.
 	Namespaces string
 }
 
@@ -194,16 +195,18 @@ func (c *Changes) Forget(cluster string) {
 	c.mu.Unlock()
 }
 
-// Token is cluster's current token.
+// Token is cluster's current token, with the namespaces' digest.
 func (c *Changes) Token(cluster string) string {
-	tok, _, _ := c.Current(cluster)
+	tok, _, _ := c.Current(cluster, true)
 	return tok
 }
 
 // Current is cluster's token and, once the hub has computed them, the
 // digest of its desired policies and the policies as Desired's JSON, read
-// together so that they agree.
-func (c *Changes) Current(cluster string) (token, digest string, desired []byte) {
+// together so that they agree. With namespaces, the token carries the
+// digest of the cluster's ClusterNamespaces too: a stream's first message
+// does, where an agent hears of a restarted hub, and no other needs it.
+func (c *Changes) Current(cluster string, namespaces bool) (token, digest string, desired []byte) {
 	c.mu.Lock()
 	t := c.state[cluster]
 	if sh := c.desired[t.Policies]; sh != nil {
@@ -212,7 +215,7 @@ func (c *Changes) Current(cluster string) (token, digest string, desired []byte)
 	digestOf := c.digest
 	c.mu.Unlock()
 	t.Epoch = c.epoch
-	if digestOf != nil {
+	if namespaces && digestOf != nil {
 		t.Namespaces = digestOf(cluster)
 	}
 	return t.String(), t.Policies, desired

@@ -123,8 +123,8 @@ func TestDesiredSharedByContent(t *testing.T) {
 	if got, ok := next(notified, 100*time.Millisecond); ok {
 		t.Errorf("an unchanged desired state notified %s", got)
 	}
-	_, da, ja := c.Current("a")
-	_, db, jb := c.Current("b")
+	_, da, ja := c.Current("a", false)
+	_, db, jb := c.Current("b", false)
 	if da != db || &ja[0] != &jb[0] {
 		t.Errorf("a and b hold the same content under %s and %s, in two copies", da, db)
 	}

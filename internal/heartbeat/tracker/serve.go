@@ -148,7 +148,7 @@ func (t *Tracker) open(ctx context.Context, w http.ResponseWriter, r *http.Reque
 // stream's stack shrinks to its smallest (2-4 KB).
 func (t *Tracker) stream(ctx context.Context, cluster, attach string, conn net.Conn, pending []byte) {
 	defer metrics.StreamOpened()()
-	out := &sender{conn: conn, enc: json.NewEncoder(conn), current: func() (string, string, []byte) { return t.Changes.Current(cluster) }}
+	out := &sender{conn: conn, enc: json.NewEncoder(conn), current: func(first bool) (string, string, []byte) { return t.Changes.Current(cluster, first) }}
 	// The connection the stream ends with: a tunnel's, if it switched.
 	defer func() { out.connection().Close() }()
 	defer context.AfterFunc(ctx, func() { out.connection().Close() })()
@@ -283,7 +283,7 @@ type sender struct {
 	mu      sync.Mutex
 	conn    net.Conn
 	enc     *json.Encoder
-	current func() (token, digest string, desired []byte)
+	current func(first bool) (token, digest string, desired []byte)
 	sent    string // the last token written
 	carried string // the digest of the last desired policies written
 	err     error  // the write that broke the stream, or the close
@@ -358,7 +358,7 @@ func (s *sender) send(reply *heartbeat.Response) error {
 	if s.err != nil {
 		return s.err
 	}
-	tok, digest, desired := s.current()
+	tok, digest, desired := s.current(s.sent == "")
 	m := heartbeat.Message{Reply: reply}
 	if reply != nil {
 		reply.Changes = tok
