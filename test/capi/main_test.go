@@ -298,9 +298,20 @@ func waitLifecycle(t *testing.T, name string, phase fv1.LifecyclePhase, ok func(
 		if c != nil {
 			line = lifecycleLine(c)
 		}
-		t.Fatalf("cluster %s not %s: %s", name, phase, line)
+		t.Fatalf("cluster %s not %s: %s\nthe hub's log of it:\n%s", name, phase, line, hubLogOf(name))
 	}
 	return c
+}
+
+// hubLogOf is the last lines of the hub's log that name cluster name.
+func hubLogOf(name string) string {
+	var lines []string
+	for _, l := range strings.Split(env.Hub.Log(), "\n") {
+		if strings.Contains(l, `"`+name+`"`) || strings.Contains(l, "/"+name) {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines[max(0, len(lines)-40):], "\n")
 }
 
 // readyMessage is the message of a lifecycle's Ready condition.

@@ -155,7 +155,16 @@ func (p *Provider) Reconcile(ctx context.Context, c *fv1.Cluster) (lifecycle.Res
 	if err := m.checkClass(ctx, ns, spec); err != nil {
 		return lifecycle.Result{}, err
 	}
-	applied, err := m.dyn.Resource(ClustersResource).Namespace(ns).Apply(ctx, c.Name, Desired(c.Name, spec), metav1.ApplyOptions{FieldManager: fieldOwner, Force: true})
+	desired := Desired(c.Name, spec)
+	if cur != nil {
+		// Applied to the Cluster read above only: an apply creates what is
+		// missing, so one deleted meanwhile would be made again.
+		desired.SetUID(cur.GetUID())
+	}
+	applied, err := m.dyn.Resource(ClustersResource).Namespace(ns).Apply(ctx, c.Name, desired, metav1.ApplyOptions{FieldManager: fieldOwner, Force: true})
+	if apierrors.IsConflict(err) {
+		return lifecycle.Result{}, fmt.Errorf("the Cluster API Cluster %s was deleted or replaced on the management cluster while Flotilla applied it; looking again", ref)
+	}
 	if err != nil {
 		return lifecycle.Result{}, m.explain(err, "applying Cluster "+ref)
 	}
