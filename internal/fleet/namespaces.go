@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -73,7 +75,7 @@ func CreateNamespace(ctx context.Context, c client.Client, cluster, name, worksp
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: fv1.HubNamespace(cluster), Finalizers: []string{fv1.NamespaceFinalizer}},
 		Spec:       fv1.ClusterNamespaceSpec{Workspace: workspace},
 	}
-	if err := c.Create(ctx, n); err != nil {
+	if err := createInHubNamespace(ctx, c, n); err != nil {
 		if apierrors.IsAlreadyExists(err) {
 			var cur fv1.ClusterNamespace
 			if c.Get(ctx, client.ObjectKeyFromObject(n), &cur) == nil {
@@ -84,6 +86,27 @@ func CreateNamespace(ctx context.Context, c client.Client, cluster, name, worksp
 	}
 	setKind(n, "ClusterNamespace")
 	return n, nil
+}
+
+// hubNamespaceWait is how long a create waits for a just-attached
+// cluster's namespace on the hub, which the hub makes moments after attach.
+const hubNamespaceWait = 10 * time.Second
+
+// createInHubNamespace creates n, waiting briefly for its cluster's hub
+// namespace: without it the create is refused as not found, which would
+// read as if the namespace being created were missing.
+func createInHubNamespace(ctx context.Context, c client.Client, n *fv1.ClusterNamespace) error {
+	var err error
+	waitErr := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, hubNamespaceWait, true, func(ctx context.Context) (bool, error) {
+		if err = c.Create(ctx, n); !apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, nil
+	})
+	if waitErr != nil && apierrors.IsNotFound(err) {
+		return fmt.Errorf("cluster %s's namespace %s on the hub did not appear within %s: the hub makes it when the cluster attaches; see 'flotilla cluster get %s' and the hub's log", ClusterOf(n), n.Namespace, hubNamespaceWait, ClusterOf(n))
+	}
+	return err
 }
 
 // DeleteNamespace deletes namespace name in cluster: the agent deletes it in
