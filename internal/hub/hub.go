@@ -185,6 +185,12 @@ func Run(ctx context.Context, c Config) error {
 	// The price: a leader whose apiserver cannot renew within 6 s stops
 	// (and is restarted by whatever runs it), also when it is alone.
 	leaseDuration, renewDeadline, retryPeriod := 8*time.Second, 6*time.Second, time.Second
+	// Each renewal on its own clock: a write the etcd leader had in flight
+	// when it died waits out etcd's 7 s leader-failure timeout, and one
+	// such renewal would take the whole deadline; the next, proposed
+	// after etcd's election, goes through.
+	leaseCfg := rest.CopyConfig(mgrCfg)
+	leaseCfg.Timeout = 3 * time.Second
 	metricsAddr, err := metricsAddress(dir, c.MetricsBindAddress)
 	if err != nil {
 		return err
@@ -207,6 +213,7 @@ func Run(ctx context.Context, c Config) error {
 		LeaderElectionID:              "flotilla-hub",
 		LeaderElectionNamespace:       SystemNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaderElectionConfig:          leaseCfg,
 		LeaseDuration:                 &leaseDuration,
 		RenewDeadline:                 &renewDeadline,
 		RetryPeriod:                   &retryPeriod,
