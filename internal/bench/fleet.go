@@ -137,16 +137,18 @@ type fleetResult struct {
 	restarts     int                // agents restarted after exiting with an error
 	regCPU       float64            // hub millicores while registering
 	idle, loaded procs.Memory
-	hubCPU       float64 // millicores over the window
-	benchCPU     float64
-	benchRSS     int64
-	total, sent  []time.Duration // heartbeat→status: from the change, from the agent reading it
-	policy       []time.Duration // policy create → applied, per cluster
-	fanoutCPU    float64         // hub CPU seconds from the policy's create to the last apply
-	restart      *restartResult  // with FleetOptions.RestartHub
-	probes       int
-	notHealthy   int // clusters not Healthy at the end of the window
-	note         string
+	// The hub's Go heap at idle and in the window.
+	idleHeap, loadedHeap goHeap
+	hubCPU               float64 // millicores over the window
+	benchCPU             float64
+	benchRSS             int64
+	total, sent          []time.Duration // heartbeat→status: from the change, from the agent reading it
+	policy               []time.Duration // policy create → applied, per cluster
+	fanoutCPU            float64         // hub CPU seconds from the policy's create to the last apply
+	restart              *restartResult  // with FleetOptions.RestartHub
+	probes               int
+	notHealthy           int // clusters not Healthy at the end of the window
+	note                 string
 }
 
 // simCluster is one simulated member cluster and what the bench saw of it.
@@ -434,7 +436,8 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if res.idle, err = procs.TreeMemory(hubPID); err != nil {
 		return nil, err
 	}
-	logf("hub ready (pid %d), idle PSS %.0f MiB", hubPID, mib(res.idle.PSS))
+	res.idleHeap = hubHeap(hubDir)
+	logf("hub ready (pid %d), idle PSS %.0f MiB, Go heap live %.0f MiB", hubPID, mib(res.idle.PSS), mb(res.idleHeap.Live))
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
@@ -547,6 +550,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if res.loaded, err = procs.TreeMemory(hubPID); err != nil {
 		return res, err
 	}
+	res.loadedHeap = hubHeap(hubDir)
 	res.benchRSS = selfRSS()
 	var list fv1.ClusterList
 	if err := clusterCache.List(ctx, &list); err == nil {
@@ -848,6 +852,7 @@ func printFleet(out io.Writer, rs []*fleetResult) {
 		fmt.Fprintf(out, "%d clusters: %d Healthy after registration (%d agent restarts), %d not Healthy at the window's end; "+
 			"idle hub PSS %.0f MiB; hub CPU while registering %.0f mCPU\n",
 			r.n, r.healthy, r.restarts, r.notHealthy, mib(r.idle.PSS), r.regCPU)
+		printHeap(out, r)
 		fmt.Fprintf(out, "  attach→Healthy p50/p99 by phase: attach API calls %s, to CSR submitted %s, to certificate %s, to Healthy %s\n",
 			pair(r.phases[0]), pair(r.phases[1]), pair(r.phases[2]), pair(r.phases[3]))
 		fmt.Fprintf(out, "  heartbeat→status: %d/%d changes seen, max %s; after agent read max %s\n",

@@ -2,26 +2,73 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 
 	"flotilla.dev/flotilla/internal/datadir"
 )
 
-// hubStreams is the number of agent streams the hub holds open, from its
-// /metrics (on its metrics port, kept in its data dir).
-func hubStreams(hubDir string) (int, error) {
+// hubMetrics sums the named metrics of the hub's /metrics (on its metrics
+// port, kept in its data dir).
+func hubMetrics(hubDir string, names ...string) (map[string]float64, error) {
 	port, err := datadir.RecordedPort(hubDir, "metrics")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("hub answered %s", resp.Status)
+		return nil, fmt.Errorf("hub answered %s", resp.Status)
 	}
-	sums, err := sumMetrics(resp.Body, "flotilla_hub_agent_streams")
+	return sumMetrics(resp.Body, names...)
+}
+
+// hubStreams is the number of agent streams the hub holds open.
+func hubStreams(hubDir string) (int, error) {
+	sums, err := hubMetrics(hubDir, "flotilla_hub_agent_streams")
 	return int(sums["flotilla_hub_agent_streams"]), err
+}
+
+// goHeap is where the hub's Go heap is, from the runtime's metrics: what
+// a PSS figure does not tell apart.
+type goHeap struct {
+	// Live is the heap marked live by the last collection.
+	Live float64
+	// Unused is memory in spans that hold live objects but is not
+	// allocated (fragmentation); Free is in free spans, not returned to
+	// the system.
+	Unused, Free float64
+	Stacks       float64
+}
+
+// hubHeap reads the hub's goHeap; zero if its metrics cannot be read.
+func hubHeap(hubDir string) goHeap {
+	const (
+		live   = "go_gc_heap_live_bytes"
+		unused = "go_memory_classes_heap_unused_bytes"
+		free   = "go_memory_classes_heap_free_bytes"
+		stacks = "go_memory_classes_heap_stacks_bytes"
+	)
+	m, err := hubMetrics(hubDir, live, unused, free, stacks)
+	if err != nil {
+		return goHeap{}
+	}
+	return goHeap{Live: m[live], Unused: m[unused], Free: m[free], Stacks: m[stacks]}
+}
+
+// mb is bytes in MiB.
+func mb(b float64) float64 { return b / (1 << 20) }
+
+// printHeap says what the hub's PSS per cluster is made of: the live heap
+// per cluster, and the heap the runtime holds beyond it.
+func printHeap(out io.Writer, r *fleetResult) {
+	idle, loaded := r.idleHeap, r.loadedHeap
+	if idle.Live == 0 || loaded.Live == 0 || r.healthy == 0 {
+		return
+	}
+	fmt.Fprintf(out, "  hub Go heap: live %.0f MiB idle, %.0f MiB in the window (%.0f KB per cluster); in the window %.0f MiB unused in spans, %.0f MiB free and not returned, stacks %.0f MiB\n",
+		mb(idle.Live), mb(loaded.Live), (loaded.Live-idle.Live)/1024/float64(r.healthy), mb(loaded.Unused), mb(loaded.Free), mb(loaded.Stacks))
 }

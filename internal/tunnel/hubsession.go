@@ -54,7 +54,7 @@ type hubSession struct {
 	// The frame a turn reads: one that times out leaves it half read.
 	hdr   header
 	nhdr  int
-	body  []byte
+	body  *[]byte // lent by getBody
 	nbody int
 }
 
@@ -185,7 +185,7 @@ func (s *hubSession) setReadDeadline(t time.Time) {
 
 // readFrame reads the rest of the frame under way, on a goroutine that ends
 // with it: TLS's record reader grows a stack to 8 KB.
-func (s *hubSession) readFrame() (h header, body []byte, err error) {
+func (s *hubSession) readFrame() (h header, body *[]byte, err error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -195,7 +195,7 @@ func (s *hubSession) readFrame() (h header, body []byte, err error) {
 	return h, body, err
 }
 
-func (s *hubSession) readFrameHere() (header, []byte, error) {
+func (s *hubSession) readFrameHere() (header, *[]byte, error) {
 	for s.nhdr < headerSize {
 		n, err := s.in.read(s.conn, s.hdr[s.nhdr:])
 		if s.nhdr += n; err != nil {
@@ -205,11 +205,11 @@ func (s *hubSession) readFrameHere() (header, []byte, error) {
 	if err := s.hdr.check(); err != nil {
 		return header{}, nil, err
 	}
-	if s.hdr.typ() == typeData && s.body == nil {
-		s.body = make([]byte, s.hdr.length())
+	if s.hdr.typ() == typeData && s.hdr.length() > 0 && s.body == nil {
+		s.body = getBody(int(s.hdr.length()))
 	}
-	for s.nbody < len(s.body) {
-		n, err := s.in.read(s.conn, s.body[s.nbody:])
+	for s.body != nil && s.nbody < len(*s.body) {
+		n, err := s.in.read(s.conn, (*s.body)[s.nbody:])
 		if s.nbody += n; err != nil {
 			return header{}, nil, err
 		}
@@ -219,8 +219,9 @@ func (s *hubSession) readFrameHere() (header, []byte, error) {
 	return h, body, nil
 }
 
-// take takes in a frame the agent sent.
-func (s *hubSession) take(h header, body []byte) error {
+// take takes in a frame the agent sent; body, if any, is the stream's to
+// give back once read.
+func (s *hubSession) take(h header, body *[]byte) error {
 	switch h.typ() {
 	case typePing:
 		if h.has(flagSYN) { // the agent's keepalive
@@ -243,6 +244,9 @@ func (s *hubSession) take(h header, body []byte) error {
 		// Requests flow from the hub to the agent only: an agent's
 		// identity must not act on the hub through its tunnel.
 		s.sendControl(frameHeader(typeWindowUpdate, flagRST, id, 0))
+	}
+	if body != nil {
+		putBody(body)
 	}
 	return nil // a frame of a stream that has ended
 }
@@ -291,7 +295,14 @@ func (s *hubSession) writeLocked(h *header, data []byte) error {
 	frames := s.control
 	s.control = nil
 	s.mu.Unlock()
-	buf := make([]byte, 0, headerSize*(len(frames)+1)+min(len(data), 4<<10))
+	bp := writes.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 { // not one a burst of control frames grew
+			*bp = (*bp)[:0]
+			writes.Put(bp)
+		}
+	}()
+	buf := (*bp)[:0]
 	for _, f := range frames {
 		buf = append(buf, f[:]...)
 	}
@@ -304,6 +315,7 @@ func (s *hubSession) writeLocked(h *header, data []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
+	*bp = buf // grown, it is lent grown
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := s.conn.Write(buf)
 	if err == nil && len(data) > 0 {

@@ -17,10 +17,11 @@ type hubStream struct {
 	s  *hubSession
 	id uint32
 
-	recv       [][]byte // data taken in and not read yet
-	recvWindow uint32   // what the agent may still send
-	consumed   uint32   // read since the last window update
-	sendWindow uint32   // what the hub may still send
+	recv       []*[]byte // data taken in and not read yet, lent by getBody
+	off        int       // how much of recv[0] was read
+	recvWindow uint32    // what the agent may still send
+	consumed   uint32    // read since the last window update
+	sendWindow uint32    // what the hub may still send
 
 	readDeadline, writeDeadline time.Time
 
@@ -34,19 +35,22 @@ type hubStream struct {
 var _ net.Conn = (*hubStream)(nil)
 
 // take takes in a frame of the stream.
-func (st *hubStream) take(h header, body []byte) error {
+func (st *hubStream) take(h header, body *[]byte) error {
 	s := st.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h.typ() == typeWindowUpdate {
 		st.sendWindow += h.length()
 	}
-	if len(body) > 0 {
-		if uint32(len(body)) > st.recvWindow {
+	if body != nil {
+		if uint32(len(*body)) > st.recvWindow {
+			putBody(body)
 			return fmt.Errorf("%w: stream %d sent past its window", errProtocol, st.id)
 		}
-		st.recvWindow -= uint32(len(body))
-		if !st.closed {
+		st.recvWindow -= uint32(len(*body))
+		if st.closed {
+			putBody(body)
+		} else {
 			st.recv = append(st.recv, body)
 		}
 	}
@@ -99,9 +103,10 @@ func (st *hubStream) Read(p []byte) (int, error) {
 		s.mu.Unlock()
 		return 0, err
 	}
-	n := copy(p, st.recv[0])
-	if st.recv[0] = st.recv[0][n:]; len(st.recv[0]) == 0 {
-		st.recv[0] = nil
+	n := copy(p, (*st.recv[0])[st.off:])
+	if st.off += n; st.off == len(*st.recv[0]) {
+		putBody(st.recv[0])
+		st.recv[0], st.off = nil, 0
 		if st.recv = st.recv[1:]; len(st.recv) == 0 {
 			st.recv = nil // an idle stream holds no buffer
 		}
@@ -165,7 +170,10 @@ func (st *hubStream) Close() error {
 	if !st.finRecv {
 		flag, st.reset = flagRST, true
 	}
-	st.closed, st.finSent, st.recv = true, true, nil
+	for _, b := range st.recv {
+		putBody(b)
+	}
+	st.closed, st.finSent, st.recv, st.off = true, true, nil, 0
 	st.forgetIfDone()
 	s.changed.Broadcast()
 	s.mu.Unlock()
