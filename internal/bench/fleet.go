@@ -437,7 +437,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 		return nil, err
 	}
 	res.idleHeap = hubHeap(hubDir)
-	logf("hub ready (pid %d), idle PSS %.0f MiB, Go heap live %.0f MiB", hubPID, mib(res.idle.PSS), mb(res.idleHeap.Live))
+	logf("hub ready (pid %d), idle PSS %.0f MiB, Go heap live %.0f MiB", hubPID, mib(res.idle.PSS), mib(res.idleHeap.Live))
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()

@@ -32,16 +32,16 @@ func hubStreams(hubDir string) (int, error) {
 	return int(sums["flotilla_hub_agent_streams"]), err
 }
 
-// goHeap is where the hub's Go heap is, from the runtime's metrics: what
-// a PSS figure does not tell apart.
+// goHeap is where the hub's Go heap is, in bytes, from the runtime's
+// metrics: what a PSS figure does not tell apart.
 type goHeap struct {
 	// Live is the heap marked live by the last collection.
-	Live float64
+	Live int64
 	// Unused is memory in spans that hold live objects but is not
 	// allocated (fragmentation); Free is in free spans, not returned to
 	// the system.
-	Unused, Free float64
-	Stacks       float64
+	Unused, Free int64
+	Stacks       int64
 }
 
 // hubHeap reads the hub's goHeap; zero if its metrics cannot be read.
@@ -56,11 +56,8 @@ func hubHeap(hubDir string) goHeap {
 	if err != nil {
 		return goHeap{}
 	}
-	return goHeap{Live: m[live], Unused: m[unused], Free: m[free], Stacks: m[stacks]}
+	return goHeap{Live: int64(m[live]), Unused: int64(m[unused]), Free: int64(m[free]), Stacks: int64(m[stacks])}
 }
-
-// mb is bytes in MiB.
-func mb(b float64) float64 { return b / (1 << 20) }
 
 // printHeap says what the hub's PSS per cluster is made of: the live heap
 // per cluster, and the heap the runtime holds beyond it.
@@ -70,5 +67,5 @@ func printHeap(out io.Writer, r *fleetResult) {
 		return
 	}
 	fmt.Fprintf(out, "  hub Go heap: live %.0f MiB idle, %.0f MiB in the window (%.0f KB per cluster); in the window %.0f MiB unused in spans, %.0f MiB free and not returned, stacks %.0f MiB\n",
-		mb(idle.Live), mb(loaded.Live), (loaded.Live-idle.Live)/1024/float64(r.healthy), mb(loaded.Unused), mb(loaded.Free), mb(loaded.Stacks))
+		mib(idle.Live), mib(loaded.Live), float64(loaded.Live-idle.Live)/1024/float64(r.healthy), mib(loaded.Unused), mib(loaded.Free), mib(loaded.Stacks))
 }

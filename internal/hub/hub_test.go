@@ -248,7 +248,7 @@ func TestExternalEtcdClusterSurvivesMemberLoss(t *testing.T) {
 		last = h.Client.Create(ctx, newCluster("after", ""))
 		return last == nil || apierrors.IsAlreadyExists(last), nil
 	}); err != nil {
-		t.Fatalf("writes with one etcd member down: %v (last: %v); the hub's log:\n%s", err, last, tailLines(h.Log(), 60))
+		t.Fatalf("writes with one etcd member down: %v (last: %v); the hub's log:\n%s", err, last, h.LogTail(6000))
 	}
 	var list fv1.ClusterList
 	if err := h.Client.List(ctx, &list); err != nil {
@@ -260,7 +260,7 @@ func TestExternalEtcdClusterSurvivesMemberLoss(t *testing.T) {
 	// Past the lease's renewal deadline, the hub still runs.
 	select {
 	case <-h.Done():
-		t.Fatalf("the hub stopped after the etcd leader was killed:\n%s", tailLines(h.Log(), 60))
+		t.Fatalf("the hub stopped after the etcd leader was killed:\n%s", h.LogTail(6000))
 	case <-time.After(time.Until(killed.Add(12 * time.Second))):
 	}
 }
@@ -368,10 +368,4 @@ func TestPolicyValidation(t *testing.T) {
 			}
 		})
 	}
-}
-
-// tailLines is the last n lines of s.
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

@@ -252,6 +252,12 @@ func (p *Process) Log() string {
 	return string(b)
 }
 
+// LogTail returns the last n bytes the process printed.
+func (p *Process) LogTail(n int) string {
+	b, _ := os.ReadFile(p.Dir + ".log")
+	return tail(b, n)
+}
+
 func tail(b []byte, n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]

@@ -1,70 +1,62 @@
 package tunnel
 
 import (
+	"math/bits"
 	"net/http/httputil"
 	"sync"
 )
 
-// Buffers lends the buffers the reverse proxies at both ends of a tunnel
-// copy bodies with. A ReverseProxy without a pool allocates 32 KB per
-// request: half of what the hub allocated while proxying small requests,
-// and the garbage collections that followed were most of the slowest
-// requests' time.
-var Buffers httputil.BufferPool = buffers{}
-
-type buffers struct{}
-
-var bufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
-
-func (buffers) Get() []byte { return bufferPool.Get().(*[32 << 10]byte)[:] }
-
-func (buffers) Put(b []byte) {
-	if len(b) == 32<<10 {
-		bufferPool.Put((*[32 << 10]byte)(b))
-	}
-}
-
-// bodies lends the bodies of the data frames the hub reads, by size class
-// (powers of two, up to a frame's largest, streamWindow): a body lives only
-// until its stream's reader has copied it out, and allocating one per frame
-// was a third of what the hub allocated while proxying.
-var bodies [bodyClasses]sync.Pool
+// The tunnel's buffers are lent by size class (powers of two, from 512
+// bytes to a frame's largest, streamWindow) and given back once copied out:
+// the bodies of the data frames the hub reads, the frames it gathers into
+// one write, and the buffers the reverse proxies at both ends copy bodies
+// with. Allocated per use, they were most of what the hub allocated while
+// proxying small requests, and the garbage collections that followed were
+// most of the slowest requests' time.
+var classes [maxShift - minShift + 1]sync.Pool
 
 const (
-	minBodyShift = 9 // 512 bytes
-	bodyClasses  = 18 - minBodyShift + 1
+	minShift = 9
+	maxShift = 18 // streamWindow is 1<<maxShift
 )
 
-// bodyClass is the class of the smallest buffer that holds n bytes.
-func bodyClass(n int) int {
-	c := 0
-	for n > 1<<(minBodyShift+c) {
-		c++
+// class is the class of the smallest buffer that holds n bytes; past the
+// last class for n over streamWindow.
+func class(n int) int {
+	if n <= 1<<minShift {
+		return 0
 	}
-	return c
+	return bits.Len(uint(n-1)) - minShift
 }
 
-// getBody lends a buffer of length n; n is at most streamWindow.
-func getBody(n int) *[]byte {
-	c := bodyClass(n)
-	if b, ok := bodies[c].Get().(*[]byte); ok {
+// lend lends a buffer of length n; one longer than streamWindow is made,
+// and not kept when given back.
+func lend(n int) *[]byte {
+	c := class(n)
+	if c >= len(classes) {
+		b := make([]byte, n)
+		return &b
+	}
+	if b, ok := classes[c].Get().(*[]byte); ok {
 		*b = (*b)[:n]
 		return b
 	}
-	b := make([]byte, n, 1<<(minBodyShift+c))
+	b := make([]byte, n, 1<<(minShift+c))
 	return &b
 }
 
-// putBody takes back a buffer getBody lent.
-func putBody(b *[]byte) {
-	if c := bodyClass(cap(*b)); cap(*b) == 1<<(minBodyShift+c) {
-		bodies[c].Put(b)
+// giveBack takes back a buffer lend lent.
+func giveBack(b *[]byte) {
+	if c := class(cap(*b)); c < len(classes) && cap(*b) == 1<<(minShift+c) {
+		classes[c].Put(b)
 	}
 }
 
-// writes lends the buffers a hubSession gathers a small frame and the
-// control frames before it in, to write them as one TLS record.
-var writes = sync.Pool{New: func() any {
-	b := make([]byte, 0, 4<<10+8*headerSize)
-	return &b
-}}
+// Buffers is the BufferPool of the reverse proxies at both ends of a
+// tunnel: without one, a ReverseProxy allocates 32 KB per request.
+var Buffers httputil.BufferPool = proxyBuffers{}
+
+type proxyBuffers struct{}
+
+func (proxyBuffers) Get() []byte  { return *lend(32 << 10) }
+func (proxyBuffers) Put(b []byte) { giveBack(&b) }

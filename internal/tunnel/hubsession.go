@@ -54,7 +54,7 @@ type hubSession struct {
 	// The frame a turn reads: one that times out leaves it half read.
 	hdr   header
 	nhdr  int
-	body  *[]byte // lent by getBody
+	body  *[]byte // lent
 	nbody int
 }
 
@@ -206,7 +206,7 @@ func (s *hubSession) readFrameHere() (header, *[]byte, error) {
 		return header{}, nil, err
 	}
 	if s.hdr.typ() == typeData && s.hdr.length() > 0 && s.body == nil {
-		s.body = getBody(int(s.hdr.length()))
+		s.body = lend(int(s.hdr.length()))
 	}
 	for s.body != nil && s.nbody < len(*s.body) {
 		n, err := s.in.read(s.conn, (*s.body)[s.nbody:])
@@ -246,7 +246,7 @@ func (s *hubSession) take(h header, body *[]byte) error {
 		s.sendControl(frameHeader(typeWindowUpdate, flagRST, id, 0))
 	}
 	if body != nil {
-		putBody(body)
+		giveBack(body)
 	}
 	return nil // a frame of a stream that has ended
 }
@@ -295,13 +295,8 @@ func (s *hubSession) writeLocked(h *header, data []byte) error {
 	frames := s.control
 	s.control = nil
 	s.mu.Unlock()
-	bp := writes.Get().(*[]byte)
-	defer func() {
-		if cap(*bp) <= 64<<10 { // not one a burst of control frames grew
-			*bp = (*bp)[:0]
-			writes.Put(bp)
-		}
-	}()
+	bp := lend(headerSize*(len(frames)+1) + min(len(data), 4<<10))
+	defer giveBack(bp)
 	buf := (*bp)[:0]
 	for _, f := range frames {
 		buf = append(buf, f[:]...)
@@ -315,7 +310,6 @@ func (s *hubSession) writeLocked(h *header, data []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	*bp = buf // grown, it is lent grown
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := s.conn.Write(buf)
 	if err == nil && len(data) > 0 {

@@ -17,7 +17,7 @@ type hubStream struct {
 	s  *hubSession
 	id uint32
 
-	recv       []*[]byte // data taken in and not read yet, lent by getBody
+	recv       []*[]byte // data taken in and not read yet, lent
 	off        int       // how much of recv[0] was read
 	recvWindow uint32    // what the agent may still send
 	consumed   uint32    // read since the last window update
@@ -44,12 +44,12 @@ func (st *hubStream) take(h header, body *[]byte) error {
 	}
 	if body != nil {
 		if uint32(len(*body)) > st.recvWindow {
-			putBody(body)
+			giveBack(body)
 			return fmt.Errorf("%w: stream %d sent past its window", errProtocol, st.id)
 		}
 		st.recvWindow -= uint32(len(*body))
 		if st.closed {
-			putBody(body)
+			giveBack(body)
 		} else {
 			st.recv = append(st.recv, body)
 		}
@@ -105,7 +105,7 @@ func (st *hubStream) Read(p []byte) (int, error) {
 	}
 	n := copy(p, (*st.recv[0])[st.off:])
 	if st.off += n; st.off == len(*st.recv[0]) {
-		putBody(st.recv[0])
+		giveBack(st.recv[0])
 		st.recv[0], st.off = nil, 0
 		if st.recv = st.recv[1:]; len(st.recv) == 0 {
 			st.recv = nil // an idle stream holds no buffer
@@ -171,7 +171,7 @@ func (st *hubStream) Close() error {
 		flag, st.reset = flagRST, true
 	}
 	for _, b := range st.recv {
-		putBody(b)
+		giveBack(b)
 	}
 	st.closed, st.finSent, st.recv, st.off = true, true, nil, 0
 	st.forgetIfDone()
