@@ -21,8 +21,12 @@ import (
 type hubState struct {
 	hub *hubClient
 	t   trigger
-	// onChange is called after each fetch and push; it must not block.
-	onChange []func()
+	// onNamespaces is called after each fetch of the namespaces, onChange
+	// after each fetch and push; they must not block. A push brings desired
+	// policies alone, which leave the namespace sync nothing to do: run for
+	// each push anyway, it copied and compared every namespace.
+	onNamespaces []func()
+	onChange     []func()
 	// onJobs, if set, is called when the token says the cluster's backup
 	// and restore jobs changed; it must not block.
 	onJobs func()
@@ -145,7 +149,8 @@ func (s *hubState) fetch(ctx context.Context) error {
 	s.nss, s.fetched[heartbeat.Namespaces] = nss.Items, s.refetches == refetches
 	s.have = want
 	s.mu.Unlock()
-	s.changed()
+	s.changed(s.onNamespaces)
+	s.changed(s.onChange)
 	return nil
 }
 
@@ -155,11 +160,11 @@ func (s *hubState) pushed(d heartbeat.Desired) {
 	s.mu.Lock()
 	s.desired, s.fetched[heartbeat.Policies] = &d, true
 	s.mu.Unlock()
-	s.changed()
+	s.changed(s.onChange)
 }
 
-func (s *hubState) changed() {
-	for _, f := range s.onChange {
+func (s *hubState) changed(callbacks []func()) {
+	for _, f := range callbacks {
 		f()
 	}
 }

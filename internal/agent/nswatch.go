@@ -20,7 +20,7 @@ func (a *agent) startNamespaceSync(ctx context.Context, hub *hubClient, state *h
 	}
 	members := corelisters.NewNamespaceLister(inf.GetIndexer())
 
-	state.onChange = append(state.onChange, t.poke)
+	state.onNamespaces = append(state.onNamespaces, t.poke)
 
 	// Both sides are read from memory: the periodic sync costs neither
 	// apiserver anything.

@@ -137,6 +137,8 @@ type fleetResult struct {
 	restarts     int                // agents restarted after exiting with an error
 	regCPU       float64            // hub millicores while registering
 	idle, loaded procs.Memory
+	// The hub's process alone, without its children (the controller manager).
+	idleHub, loadedHub procs.Memory
 	// The hub's Go heap at idle and in the window.
 	idleHeap, loadedHeap goHeap
 	hubCPU               float64 // millicores over the window
@@ -436,6 +438,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if res.idle, err = procs.TreeMemory(hubPID); err != nil {
 		return nil, err
 	}
+	res.idleHub, _ = procs.ProcessMemory(hubPID)
 	res.idleHeap = hubHeap(hubDir)
 	logf("hub ready (pid %d), idle PSS %.0f MiB, Go heap live %.0f MiB", hubPID, mib(res.idle.PSS), mib(res.idleHeap.Live))
 
@@ -550,6 +553,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if res.loaded, err = procs.TreeMemory(hubPID); err != nil {
 		return res, err
 	}
+	res.loadedHub, _ = procs.ProcessMemory(hubPID)
 	res.loadedHeap = hubHeap(hubDir)
 	res.benchRSS = selfRSS()
 	var list fv1.ClusterList
@@ -852,6 +856,7 @@ func printFleet(out io.Writer, rs []*fleetResult) {
 		fmt.Fprintf(out, "%d clusters: %d Healthy after registration (%d agent restarts), %d not Healthy at the window's end; "+
 			"idle hub PSS %.0f MiB; hub CPU while registering %.0f mCPU\n",
 			r.n, r.healthy, r.restarts, r.notHealthy, mib(r.idle.PSS), r.regCPU)
+		printMemory(out, r)
 		printHeap(out, r)
 		fmt.Fprintf(out, "  attach→Healthy p50/p99 by phase: attach API calls %s, to CSR submitted %s, to certificate %s, to Healthy %s\n",
 			pair(r.phases[0]), pair(r.phases[1]), pair(r.phases[2]), pair(r.phases[3]))

@@ -13,6 +13,9 @@ import (
 // among the sharers, so PSS sums to what the tree really uses.
 type Memory struct {
 	RSS, PSS int64 // bytes
+	// FilePSS is the part of PSS in mapped files: the binary's code and,
+	// in a hub, etcd's database, which bbolt reads through a mapping.
+	FilePSS int64
 }
 
 // TreeMemory returns the memory of pid and all its descendants.
@@ -25,6 +28,7 @@ func TreeMemory(pid int) (Memory, error) {
 		if m, err := TreeMemory(child); err == nil {
 			total.RSS += m.RSS
 			total.PSS += m.PSS
+			total.FilePSS += m.FilePSS
 		}
 	}
 	return total, nil
@@ -55,6 +59,8 @@ func memory(pid int) (Memory, error) {
 			m.RSS = kb * 1024
 		case "Pss:":
 			m.PSS = kb * 1024
+		case "Pss_File:":
+			m.FilePSS = kb * 1024
 		}
 	}
 	return m, sc.Err()
