@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Dir is an open, locked data directory.
@@ -103,7 +104,7 @@ func (d *Dir) Port(name string, requested int) (int, error) {
 			return 0, err
 		}
 		port = p
-	} else if err := checkFree(port); err != nil {
+	} else if err := waitFree(port); err != nil {
 		hint := "stop what uses it"
 		if name == "apiserver" {
 			hint += " or choose another with --port"
@@ -207,6 +208,22 @@ func ephemeralLow() int {
 	}
 	return 32768 // the Linux default
 }
+
+// waitFree checks that a recorded port is free, a few times over
+// freeWait: FreePort in other processes probes ports by listening on them
+// for a moment, and a restarted process that met one such probe failed.
+func waitFree(port int) error {
+	deadline := time.Now().Add(freeWait)
+	for {
+		err := checkFree(port)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+const freeWait = 3 * time.Second
 
 func checkFree(port int) error {
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
