@@ -844,7 +844,7 @@ func printFleet(out io.Writer, rs []*fleetResult) {
 	for _, r := range rs {
 		kb := "-"
 		if r.loaded.PSS > 0 && r.healthy > 0 {
-			kb = fmt.Sprintf("%.0f", float64(r.loaded.PSS-r.idle.PSS)/1024/float64(r.healthy))
+			kb = fmt.Sprintf("%.0f", r.kbPerCluster(r.loaded.PSS, r.idle.PSS))
 		}
 		fmt.Fprintf(tw, "%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.n, r.registerAll.Seconds(),
 			pair(r.attach), mibOrDash(r.loaded.PSS), mibOrDash(r.loaded.RSS), kb,

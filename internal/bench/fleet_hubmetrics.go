@@ -59,6 +59,12 @@ func hubHeap(hubDir string) goHeap {
 	return goHeap{Live: int64(m[live]), Unused: int64(m[unused]), Free: int64(m[free]), Stacks: int64(m[stacks])}
 }
 
+// kbPerCluster is what grew from idle to loaded (bytes), in KB per healthy
+// cluster.
+func (r *fleetResult) kbPerCluster(loaded, idle int64) float64 {
+	return float64(loaded-idle) / 1024 / float64(r.healthy)
+}
+
 // printMemory splits the hub's PSS per cluster by where it grew: the hub
 // process's anonymous memory (Go heap, stacks), its mapped files (etcd's
 // database; the binary's code does not grow) and its child processes
@@ -67,10 +73,9 @@ func printMemory(out io.Writer, r *fleetResult) {
 	if r.loadedHub.PSS == 0 || r.idleHub.PSS == 0 || r.healthy == 0 {
 		return
 	}
-	perCluster := func(loaded, idle int64) float64 { return float64(loaded-idle) / 1024 / float64(r.healthy) }
-	anon := perCluster(r.loadedHub.PSS-r.loadedHub.FilePSS, r.idleHub.PSS-r.idleHub.FilePSS)
-	files := perCluster(r.loadedHub.FilePSS, r.idleHub.FilePSS)
-	children := perCluster(r.loaded.PSS-r.loadedHub.PSS, r.idle.PSS-r.idleHub.PSS)
+	anon := r.kbPerCluster(r.loadedHub.PSS-r.loadedHub.FilePSS, r.idleHub.PSS-r.idleHub.FilePSS)
+	files := r.kbPerCluster(r.loadedHub.FilePSS, r.idleHub.FilePSS)
+	children := r.kbPerCluster(r.loaded.PSS-r.loadedHub.PSS, r.idle.PSS-r.idleHub.PSS)
 	fmt.Fprintf(out, "  hub PSS per cluster: %.0f KB anonymous (Go heap and stacks), %.0f KB in mapped files (etcd's database), %.0f KB in the controller manager\n",
 		anon, files, children)
 }
@@ -83,5 +88,5 @@ func printHeap(out io.Writer, r *fleetResult) {
 		return
 	}
 	fmt.Fprintf(out, "  hub Go heap: live %.0f MiB idle, %.0f MiB in the window (%.0f KB per cluster); in the window %.0f MiB unused in spans, %.0f MiB free and not returned, stacks %.0f MiB\n",
-		mib(idle.Live), mib(loaded.Live), float64(loaded.Live-idle.Live)/1024/float64(r.healthy), mib(loaded.Unused), mib(loaded.Free), mib(loaded.Stacks))
+		mib(idle.Live), mib(loaded.Live), r.kbPerCluster(loaded.Live, idle.Live), mib(loaded.Unused), mib(loaded.Free), mib(loaded.Stacks))
 }

@@ -209,9 +209,10 @@ func ephemeralLow() int {
 	return 32768 // the Linux default
 }
 
-// waitFree checks that a recorded port is free, a few times over
-// freeWait: FreePort in other processes probes ports by listening on them
-// for a moment, and a restarted process that met one such probe failed.
+// waitFree checks that a recorded or requested port is free, a few times
+// over freeWait: FreePort in other processes probes ports by listening on
+// them for a moment, and a process restarted on its recorded ports must not
+// fail for meeting one such probe.
 func waitFree(port int) error {
 	deadline := time.Now().Add(freeWait)
 	for {
