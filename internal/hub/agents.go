@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -18,8 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/util/wait"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -118,6 +121,24 @@ func publishHubInfo(ctx context.Context, cl client.Client, info map[string]strin
 		}
 		return changed
 	})
+}
+
+// keepPublishing publishes hub info until it succeeds or the hub stops. A
+// failure is retried, not returned: etcd electing a new leader fails writes
+// for seconds, and a returned error would stop the whole hub.
+func keepPublishing(ctx context.Context, cl client.Client, info map[string]string) error {
+	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 10 * time.Second, Steps: math.MaxInt32}
+	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+		if err := publishHubInfo(ctx, cl, info); err != nil {
+			klog.ErrorS(err, "retrying")
+			return false, nil
+		}
+		return true, nil
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // listHub adds this hub to hub-info's list of every hub, leader or not, so

@@ -255,7 +255,7 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	// Only the leader, whose tracker writes health, sends agents to itself.
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return publishHubInfo(ctx, cl, hubInfo) })); err != nil {
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return keepPublishing(ctx, cl, hubInfo) })); err != nil {
 		return err
 	}
 	mgrErr := make(chan error, 1)

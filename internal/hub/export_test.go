@@ -1,0 +1,4 @@
+package hub
+
+// KeepPublishing is keepPublishing, for hub_test.
+var KeepPublishing = keepPublishing
