@@ -100,7 +100,7 @@ func memberProxy(base *url.URL, rt http.RoundTripper, refuse func() string) http
 			return
 		}
 		r.Header.Del("Authorization")
-		rp.ServeHTTP(w, r)
+		rp.ServeHTTP(tunnel.Writer(w, r, r.URL.Path), r)
 	})
 }
 

@@ -145,7 +145,8 @@ func (h *deps) proxy(w http.ResponseWriter, r *http.Request, cluster, rest strin
 			writeStatus(w, http.StatusBadGateway, metav1.StatusReasonServiceUnavailable, fmt.Sprintf("the request to cluster %s failed in its tunnel: %v; the agent may have restarted: retry", cluster, err))
 		},
 	}
-	rp.ServeHTTP(w, r)
+	memberPath, _ := url.PathUnescape(rest)
+	rp.ServeHTTP(tunnel.Writer(w, r, memberPath), r)
 }
 
 // memberExtra is what of a user's extra attributes the member is told: not
