@@ -255,13 +255,18 @@ func (t *Tracker) take(ctx context.Context, cluster, attach string, conn io.Read
 // the stream waits for the socket to be readable, and would never see the
 // reports already taken off it.
 func following(dec *json.Decoder, pr *bytes.Reader, conn io.Reader) []byte {
-	rest, _ := io.ReadAll(io.MultiReader(dec.Buffered(), pr))
+	// Mostly the newline after the report, which is left unread.
+	rest := appendUnread(nil, dec.Buffered())
+	rest = appendUnread(rest, pr)
 	if c, ok := conn.(net.Conn); ok {
 		// Read what is there without waiting: an expired deadline
 		// fails a read that would wait, and a TLS connection survives
 		// a read timeout. The stream sets the next deadline.
 		c.SetReadDeadline(time.Now().Add(-time.Second))
-		var buf [4 << 10]byte
+		// Pooled: a buffer of its own per report was 4 KB of garbage
+		// per cluster every 10 s, 2 MB/s at 5,000 clusters.
+		buf := readBufs.Get().(*[4 << 10]byte)
+		defer readBufs.Put(buf)
 		for len(rest) < heartbeat.MaxReport {
 			n, err := c.Read(buf[:])
 			rest = append(rest, buf[:n]...)
@@ -272,6 +277,29 @@ func following(dec *json.Decoder, pr *bytes.Reader, conn io.Reader) []byte {
 	}
 	if len(bytes.TrimSpace(rest)) == 0 {
 		return nil
+	}
+	return rest
+}
+
+var readBufs = sync.Pool{New: func() any { return new([4 << 10]byte) }}
+
+// appendUnread appends to rest what r holds past leading white space, which
+// a JSON decoder skips anyway.
+func appendUnread(rest []byte, r io.Reader) []byte {
+	br, ok := r.(*bytes.Reader)
+	if !ok {
+		b, _ := io.ReadAll(r)
+		return append(rest, b...)
+	}
+	for br.Len() > 0 {
+		c, _ := br.ReadByte()
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			br.UnreadByte()
+			n := len(rest)
+			rest = slices.Grow(rest, br.Len())[:n+br.Len()]
+			br.Read(rest[n:])
+			return rest
+		}
 	}
 	return rest
 }
