@@ -36,6 +36,7 @@ import (
 	"k8s.io/klog/v2"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/backoff"
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/failover"
 	"flotilla.dev/flotilla/internal/heartbeat"
@@ -191,7 +192,7 @@ func (a *agent) clusterConfig() (*rest.Config, error) {
 func (a *agent) identity(ctx context.Context) (*identity, error) {
 	var saved []byte
 	// The store may be the member cluster, which may be down for now.
-	err := wait.ExponentialBackoffWithContext(ctx, wait.Backoff{Duration: time.Second, Factor: 2, Steps: 1 << 30, Cap: 30 * time.Second}, func(ctx context.Context) (bool, error) {
+	err := backoff.Until(ctx, wait.Backoff{Duration: time.Second, Factor: 2, Cap: 30 * time.Second}, func(ctx context.Context) (bool, error) {
 		var err error
 		if saved, err = a.store.load(ctx); err != nil {
 			klog.InfoS("cannot read the saved identity; retrying", "err", err)
@@ -217,11 +218,11 @@ func (a *agent) identity(ctx context.Context) (*identity, error) {
 		return nil, err
 	}
 	var id *identity
-	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
+	delays := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Cap: 30 * time.Second}
 	// A token issued a moment ago may not be known to every apiserver yet:
 	// take a rejection as final only after a short grace.
 	graceEnds := time.Now().Add(15 * time.Second)
-	err = wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+	err = backoff.Until(ctx, delays, func(ctx context.Context) (bool, error) {
 		var err error
 		id, err = requestIdentity(ctx, cfg, cluster, attach, key, a.c.CertTTL)
 		var perm errPermanent
@@ -504,8 +505,8 @@ func (a *agent) heartbeatTransport(ctx context.Context, hub *hubClient) (http.Ro
 	// A fleet attached at once waits here while the hub prepares each
 	// cluster's namespace: the wait backs off rather than knock five
 	// times a second.
-	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 1 << 30, Cap: 2 * time.Second}
-	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+	delays := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Cap: 2 * time.Second}
+	err := backoff.Until(ctx, delays, func(ctx context.Context) (bool, error) {
 		if err := hub.clusterNamespaces.List(ctx, &fv1.ClusterNamespaceList{}); err != nil {
 			// What waiting cannot fix ends the wait, said as what it is.
 			if e := explainHubError(err, a.hubConfig()); e != err {
@@ -688,8 +689,8 @@ func (a *agent) detach(ctx context.Context, tell func(context.Context) error) er
 		}
 	}
 	// The hub finishes its side once told; until then the Cluster stays.
-	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Steps: 1 << 30, Cap: 30 * time.Second}
-	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+	delays := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Jitter: 0.1, Cap: 30 * time.Second}
+	err := backoff.Until(ctx, delays, func(ctx context.Context) (bool, error) {
 		err := tell(ctx)
 		if errors.Is(err, heartbeat.ErrNotAttached) {
 			return true, nil // the hub has already forgotten the cluster

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
-	"math"
 	"net"
 	"slices"
 	"strconv"
@@ -27,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/backoff"
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/heartbeat/tracker"
@@ -127,18 +127,14 @@ func publishHubInfo(ctx context.Context, cl client.Client, info map[string]strin
 // failure is retried, not returned: etcd electing a new leader fails writes
 // for seconds, and a returned error would stop the whole hub.
 func keepPublishing(ctx context.Context, cl client.Client, info map[string]string) error {
-	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 10 * time.Second, Steps: math.MaxInt32}
-	err := wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+	backoff.Until(ctx, wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 10 * time.Second}, func(ctx context.Context) (bool, error) {
 		if err := publishHubInfo(ctx, cl, info); err != nil {
-			klog.ErrorS(err, "retrying")
+			klog.ErrorS(err, "cannot publish hub info for agents; retrying")
 			return false, nil
 		}
 		return true, nil
 	})
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return nil // published, or the hub is stopping
 }
 
 // listHub adds this hub to hub-info's list of every hub, leader or not, so

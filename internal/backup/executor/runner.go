@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
+	"flotilla.dev/flotilla/internal/backoff"
 	"flotilla.dev/flotilla/internal/backup/jobs"
 )
 
@@ -60,14 +61,15 @@ func (r *Runner) progressOf(ctx context.Context, job jobs.Job) *progress {
 }
 
 // final sends job's last report, again and again while the hub cannot be
-// reached (it may be restarting), for up to finalTries.
+// reached (it may be restarting), for up to finalFor.
 func (r *Runner) final(ctx context.Context, job jobs.Job, rep jobs.Report) {
 	rep.Kind, rep.Name, rep.UID = job.Kind, job.Name, job.UID
-	backoff := wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Steps: finalTries, Cap: 30 * time.Second}
-	_ = wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, finalFor)
+	defer cancel()
+	_ = backoff.Until(ctx, wait.Backoff{Duration: time.Second, Factor: 2, Jitter: 0.2, Cap: 30 * time.Second}, func(ctx context.Context) (bool, error) {
 		return r.Report(ctx, rep) == nil, nil
 	})
 }
 
-// finalTries bounds the attempts at a final report: about five minutes.
-const finalTries = 14
+// finalFor bounds the tries at a final report.
+const finalFor = 5 * time.Minute
