@@ -125,11 +125,12 @@ func (h *deps) proxy(w http.ResponseWriter, r *http.Request, cluster, rest strin
 	if !upgrade {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
+	memberPath, _ := url.PathUnescape(rest)
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme, pr.Out.URL.Host = "http", cluster
 			pr.Out.URL.RawPath = rest
-			pr.Out.URL.Path, _ = url.PathUnescape(rest)
+			pr.Out.URL.Path = memberPath
 			pr.Out.Host = cluster
 		},
 		Transport: transport.NewImpersonatingRoundTripper(transport.ImpersonationConfig{
@@ -145,7 +146,6 @@ func (h *deps) proxy(w http.ResponseWriter, r *http.Request, cluster, rest strin
 			writeStatus(w, http.StatusBadGateway, metav1.StatusReasonServiceUnavailable, fmt.Sprintf("the request to cluster %s failed in its tunnel: %v; the agent may have restarted: retry", cluster, err))
 		},
 	}
-	memberPath, _ := url.PathUnescape(rest)
 	rp.ServeHTTP(tunnel.Writer(w, r, memberPath), r)
 }
 
