@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -38,7 +38,7 @@ type CSRReconciler struct {
 	// MaxLifetime is the longest agent certificate the hub approves.
 	MaxLifetime time.Duration
 	// Events, if set, records registrations and rotations on Clusters.
-	Events events.EventRecorder
+	Events record.EventRecorder
 
 	// Reviews of one cluster's requests run one at a time (locks), and
 	// approved remembers the request each cluster had approved last: the

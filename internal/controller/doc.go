@@ -4,6 +4,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"k8s.io/client-go/tools/record"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,7 +23,7 @@ import (
 )
 
 // SetupAll registers every hub reconciler with mgr.
-func SetupAll(mgr ctrl.Manager, deliverPolicies func(cluster string, data map[string]string) error, agentCertLifetime time.Duration) error {
+func SetupAll(mgr ctrl.Manager, deliverPolicies func(cluster string, data map[string]string) error, agentCertLifetime time.Duration, events record.EventRecorder) error {
 	c := mgr.GetClient()
 	if err := (&ClusterGroupReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
@@ -39,7 +40,7 @@ func SetupAll(mgr ctrl.Manager, deliverPolicies func(cluster string, data map[st
 	if err := (&ReachReconciler{Client: c}).SetupWithManager(mgr); err != nil {
 		return err
 	}
-	if err := (&CSRReconciler{Client: c, APIReader: mgr.GetAPIReader(), MaxLifetime: agentCertLifetime, Events: mgr.GetEventRecorder(EventSource)}).SetupWithManager(mgr); err != nil {
+	if err := (&CSRReconciler{Client: c, APIReader: mgr.GetAPIReader(), MaxLifetime: agentCertLifetime, Events: events}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	return (&ClusterReconciler{Client: c}).SetupWithManager(mgr)

@@ -5,7 +5,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -17,15 +17,15 @@ const EventSource = "flotilla-hub"
 
 // reviewed tells, on the Cluster, how its agent's registration was decided:
 // once per bootstrap request, which a credential allows once.
-func reviewed(rec events.EventRecorder, c *fv1.Cluster, v verdict) {
+func reviewed(rec record.EventRecorder, c *fv1.Cluster, v verdict) {
 	if rec == nil {
 		return
 	}
 	if v.Deny {
-		rec.Eventf(c, nil, corev1.EventTypeWarning, "BootstrapRefused", "Register", "%s: %s", v.Reason, v.Message)
+		rec.Eventf(c, corev1.EventTypeWarning, "BootstrapRefused", "%s: %s", v.Reason, v.Message)
 		return
 	}
-	rec.Eventf(c, nil, corev1.EventTypeNormal, "Registered", "Register", "the agent registered with its bootstrap credential (%s)", v.Reason)
+	rec.Eventf(c, corev1.EventTypeNormal, "Registered", "the agent registered with its bootstrap credential (%s)", v.Reason)
 }
 
 // issued tells of the certificate just recorded as c's current: the first
@@ -34,7 +34,7 @@ func reviewed(rec events.EventRecorder, c *fv1.Cluster, v verdict) {
 func (r *CSRReconciler) issued(ctx context.Context, before, c *fv1.Cluster, req csrRequest) {
 	if before.Status.AgentCertificate != nil {
 		if r.Events != nil {
-			r.Events.Eventf(c, nil, corev1.EventTypeNormal, "CertificateRotated", "RotateCertificate",
+			r.Events.Eventf(c, corev1.EventTypeNormal, "CertificateRotated",
 				"the agent's certificate was renewed; it expires at %s", c.Status.AgentCertificate.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
 		}
 		return

@@ -226,7 +226,12 @@ func Run(ctx context.Context, c Config) error {
 	tracker.Client = mgr.GetClient()
 	tracker.LeaderElection = shared
 	tracker.Tunnels = tunnel.NewHub(tracker.Changes.AskTunnel)
-	tracker.Events = mgr.GetEventRecorder(controller.EventSource)
+	events, stopEvents, err := eventRecorder(ctx, mgrCfg)
+	if err != nil {
+		return err
+	}
+	defer stopEvents()
+	tracker.Events = events
 	if err := exportMetrics(ctx, mgr, tracker); err != nil {
 		return err
 	}
@@ -235,7 +240,7 @@ func Run(ctx context.Context, c Config) error {
 	} else {
 		klog.InfoS("the access point (proxy.flotilla.dev) is served only by a hub with its own apiserver, not on a host cluster")
 	}
-	if err := controller.SetupAll(mgr, deliverPolicies(tracker.Changes), c.AgentCertificateLifetime); err != nil {
+	if err := controller.SetupAll(mgr, deliverPolicies(tracker.Changes), c.AgentCertificateLifetime, events); err != nil {
 		return err
 	}
 	if err := notifyNamespaceChanges(ctx, mgr, tracker.Changes); err != nil {

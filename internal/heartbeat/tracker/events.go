@@ -66,15 +66,15 @@ func (t *Tracker) healthWritten(before *fv1.Cluster, next fv1.ClusterStatus) {
 	}
 	switch is {
 	case fv1.HealthDisconnected:
-		t.Events.Eventf(before, nil, corev1.EventTypeWarning, "Disconnected", "Heartbeat", "%s", note("was "+string(was)+"; "+why(fv1.ClusterConditionAgentConnected)))
+		t.Events.Eventf(before, corev1.EventTypeWarning, "Disconnected", "%s", note("was "+string(was)+"; "+why(fv1.ClusterConditionAgentConnected)))
 	case fv1.HealthUnhealthy:
-		t.Events.Eventf(before, nil, corev1.EventTypeWarning, "Unhealthy", "Heartbeat", "%s", note("was "+string(was)+"; "+why(fv1.ClusterConditionHealthy)))
+		t.Events.Eventf(before, corev1.EventTypeWarning, "Unhealthy", "%s", note("was "+string(was)+"; "+why(fv1.ClusterConditionHealthy)))
 	case fv1.HealthHealthy:
 		if first {
-			t.Events.Eventf(before, nil, corev1.EventTypeNormal, "Connected", "Heartbeat", "the agent's first report: healthy")
+			t.Events.Eventf(before, corev1.EventTypeNormal, "Connected", "the agent's first report: healthy")
 			return
 		}
-		t.Events.Eventf(before, nil, corev1.EventTypeNormal, "Healthy", "Heartbeat", "healthy again (was %s)", was)
+		t.Events.Eventf(before, corev1.EventTypeNormal, "Healthy", "healthy again (was %s)", was)
 	}
 }
 
@@ -98,14 +98,14 @@ func (t *Tracker) policiesStored(ctx context.Context, c *fv1.Cluster, p *fv1.Clu
 	if p.Synced != old.Synced {
 		switch p.Synced {
 		case "True":
-			t.Events.Eventf(c, nil, corev1.EventTypeNormal, "PoliciesApplied", "ApplyPolicies", "the agent applied every policy object (%d)", p.Objects)
+			t.Events.Eventf(c, corev1.EventTypeNormal, "PoliciesApplied", "the agent applied every policy object (%d)", p.Objects)
 		case "False":
 			if why := notEnforced(p); why != "" && len(failing) == 0 {
 				// Nothing failed: the agent applies nothing there, by design.
-				t.Events.Eventf(c, nil, corev1.EventTypeNormal, "PoliciesNotEnforced", "ApplyPolicies", "%s", note(why))
+				t.Events.Eventf(c, corev1.EventTypeNormal, "PoliciesNotEnforced", "%s", note(why))
 				break
 			}
-			t.Events.Eventf(c, nil, corev1.EventTypeWarning, "PolicySyncFailed", "ApplyPolicies", "%s", note(syncSummary(failing)))
+			t.Events.Eventf(c, corev1.EventTypeWarning, "PolicySyncFailed", "%s", note(syncSummary(failing)))
 		}
 	}
 	for name, msg := range failing {
@@ -174,5 +174,5 @@ func (t *Tracker) policyEvent(ctx context.Context, name, typ, reason, msg string
 	if err := t.Client.Get(ctx, client.ObjectKey{Name: name}, &pol, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
-	t.Events.Eventf(&pol, nil, typ, reason, "ApplyPolicy", "%s", note(msg))
+	t.Events.Eventf(&pol, typ, reason, "%s", note(msg))
 }

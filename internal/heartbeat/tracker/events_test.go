@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -19,7 +19,7 @@ import (
 // Events tell transitions only: a write that leaves health as it was, and a
 // policy report that changes no policy's sync, tell nothing.
 func TestEventsOnTransitionsOnly(t *testing.T) {
-	rec := events.NewFakeRecorder(100)
+	rec := record.NewFakeRecorder(100)
 	pol := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: "quota", UID: "p1"}}
 	scheme := runtime.NewScheme()
 	if err := fv1.AddToScheme(scheme); err != nil {
@@ -63,7 +63,7 @@ func TestEventsOnTransitionsOnly(t *testing.T) {
 
 // expect checks the events recorded since the last call begin with want,
 // in order; "" wants none.
-func expect(t *testing.T, rec *events.FakeRecorder, want ...string) {
+func expect(t *testing.T, rec *record.FakeRecorder, want ...string) {
 	t.Helper()
 	var got []string
 	for len(rec.Events) > 0 {

@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -50,7 +50,7 @@ type Tracker struct {
 	Data http.Handler
 	// Events, if set, records health transitions on Clusters and policy
 	// sync transitions on Policies.
-	Events events.EventRecorder
+	Events record.EventRecorder
 
 	queue workqueue.TypedRateLimitingInterface[string] // clusters whose health to write
 
