@@ -2,9 +2,9 @@ package hub
 
 import (
 	"context"
+	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -12,7 +12,8 @@ import (
 	"flotilla.dev/flotilla/internal/controller"
 )
 
-// eventRecorder returns the recorder of the hub's Events and what stops it
+// eventRecorder returns the recorder of the hub's Events, which writes them
+// over hc (the manager's client, and its connections), and what stops it
 // once the hub's controllers have.
 //
 // It is client-go's core/v1 recorder, not the events.k8s.io one the
@@ -21,12 +22,12 @@ import (
 // clusters (two Events each) held 20,000 Events on its heap. This one folds
 // repeats in caches of bounded size. Both write the same objects, which
 // kubectl describe shows.
-func eventRecorder(ctx context.Context, cfg *rest.Config) (record.EventRecorder, func(), error) {
-	cs, err := kubernetes.NewForConfig(cfg)
+func eventRecorder(ctx context.Context, cfg *rest.Config, hc *http.Client) (record.EventRecorder, func(), error) {
+	cs, err := typedcorev1.NewForConfigAndClient(cfg, hc)
 	if err != nil {
 		return nil, nil, err
 	}
 	b := record.NewBroadcaster(record.WithContext(ctx))
-	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.CoreV1().Events("")})
+	b.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cs.Events("")})
 	return b.NewRecorder(Scheme(), corev1.EventSource{Component: controller.EventSource}), b.Shutdown, nil
 }

@@ -226,7 +226,7 @@ func Run(ctx context.Context, c Config) error {
 	tracker.Client = mgr.GetClient()
 	tracker.LeaderElection = shared
 	tracker.Tunnels = tunnel.NewHub(tracker.Changes.AskTunnel)
-	events, stopEvents, err := eventRecorder(ctx, mgrCfg)
+	events, stopEvents, err := eventRecorder(ctx, mgrCfg, mgr.GetHTTPClient())
 	if err != nil {
 		return err
 	}
