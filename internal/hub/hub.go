@@ -20,13 +20,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -196,19 +194,8 @@ func Run(ctx context.Context, c Config) error {
 		return err
 	}
 	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
-		Scheme: Scheme(),
-		// The hub reads only its own bootstrap tokens, never every Secret,
-		// and no reconciler reads managedFields, which are a third of a
-		// small object.
-		Cache: cache.Options{
-			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Secret{}: {Label: labels.SelectorFromSet(nil).Add(clusterLabelExists())},
-				// The reach reconciler's own; the hub reads no other RBAC.
-				&rbacv1.ClusterRole{}:        {Label: labels.SelectorFromSet(nil).Add(labelExists(fv1.LabelReachPolicy))},
-				&rbacv1.ClusterRoleBinding{}: {Label: labels.SelectorFromSet(nil).Add(labelExists(fv1.LabelReachPolicy))},
-			},
-			DefaultTransform: cache.TransformStripManagedFields(),
-		},
+		Scheme:                        Scheme(),
+		Cache:                         cacheOptions(),
 		LeaderElection:                shared,
 		LeaderElectionID:              "flotilla-hub",
 		LeaderElectionNamespace:       SystemNamespace,
