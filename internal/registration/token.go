@@ -39,9 +39,22 @@ const (
 // apiserver's caches and its own, for nothing.
 const UsedGrace = 5 * time.Minute
 
+// expirationKey holds, in a bootstrap token Secret, when its token expires.
+const expirationKey = "expiration"
+
 // Expiry reads when a bootstrap token Secret's token expires.
 func Expiry(secret *corev1.Secret) (time.Time, error) {
-	return time.Parse(time.RFC3339, string(secret.Data["expiration"]))
+	return time.Parse(time.RFC3339, string(secret.Data[expirationKey]))
+}
+
+// KeepExpiryOnly drops all of secret's data but its expiry: what Expiry and
+// Spend read. The token itself need not sit in the hub's memory.
+func KeepExpiryOnly(secret *corev1.Secret) {
+	exp, ok := secret.Data[expirationKey]
+	secret.Data, secret.StringData = nil, nil
+	if ok {
+		secret.Data = map[string][]byte{expirationKey: exp}
+	}
 }
 
 // Spend marks secret's token used by the request with UID by and makes it
@@ -62,7 +75,7 @@ func Spend(secret *corev1.Secret, by string, now time.Time) {
 	if secret.Data == nil {
 		secret.Data = map[string][]byte{}
 	}
-	secret.Data["expiration"] = []byte(end.Format(time.RFC3339))
+	secret.Data[expirationKey] = []byte(end.Format(time.RFC3339))
 }
 
 // Token is a bootstrap credential.
@@ -111,7 +124,7 @@ func tokenSecret(t Token, cluster string) *corev1.Secret {
 			"description":                    "Flotilla agent registration for cluster " + cluster,
 			"token-id":                       t.ID,
 			"token-secret":                   t.Secret,
-			"expiration":                     t.Expires.Format(time.RFC3339),
+			expirationKey:                    t.Expires.Format(time.RFC3339),
 			"usage-bootstrap-authentication": "true",
 			"auth-extra-groups":              fv1.BootstrapGroup,
 		},
