@@ -36,6 +36,7 @@ import (
 	"flotilla.dev/flotilla/internal/controller"
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
+	"flotilla.dev/flotilla/internal/gctune"
 	"flotilla.dev/flotilla/internal/heartbeat"
 	"flotilla.dev/flotilla/internal/kubeapi"
 	"flotilla.dev/flotilla/internal/kubeconfig"
@@ -102,6 +103,7 @@ func Run(ctx context.Context, c Config) error {
 	if c.AgentCertificateLifetime < 10*time.Minute {
 		return fmt.Errorf("--agent-certificate-lifetime %s is too short: give at least 10m", c.AgentCertificateLifetime)
 	}
+	gctune.Set(gctune.Hub)
 	dir, err := datadir.Open(c.DataDir)
 	if err != nil {
 		return err

@@ -20,6 +20,7 @@ import (
 
 	"flotilla.dev/flotilla/internal/datadir"
 	"flotilla.dev/flotilla/internal/etcd"
+	"flotilla.dev/flotilla/internal/gctune"
 	"flotilla.dev/flotilla/internal/kubeapi"
 	"flotilla.dev/flotilla/internal/nodesim"
 	"flotilla.dev/flotilla/internal/procs"
@@ -124,6 +125,7 @@ func Run(ctx context.Context, c Config) error {
 	}
 	defer member.Close()
 
+	gctune.Set(gctune.APIServer)
 	api, err := kubeapi.Start(ctx, kubeapi.Config{
 		PKIDir:           pkiDir,
 		Port:             apiPort,

@@ -1,0 +1,32 @@
+// Package gctune sets how much a Flotilla process's heap may grow between
+// garbage collections. Kubernetes components are built for throughput and
+// collect at 100 % growth; Flotilla's processes hold state for a fleet and
+// trade some CPU for memory. GOGC, when set, wins.
+package gctune
+
+import (
+	"os"
+	"runtime/debug"
+)
+
+const (
+	// APIServer is for a local cluster's in-process apiserver, whose heap
+	// is mostly short-lived request garbage: at 50 % rather than 100 % the
+	// hub took a quarter less memory at 300 simulated clusters with no
+	// measurable CPU cost, and at 25 % 40 % more CPU.
+	APIServer = 50
+	// Hub is for the hub, whose live heap is mostly every cluster's state
+	// and grows with the fleet. At 2,000 simulated clusters (flotilla bench
+	// fleet) 35 % rather than 50 % took its memory from 137-139 to 121 KB
+	// per cluster, for about 15 % more CPU when idle (164-169 to 193
+	// mCPU) and none measurable while registering the fleet or fanning out
+	// a policy.
+	Hub = 35
+)
+
+// Set makes the process collect at percent heap growth, unless GOGC is set.
+func Set(percent int) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(percent)
+	}
+}
