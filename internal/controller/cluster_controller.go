@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,7 +81,7 @@ var tokenExpiry = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		old, okOld := e.ObjectOld.(*corev1.Secret)
 		cur, okNew := e.ObjectNew.(*corev1.Secret)
-		return okOld && okNew && string(old.Data["expiration"]) != string(cur.Data["expiration"])
+		return okOld && okNew && string(old.Data[bootstrapapi.BootstrapTokenExpirationKey]) != string(cur.Data[bootstrapapi.BootstrapTokenExpirationKey])
 	},
 	DeleteFunc: func(event.DeleteEvent) bool { return false },
 }

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fv1 "flotilla.dev/flotilla/api/v1alpha1"
@@ -39,21 +40,18 @@ const (
 // apiserver's caches and its own, for nothing.
 const UsedGrace = 5 * time.Minute
 
-// expirationKey holds, in a bootstrap token Secret, when its token expires.
-const expirationKey = "expiration"
-
 // Expiry reads when a bootstrap token Secret's token expires.
 func Expiry(secret *corev1.Secret) (time.Time, error) {
-	return time.Parse(time.RFC3339, string(secret.Data[expirationKey]))
+	return time.Parse(time.RFC3339, string(secret.Data[bootstrapapi.BootstrapTokenExpirationKey]))
 }
 
 // KeepExpiryOnly drops all of secret's data but its expiry: what Expiry and
 // Spend read. The token itself need not sit in the hub's memory.
 func KeepExpiryOnly(secret *corev1.Secret) {
-	exp, ok := secret.Data[expirationKey]
+	exp, ok := secret.Data[bootstrapapi.BootstrapTokenExpirationKey]
 	secret.Data, secret.StringData = nil, nil
 	if ok {
-		secret.Data = map[string][]byte{expirationKey: exp}
+		secret.Data = map[string][]byte{bootstrapapi.BootstrapTokenExpirationKey: exp}
 	}
 }
 
@@ -75,7 +73,7 @@ func Spend(secret *corev1.Secret, by string, now time.Time) {
 	if secret.Data == nil {
 		secret.Data = map[string][]byte{}
 	}
-	secret.Data[expirationKey] = []byte(end.Format(time.RFC3339))
+	secret.Data[bootstrapapi.BootstrapTokenExpirationKey] = []byte(end.Format(time.RFC3339))
 }
 
 // Token is a bootstrap credential.
@@ -119,14 +117,14 @@ func tokenSecret(t Token, cluster string) *corev1.Secret {
 			Namespace: metav1.NamespaceSystem,
 			Labels:    map[string]string{fv1.LabelCluster: cluster},
 		},
-		Type: corev1.SecretType("bootstrap.kubernetes.io/token"),
+		Type: bootstrapapi.SecretTypeBootstrapToken,
 		StringData: map[string]string{
-			"description":                    "Flotilla agent registration for cluster " + cluster,
-			"token-id":                       t.ID,
-			"token-secret":                   t.Secret,
-			expirationKey:                    t.Expires.Format(time.RFC3339),
-			"usage-bootstrap-authentication": "true",
-			"auth-extra-groups":              fv1.BootstrapGroup,
+			bootstrapapi.BootstrapTokenDescriptionKey:      "Flotilla agent registration for cluster " + cluster,
+			bootstrapapi.BootstrapTokenIDKey:               t.ID,
+			bootstrapapi.BootstrapTokenSecretKey:           t.Secret,
+			bootstrapapi.BootstrapTokenExpirationKey:       t.Expires.Format(time.RFC3339),
+			bootstrapapi.BootstrapTokenUsageAuthentication: "true",
+			bootstrapapi.BootstrapTokenExtraGroupsKey:      fv1.BootstrapGroup,
 		},
 	}
 }
