@@ -267,19 +267,29 @@ func (r *CSRReconciler) recordIssued(ctx context.Context, csr *certificatesv1.Ce
 	if err != nil || cert.Subject.CommonName != fv1.AgentUser(req.Cluster) {
 		return nil
 	}
+	// First from the cache; after a conflict (a registering cluster's status
+	// changes several times a second) from the apiserver, as the Cluster is
+	// now: the request is not reviewed again, so a requeue would only log.
 	var cluster fv1.Cluster
-	if err := r.Client.Get(ctx, client.ObjectKey{Name: req.Cluster}, &cluster); err != nil {
+	var before *fv1.Cluster
+	read := client.Reader(r.Client)
+	err = retry.RetryOnConflict(registeredRetry, func() error {
+		if err := read.Get(ctx, client.ObjectKey{Name: req.Cluster}, &cluster); err != nil {
+			return err
+		}
+		read = r.APIReader
+		if !boundTo(&cluster, fv1.AttachOf(cert.Subject.Organization)) || recorded(&cluster, cert) {
+			before = nil
+			return nil // issued for an earlier attach, or no newer than the one recorded
+		}
+		before = cluster.DeepCopy()
+		cluster.Status.AgentCertificate = &fv1.AgentCertificate{
+			SHA256: fingerprint(cert), Issued: metav1.NewTime(cert.NotBefore), NotAfter: metav1.NewTime(cert.NotAfter),
+		}
+		return r.Client.Status().Patch(ctx, &cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	})
+	if err != nil || before == nil {
 		return client.IgnoreNotFound(err)
-	}
-	if !boundTo(&cluster, fv1.AttachOf(cert.Subject.Organization)) || recorded(&cluster, cert) {
-		return nil // issued for an earlier attach, or no newer than the one recorded
-	}
-	before := cluster.DeepCopy()
-	cluster.Status.AgentCertificate = &fv1.AgentCertificate{
-		SHA256: fingerprint(cert), Issued: metav1.NewTime(cert.NotBefore), NotAfter: metav1.NewTime(cert.NotAfter),
-	}
-	if err := r.Client.Status().Patch(ctx, &cluster, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
-		return err
 	}
 	r.issued(ctx, before, &cluster, req)
 	return nil
