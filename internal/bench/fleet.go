@@ -60,7 +60,8 @@ type FleetOptions struct {
 	// the rest is measured, starts it again and times the fleet's return.
 	RestartHub bool
 	// Profile, if set, is a directory for CPU profiles of this process and
-	// the hub during the policy fan-out.
+	// the hub during the policy fan-out and the fleet's return to a
+	// restarted hub.
 	Profile string
 }
 
@@ -598,7 +599,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 	if len(res.total) < res.probes {
 		logf("%d of %d inventory changes never showed in the hub's status", res.probes-len(res.total), res.probes)
 	}
-	stopProfile, err := fanoutProfile(o.Profile, hubDir, 10*time.Second)
+	stopProfile, err := cpuProfiles(o.Profile, hubDir, "fanout", 10*time.Second)
 	if err != nil {
 		return res, err
 	}
@@ -610,7 +611,7 @@ func runFleet(ctx context.Context, self, dir string, n int, o FleetOptions, prog
 		return res, err
 	}
 	if o.RestartHub {
-		if hubProc, res.restart, err = measureRestart(ctx, cl, f, hubProc, hubDir, startHub, res.healthy, logf); err != nil {
+		if hubProc, res.restart, err = measureRestart(ctx, cl, f, hubProc, hubDir, startHub, res.healthy, o.Profile, logf); err != nil {
 			return res, err
 		}
 	}

@@ -12,18 +12,18 @@ import (
 	"flotilla.dev/flotilla/internal/datadir"
 )
 
-// fanoutProfile records CPU profiles of this process (the simulated fleet)
-// and of the hub while a policy fans out, into dir: what a fan-out spends
-// its time on is otherwise guesswork. stop ends both and says where they
-// are; with no dir it does nothing.
-func fanoutProfile(dir, hubDir string, d time.Duration) (stop func() string, err error) {
+// cpuProfiles records CPU profiles of this process (the simulated fleet)
+// and of the hub for d, into dir as WHAT-fleet.pprof and WHAT-hub.pprof:
+// what a fan-out or a reconnect spends its time on is otherwise guesswork.
+// stop ends both and says where they are; with no dir it does nothing.
+func cpuProfiles(dir, hubDir, what string, d time.Duration) (stop func() string, err error) {
 	if dir == "" {
 		return func() string { return "" }, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	own, err := os.Create(filepath.Join(dir, "fanout-fleet.pprof"))
+	own, err := os.Create(filepath.Join(dir, what+"-fleet.pprof"))
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +31,7 @@ func fanoutProfile(dir, hubDir string, d time.Duration) (stop func() string, err
 		own.Close()
 		return nil, err
 	}
-	hubFile := filepath.Join(dir, "fanout-hub.pprof")
+	hubFile := filepath.Join(dir, what+"-hub.pprof")
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- hubProfile(hubDir, hubFile, d) }()
 	return func() string {

@@ -41,7 +41,7 @@ type restartResult struct {
 // The new hub writes no heartbeat time for a cluster it hears from within
 // heartbeat.RefreshEvery of the last one stored, as before the restart, so
 // its streams, not the Cluster status, tell which agents reached it.
-func measureRestart(ctx context.Context, cl client.Client, f *fleet, hub *procs.Proc, hubDir string, start func() (*procs.Proc, error), want int, logf func(string, ...any)) (*procs.Proc, *restartResult, error) {
+func measureRestart(ctx context.Context, cl client.Client, f *fleet, hub *procs.Proc, hubDir string, start func() (*procs.Proc, error), want int, profile string, logf func(string, ...any)) (*procs.Proc, *restartResult, error) {
 	p := &fv1.Policy{ObjectMeta: metav1.ObjectMeta{Name: restartPolicy}, Spec: fv1.PolicySpec{
 		Type: fv1.PolicyAccess, Scope: fv1.PolicyScope{Organization: true},
 		Access: &fv1.AccessSpec{Role: "view", Subjects: []fv1.Subject{{Kind: "User", Name: "bench-restart"}}},
@@ -81,6 +81,15 @@ func measureRestart(ctx context.Context, cl client.Client, f *fleet, hub *procs.
 	}
 	res.hubReady = time.Since(killed)
 	logf("new hub ready %.1fs after the kill", res.hubReady.Seconds())
+	stopProfile, err := cpuProfiles(profile, hubDir, "reconnect", 20*time.Second)
+	if err != nil {
+		return hub, res, err
+	}
+	defer func() {
+		if where := stopProfile(); where != "" {
+			logf("%s", where)
+		}
+	}()
 	for deadline := killed.Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		if n, err := hubStreams(hubDir); err == nil {
 			for len(res.connected) < n {

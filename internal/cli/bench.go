@@ -74,7 +74,7 @@ takes to show in the hub's Cluster status.`,
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", o.Concurrency, "registrations in flight at once")
 	cmd.Flags().IntVar(&o.Probes, "probes", o.Probes, "clusters whose inventory changes during the window")
 	cmd.Flags().BoolVar(&o.RestartHub, "restart-hub", false, "at the end, kill the hub (SIGKILL) right after a policy change, start it again and time the fleet's return")
-	cmd.Flags().StringVar(&o.Profile, "profile", "", "write CPU profiles of the simulated fleet and the hub during the policy fan-out into this directory")
+	cmd.Flags().StringVar(&o.Profile, "profile", "", "write CPU profiles of the simulated fleet and the hub during the policy fan-out and, with --restart-hub, the fleet's return to the new hub into this directory")
 	cmd.Flags().BoolVar(&o.Keep, "keep", false, "keep the data dirs and logs (the hub's and the agents') for inspection")
 	return cmd
 }

@@ -103,7 +103,7 @@ func Run(ctx context.Context, c Config) error {
 	if c.AgentCertificateLifetime < 10*time.Minute {
 		return fmt.Errorf("--agent-certificate-lifetime %s is too short: give at least 10m", c.AgentCertificateLifetime)
 	}
-	gctune.Set(gctune.Hub)
+	gctune.Set(gctune.HubStarting)
 	dir, err := datadir.Open(c.DataDir)
 	if err != nil {
 		return err
@@ -262,6 +262,7 @@ func Run(ctx context.Context, c Config) error {
 	if err := waitForCache(ctx, mgr, mgrErr); err != nil || ctx.Err() != nil {
 		return err
 	}
+	gctune.Set(gctune.Hub)
 	serveAgents, err := listenAgents()
 	if err != nil {
 		return err
