@@ -37,3 +37,16 @@ func Set(percent int) {
 		debug.SetGCPercent(percent)
 	}
 }
+
+// Settle lowers the growth to percent after a start at a higher one, and
+// gives back to the operating system at once the memory the heap grew
+// into meanwhile, which the runtime would keep for minutes: 5 s after a
+// fresh hub was ready its PSS was 302-304 MiB without this, 245 with it,
+// and 229-230 at 35 % throughout. The collection that takes runs in the
+// background, off the start's path.
+func Settle(percent int) {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(percent)
+		go debug.FreeOSMemory()
+	}
+}

@@ -262,7 +262,7 @@ func Run(ctx context.Context, c Config) error {
 	if err := waitForCache(ctx, mgr, mgrErr); err != nil || ctx.Err() != nil {
 		return err
 	}
-	gctune.Set(gctune.Hub)
+	gctune.Settle(gctune.Hub)
 	serveAgents, err := listenAgents()
 	if err != nil {
 		return err
