@@ -150,12 +150,8 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		// On the Cluster as read: conditions are one list, which a patch
 		// laid over a stale copy would replace, dropping what the tracker
 		// or the certificate reviewer set meanwhile.
-		err := r.Client.Status().Patch(ctx, &c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
-		if apierrors.IsConflict(err) {
-			return ctrl.Result{}, nil // see ignoreConflict
-		}
-		if err != nil {
-			return ctrl.Result{}, err
+		if err := r.Client.Status().Patch(ctx, &c, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, ignoreConflict(err)
 		}
 	}
 	// Only once the conditions say why: a token deleted first would leave

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -86,17 +85,8 @@ func checkHostCA(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config,
 func checkBootstrapTokens(ctx context.Context, cs kubernetes.Interface, cfg *rest.Config, path string) error {
 	tok := registration.NewToken(5 * time.Minute)
 	name := tok.SecretName()
-	_, err := cs.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: metav1.NamespaceSystem},
-		Type:       corev1.SecretType("bootstrap.kubernetes.io/token"),
-		StringData: map[string]string{
-			"description":                    "Flotilla hub start check: whether the host accepts bootstrap tokens; deleted once checked",
-			"token-id":                       tok.ID,
-			"token-secret":                   tok.Secret,
-			"expiration":                     tok.Expires.Format(time.RFC3339),
-			"usage-bootstrap-authentication": "true",
-		},
-	}, metav1.CreateOptions{})
+	_, err := cs.CoreV1().Secrets(metav1.NamespaceSystem).Create(ctx,
+		tok.AuthSecret("Flotilla hub start check: whether the host accepts bootstrap tokens; deleted once checked"), metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("checking that the host cluster accepts bootstrap tokens: creating one in kube-system: %v; the identity in %s needs to create Secrets in kube-system, as the hub does for every attach", err, path)
 	}

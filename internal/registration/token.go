@@ -111,20 +111,24 @@ func NewToken(ttl time.Duration) Token {
 }
 
 func tokenSecret(t Token, cluster string) *corev1.Secret {
+	s := t.AuthSecret("Flotilla agent registration for cluster " + cluster)
+	s.Labels = map[string]string{fv1.LabelCluster: cluster}
+	s.StringData[bootstrapapi.BootstrapTokenExtraGroupsKey] = fv1.BootstrapGroup
+	return s
+}
+
+// AuthSecret is the kube-system Secret that makes the token authenticate
+// to an apiserver with bootstrap-token authentication, as described.
+func (t Token) AuthSecret(description string) *corev1.Secret {
 	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      t.SecretName(),
-			Namespace: metav1.NamespaceSystem,
-			Labels:    map[string]string{fv1.LabelCluster: cluster},
-		},
-		Type: bootstrapapi.SecretTypeBootstrapToken,
+		ObjectMeta: metav1.ObjectMeta{Name: t.SecretName(), Namespace: metav1.NamespaceSystem},
+		Type:       bootstrapapi.SecretTypeBootstrapToken,
 		StringData: map[string]string{
-			bootstrapapi.BootstrapTokenDescriptionKey:      "Flotilla agent registration for cluster " + cluster,
+			bootstrapapi.BootstrapTokenDescriptionKey:      description,
 			bootstrapapi.BootstrapTokenIDKey:               t.ID,
 			bootstrapapi.BootstrapTokenSecretKey:           t.Secret,
 			bootstrapapi.BootstrapTokenExpirationKey:       t.Expires.Format(time.RFC3339),
 			bootstrapapi.BootstrapTokenUsageAuthentication: "true",
-			bootstrapapi.BootstrapTokenExtraGroupsKey:      fv1.BootstrapGroup,
 		},
 	}
 }
